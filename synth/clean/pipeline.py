@@ -1,0 +1,175 @@
+"""Bronze -> silver: run the cleaning rules, write silver and quarantine, account for every row.
+
+The accounting invariant, checked on every run against what Delta actually wrote:
+``bronze rows = silver rows + quarantined rows + removed duplicates``, per reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+
+from delta.tables import DeltaTable
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from synth.clean.rules import (
+    DISPOSITION,
+    PKEY,
+    flag_bots,
+    flag_duplicates,
+    impute_prices,
+    item_prices,
+    parse_events,
+    sessions_and_split,
+    to_silver,
+)
+from synth.config.clean import CleanConfig
+from synth.config.ingest import SourceConfig
+from synth.errors import InputError, InvalidDataError
+from synth.ingest.adapters import ParseSpec, get_adapter
+from synth.ingest.bronze import bronze_table
+from synth.io.delta import Lakehouse, read_table, table_exists, table_version, write_json, write_table
+from synth.schema import QUARANTINE_SCHEMA, REASON, Reason
+
+log = logging.getLogger(__name__)
+
+
+def silver_table(lakehouse: Lakehouse) -> str:
+    """Return the silver events table path."""
+    return lakehouse.table_path("silver", "events")
+
+
+def quarantine_table(lakehouse: Lakehouse) -> str:
+    """Return the quarantine table path."""
+    return lakehouse.table_path("silver", "quarantine")
+
+
+@dataclass
+class CleanReport:
+    """The accounting of one cleaning run."""
+
+    source: str
+    bronze_table: str
+    bronze_version: int
+    silver_table: str
+    silver_version: int
+    quarantine_table: str
+    quarantine_version: int
+    bronze_rows: int
+    silver_rows: int
+    quarantined: dict[str, int] = field(default_factory=dict)
+    removed_duplicates: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def balanced(self) -> bool:
+        """True when every bronze row is in silver, in quarantine, or a counted duplicate."""
+        total = self.silver_rows + sum(self.quarantined.values()) + sum(self.removed_duplicates.values())
+        return total == self.bronze_rows
+
+    def to_dict(self) -> dict[str, object]:
+        """Return the report as JSON-ready data (with the invariant's verdict)."""
+        return {**asdict(self), "balanced": self.balanced}
+
+    def summary(self) -> str:
+        """A few human-readable lines."""
+        lines = [
+            f"bronze {self.bronze_rows:,} = silver {self.silver_rows:,}"
+            f" + quarantined {sum(self.quarantined.values()):,}"
+            f" + removed duplicates {sum(self.removed_duplicates.values()):,}"
+            f"  [{'balanced' if self.balanced else 'NOT BALANCED'}]",
+        ]
+        for reason, n in sorted({**self.quarantined, **self.removed_duplicates}.items()):
+            lines.append(f"  {reason:<20} {n:>12,}")
+        return "\n".join(lines)
+
+
+def classify_events(bronze: DataFrame, spec: ParseSpec, cfg: CleanConfig) -> tuple[DataFrame, DataFrame]:
+    """Return (every bronze row with its disposition, per-product prices). Pure, lazy.
+
+    A null :data:`~synth.clean.rules.DISPOSITION` means the row goes to silver; otherwise it is a
+    quarantine reason or a duplicate code from :class:`synth.schema.Reason`.
+    """
+    parsed = parse_events(bronze, spec, cfg.prices)
+    items = item_prices(parsed)
+    classified = (
+        parsed.repartition(PKEY)
+        .transform(flag_duplicates, cfg.dedup)
+        .transform(flag_bots, cfg.bots)
+        .transform(impute_prices, items)
+        .transform(sessions_and_split, cfg.sessions, cfg.split)
+    )
+    return classified, items
+
+
+def _written_rows(spark: SparkSession, path: str) -> int:
+    row = DeltaTable.forPath(spark, path).history(1).select("operationMetrics").first()
+    metrics = row["operationMetrics"] if row is not None else None
+    return int((metrics or {}).get("numOutputRows", "0"))
+
+
+def clean(spark: SparkSession, source: SourceConfig, cfg: CleanConfig, lakehouse: Lakehouse) -> CleanReport:
+    """Rebuild silver and quarantine from the source's current bronze version.
+
+    Idempotent: the same bronze version and config give the same tables. Both tables are
+    overwritten atomically (a failed run leaves the previous versions readable); the bronze
+    version used is recorded in each commit's metadata and in the JSON accounting report
+    (``<lakehouse>/_reports/clean_accounting.json``).
+
+    Raises:
+        InputError: The source has no bronze table yet.
+        InvalidDataError: The accounting does not balance (a bug; nothing is hidden).
+    """
+    adapter = get_adapter(source)
+    btable = bronze_table(lakehouse, adapter.name)
+    if not table_exists(spark, btable):
+        raise InputError(f"no bronze table for source {adapter.name!r} at {btable}: run ingestion first")
+    bversion = table_version(spark, btable)
+    bronze = read_table(spark, btable, version=bversion)
+    bronze_rows = bronze.count()  # Delta answers this from file statistics
+    classified, items = classify_events(bronze, adapter.parse_spec(), cfg)
+    items = items.persist(StorageLevel.MEMORY_AND_DISK)
+    classified = classified.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        log.info("clean %s: classifying bronze v%d", adapter.name, bversion)
+        counts = {r[DISPOSITION]: int(r["count"]) for r in classified.groupBy(DISPOSITION).count().collect()}
+        unexpected = set(counts) - {None, *Reason.QUARANTINE, *Reason.DUPLICATES}
+        if unexpected:
+            raise InvalidDataError(f"internal error: unexpected dispositions {sorted(map(str, unexpected))}")
+        lineage = {"source": adapter.name, "bronze_table": btable, "bronze_version": str(bversion)}
+        quarantine = classified.where(F.col(DISPOSITION).isin(*Reason.QUARANTINE)).select(
+            F.col(DISPOSITION).alias(REASON), *[F.col(f.name) for f in QUARANTINE_SCHEMA.fields[1:]]
+        )
+        qtable, stable = quarantine_table(lakehouse), silver_table(lakehouse)
+        log.info("clean %s: writing quarantine", adapter.name)
+        qversion = write_table(quarantine, qtable, mode="overwrite", properties=lineage)
+        log.info("clean %s: writing silver", adapter.name)
+        sversion = write_table(to_silver(classified, items), stable, mode="overwrite", properties=lineage)
+    finally:
+        classified.unpersist()
+        items.unpersist()
+    report = CleanReport(
+        source=adapter.name,
+        bronze_table=btable,
+        bronze_version=bversion,
+        silver_table=stable,
+        silver_version=sversion,
+        quarantine_table=qtable,
+        quarantine_version=qversion,
+        bronze_rows=bronze_rows,
+        silver_rows=_written_rows(spark, stable),
+        quarantined={r: counts[r] for r in Reason.QUARANTINE if r in counts},
+        removed_duplicates={r: counts[r] for r in Reason.DUPLICATES if r in counts},
+    )
+    written_q = _written_rows(spark, qtable)
+    if report.silver_rows != counts.get(None, 0) or written_q != sum(report.quarantined.values()):
+        raise InvalidDataError(
+            f"internal error: rows written (silver {report.silver_rows}, quarantine {written_q}) "
+            f"differ from the classification ({counts})"
+        )
+    if not report.balanced:
+        raise InvalidDataError(f"internal error: accounting does not balance:\n{report.summary()}")
+    write_json(f"{lakehouse.reports_dir()}/clean_accounting.json", report.to_dict())
+    log.info("clean %s:\n%s", adapter.name, report.summary())
+    return report

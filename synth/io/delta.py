@@ -1,0 +1,93 @@
+"""Delta Lake I/O: the lakehouse layout, reads, writes and table metadata.
+
+Tables are path-based (no metastore needed) under one lakehouse root, named by layer:
+``<root>/bronze/<name>``, ``<root>/silver/<name>``, ``<root>/gold/<name>``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+
+Layer = Literal["bronze", "silver", "gold"]
+WriteMode = Literal["append", "overwrite"]
+
+
+@dataclass(frozen=True)
+class Lakehouse:
+    """Where the Delta tables live. ``root`` may be a local path or any Hadoop URI."""
+
+    root: str
+
+    def table_path(self, layer: Layer, name: str) -> str:
+        """Return the path of table ``name`` in ``layer``."""
+        return f"{self.root.rstrip('/')}/{layer}/{name}"
+
+    def reports_dir(self) -> str:
+        """Return the folder for JSON reports (accounting, run summaries)."""
+        return f"{self.root.rstrip('/')}/_reports"
+
+
+def table_exists(spark: SparkSession, path: str) -> bool:
+    """Return True when ``path`` holds a Delta table. Triggers no Spark job."""
+    return bool(DeltaTable.isDeltaTable(spark, path))
+
+
+def read_table(spark: SparkSession, path: str, *, version: int | None = None) -> DataFrame:
+    """Read a Delta table, optionally at an older ``version`` (time travel)."""
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", version)
+    return reader.load(path)
+
+
+def write_table(
+    df: DataFrame,
+    path: str,
+    *,
+    mode: WriteMode,
+    partition_by: list[str] | None = None,
+    properties: dict[str, str] | None = None,
+) -> int:
+    """Write ``df`` as a Delta table and return the new table version.
+
+    ``overwrite`` replaces data and schema atomically: a failed write leaves the previous version
+    readable. ``properties`` are stored as the commit's ``userMetadata`` JSON (lineage such as the
+    source table version) and are readable with :func:`last_commit_metadata`.
+    """
+    writer = df.write.format("delta").mode(mode)
+    if mode == "overwrite":
+        writer = writer.option("overwriteSchema", "true")
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
+    if properties:
+        writer = writer.option("userMetadata", json.dumps(properties, sort_keys=True))
+    writer.save(path)
+    return table_version(df.sparkSession, path)
+
+
+def table_version(spark: SparkSession, path: str) -> int:
+    """Return the latest version of the Delta table at ``path``."""
+    row = DeltaTable.forPath(spark, path).history(1).select("version").first()
+    assert row is not None  # a Delta table always has at least version 0
+    return int(row["version"])
+
+
+def last_commit_metadata(spark: SparkSession, path: str) -> dict[str, str]:
+    """Return the ``userMetadata`` JSON of the table's latest commit (empty if none)."""
+    row = DeltaTable.forPath(spark, path).history(1).select("userMetadata").first()
+    if row is None or not row["userMetadata"]:
+        return {}
+    return dict(json.loads(row["userMetadata"]))
+
+
+def write_json(path: str, payload: dict[str, object]) -> None:
+    """Write a small JSON report next to the tables (local paths only)."""
+    local = Path(path.removeprefix("file:"))
+    local.parent.mkdir(parents=True, exist_ok=True)
+    local.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -1,0 +1,50 @@
+"""Shared fixtures: one session-scoped local Spark session with Delta, tiny data factories."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+if os.environ.get("SYNTH_SHARED_DATA"):
+    SHARED_DATA = Path(os.environ["SYNTH_SHARED_DATA"])
+
+
+def shared_data(*parts: str) -> Path:
+    """Return a path under ../shared/data, skipping the test with a clear reason if absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real data not available: {path} is absent (CI has ../shared/data)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    from synth.spark import build_session
+
+    tmp = tmp_path_factory.mktemp("spark")
+    session = build_session(
+        "local",
+        app_name="synth-tests",
+        overrides={
+            "spark.master": "local[2]",
+            "spark.sql.shuffle.partitions": "2",
+            "spark.default.parallelism": "2",
+            "spark.driver.memory": "3g",
+            "spark.sql.warehouse.dir": str(tmp / "warehouse"),
+            "spark.local.dir": str(tmp / "local"),
+            "spark.databricks.delta.snapshotPartitions": "1",
+        },
+    )
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def lakehouse(tmp_path: Path) -> object:
+    from synth.io.delta import Lakehouse
+
+    return Lakehouse(str(tmp_path / "lakehouse"))
