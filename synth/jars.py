@@ -137,6 +137,7 @@ def fetch(directory: Path | None = None, *, timeout_s: float = 120.0) -> list[Pa
         if _sha1(tmp_path) != artifact.sha1:
             tmp_path.unlink(missing_ok=True)
             raise SetupError(f"checksum mismatch for {artifact.url}: expected sha1 {artifact.sha1}")
+        tmp_path.chmod(0o644)  # readable by other users (a container's Spark user, a shared cache)
         tmp_path.replace(target)
         out.append(target)
     return out
