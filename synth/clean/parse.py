@@ -57,6 +57,12 @@ def parse_long(col: Column) -> Column:
     return F.when(value.rlike(r"^-?[0-9]{1,19}$"), _try_long(value))
 
 
+def hash_id(col: Column) -> Column:
+    """Map a raw string id to a stable non-negative 63-bit integer (null stays null)."""
+    value = blank_to_null(col)
+    return F.when(value.isNotNull(), F.xxhash64(value).bitwiseAND(F.lit((1 << 63) - 1)))
+
+
 def parse_price(col: Column) -> Column:
     """Parse a raw price into a double; null when blank or not a finite number."""
     value = _try_double(blank_to_null(col))

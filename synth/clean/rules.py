@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 
 from synth.clean.parse import (
     blank_to_null,
+    hash_id,
     map_event_type,
     parse_long,
     parse_price,
@@ -73,13 +74,16 @@ def parse_events(bronze: DataFrame, spec: ParseSpec, prices: PriceConfig) -> Dat
     Also adds :data:`PKEY`: the user id for parseable rows, and a spread negative key for rows
     already quarantined, so they neither skew nor join any user's windows.
     """
+    def ident(name: str) -> Column:
+        return hash_id(F.col(name)) if name in spec.hashed_ids else parse_long(F.col(name))
+
     typed = bronze.select(
         "*",
         parse_timestamp(F.col(EVENT_TIME), spec.timestamp_format, spec.timezone).alias(TS),
         map_event_type(F.col(EVENT_TYPE), spec.event_types).alias(ETYPE),
-        parse_long(F.col(USER_ID)).alias(UID),
-        parse_long(F.col(PRODUCT_ID)).alias(PID),
-        parse_long(F.col(CATEGORY_ID)).alias(CID),
+        ident(USER_ID).alias(UID),
+        ident(PRODUCT_ID).alias(PID),
+        ident(CATEGORY_ID).alias(CID),
         parse_price(F.col(PRICE)).alias(PRICE_D),
     )
     reason = parse_reason(

@@ -82,7 +82,8 @@ class GenericSource(_SourceBase):
 
     ``columns`` maps a canonical column (``event_time``, ``event_type``, ``product_id``,
     ``user_id`` required; ``category_id``, ``category_code``, ``brand``, ``price``,
-    ``user_session`` optional) to the source's column name. ``event_types`` maps each source
+    ``user_session`` optional) to the source's column name. Id columns listed in ``hashed_ids``
+    hold strings (SKUs, UUIDs) and are turned into stable 63-bit integers by ``xxhash64``. ``event_types`` maps each source
     event-type value to one of ``view``, ``cart``, ``remove_from_cart``, ``purchase``; values
     not listed are quarantined as ``unknown_event_type``.
     """
@@ -94,6 +95,7 @@ class GenericSource(_SourceBase):
     columns: dict[str, str]
     timestamp: TimestampSpec = TimestampSpec()
     event_types: dict[str, Literal["view", "cart", "remove_from_cart", "purchase"]]
+    hashed_ids: list[Literal["product_id", "user_id", "category_id"]] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _check_mapping(self) -> GenericSource:

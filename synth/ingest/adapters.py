@@ -57,6 +57,8 @@ class ParseSpec:
     timezone: str = "UTC"
     # source value (lower-cased, trimmed) -> canonical event type
     event_types: Mapping[str, str] = field(default_factory=lambda: {t: t for t in EVENT_TYPES})
+    # canonical id columns whose raw values are strings, hashed to stable integers
+    hashed_ids: frozenset[str] = frozenset()
 
 
 def _lineage() -> list[Column]:
@@ -203,7 +205,12 @@ class GenericAdapter(SourceAdapter):
 
     def parse_spec(self) -> ParseSpec:  # noqa: D102
         vocab = {k.strip().lower(): v for k, v in self.config.event_types.items()}
-        return ParseSpec(self.config.timestamp.format, self.config.timestamp.timezone, vocab)
+        return ParseSpec(
+            self.config.timestamp.format,
+            self.config.timestamp.timezone,
+            vocab,
+            frozenset(self.config.hashed_ids),
+        )
 
     def _required_source_columns(self) -> list[str]:
         return sorted(set(self.config.columns.values()))

@@ -1,0 +1,16 @@
+"""spark-submit entry point: the ingest stage (`spark-submit jobs/ingest.py --config <yaml>`)."""
+
+from __future__ import annotations
+
+import sys
+
+from synth.cli import main as cli_main
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run `synth ingest` with these arguments; return the exit code."""
+    return cli_main(sys.argv[1:] if argv is None else argv, default_command="ingest")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,16 @@
+"""spark-submit entry point: the simulate stage (`spark-submit jobs/simulate.py --config <yaml>`)."""
+
+from __future__ import annotations
+
+import sys
+
+from synth.cli import main as cli_main
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run `synth simulate` with these arguments; return the exit code."""
+    return cli_main(sys.argv[1:] if argv is None else argv, default_command="simulate")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
