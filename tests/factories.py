@@ -1,0 +1,52 @@
+"""Tiny, explicit test data: bronze-shaped rows built from a few hand-written values."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from synth.schema import BRONZE_SCHEMA, EVENT_COLUMNS
+
+_DEFAULTS = {
+    "event_time": "2019-10-01 00:00:00 UTC",
+    "event_type": "view",
+    "product_id": "100",
+    "category_id": "2053013555631882655",
+    "category_code": "electronics.smartphone",
+    "brand": "acme",
+    "price": "10.00",
+    "user_id": "1",
+    "user_session": "s-1",
+}
+
+
+def event(**values: str | None) -> dict[str, str | None]:
+    """One raw event: defaults overridden by ``values`` (use ``None`` for a missing field)."""
+    unknown = set(values) - set(EVENT_COLUMNS) - {"_raw_record", "_source_file", "_source_row"}
+    if unknown:
+        raise KeyError(f"unknown event fields: {sorted(unknown)}")
+    return {**_DEFAULTS, **values}
+
+
+def ts(second: int, minute: int = 0, hour: int = 0, day: int = 1) -> str:
+    """A REES46-format timestamp on 2019-10-<day>."""
+    return f"2019-10-{day:02d} {hour:02d}:{minute:02d}:{second:02d} UTC"
+
+
+def make_bronze(spark, rows: list[dict[str, str | None]], *, partitions: int = 2):  # noqa: ANN001, ANN201
+    """Build a bronze DataFrame (explicit schema) from raw events."""
+    now = datetime(2024, 1, 1)
+    data = [
+        (
+            *[r.get(c) for c in EVENT_COLUMNS],
+            r.get("_raw_record"),
+            r.get("_source_row", str(i)),
+            "test",
+            r.get("_source_file", "file:/test/events.csv"),
+            100,
+            now,
+            "ingest-1",
+            now,
+        )
+        for i, r in enumerate(rows)
+    ]
+    return spark.createDataFrame(data, BRONZE_SCHEMA).repartition(partitions)
