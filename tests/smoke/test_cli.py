@@ -1,0 +1,64 @@
+"""The main command end to end in a subprocess: simulate -> ingest -> clean, re-run, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.spark
+
+
+def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SYNTH_DRIVER_MEMORY": "2g", "SYNTH_SHUFFLE_PARTITIONS": "2"}
+    return subprocess.run(
+        [sys.executable, "-m", "synth", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+def test_cli_run_simulator_end_to_end_and_idempotent(tmp_path):
+    # Setup: a small simulator job
+    config = tmp_path / "job.yaml"
+    config.write_text(
+        f"lakehouse: {tmp_path / 'lh'}\nsource:\n  kind: simulator\n  simulator: {{seed: 7, events: 5000, days: 3}}\n"
+    )
+    # Run: twice, then a bad config
+    first = _run("run", "--config", str(config), cwd=REPO)
+    assert first.returncode == 0, first.stderr[-3000:]
+    second = _run("run", "--config", str(config), cwd=REPO)
+    assert second.returncode == 0, second.stderr[-3000:]
+    # Assert: progress per stage, balanced accounting, nothing re-simulated or re-ingested
+    for stage in ("simulate", "ingest", "clean"):
+        assert f"[{stage}] done" in first.stdout
+    assert "[balanced]" in first.stdout
+    summary = json.loads((tmp_path / "lh" / "_reports" / "run_summary.json").read_text())
+    assert summary["stages"]["simulate"]["reused"] is True
+    assert summary["stages"]["ingest"]["rows_added"] == 0
+    accounting = json.loads((tmp_path / "lh" / "_reports" / "clean_accounting.json").read_text())
+    assert accounting["balanced"] and 4000 < accounting["bronze_rows"] < 6500
+    assert accounting["silver_rows"] < accounting["bronze_rows"]  # default dirt is removed
+
+
+def test_cli_bad_config_exits_2_with_message(tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("source:\n  kind: simulator\n  simulator: {events: -5}\n")
+    result = _run("run", "--config", str(config), cwd=REPO)
+    assert result.returncode == 2
+    assert "error:" in result.stderr and "source.simulator" in result.stderr and "events" in result.stderr
+    assert not (REPO / "lakehouse" / "_reports" / "never").exists()
+
+
+def test_cli_missing_input_exits_2_and_writes_nothing(tmp_path):
+    config = tmp_path / "job.yaml"
+    config.write_text(
+        f"lakehouse: {tmp_path / 'lh'}\nsource: {{kind: rees46_multi_category, paths: [{tmp_path / 'absent'}]}}\n"
+    )
+    result = _run("run", "--config", str(config), cwd=REPO)
+    assert result.returncode == 2
+    assert "input path does not exist" in result.stderr
+    assert not (tmp_path / "lh" / "bronze").exists()
