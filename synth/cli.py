@@ -19,7 +19,9 @@ log = logging.getLogger("synth")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="synth", description="Spark-native synthetic e-commerce data")
+    parser = argparse.ArgumentParser(
+        prog="synth", description="Spark-native synthetic e-commerce data"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_text in (
         ("run", "run the pipeline (stage selection with --from / --to)"),
@@ -27,7 +29,9 @@ def _parser() -> argparse.ArgumentParser:
     ):
         p = sub.add_parser(name, help=help_text)
         p.add_argument("--config", required=True, help="job config YAML (see configs/)")
-        p.add_argument("--spark-profile", default=None, help="spark_conf profile (overrides the config)")
+        p.add_argument(
+            "--spark-profile", default=None, help="spark_conf profile (overrides the config)"
+        )
         p.add_argument("--lakehouse", default=None, help="lakehouse root (overrides the config)")
         p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
         if name == "run":
@@ -41,7 +45,9 @@ def _stages(args: argparse.Namespace) -> tuple[str, ...]:
         return (args.command,)
     lo, hi = STAGES.index(args.from_stage), STAGES.index(args.to_stage)
     if lo > hi:
-        raise SynthError(f"--from {args.from_stage} comes after --to {args.to_stage}; stages run in order {list(STAGES)}")
+        raise SynthError(
+            f"--from {args.from_stage} comes after --to {args.to_stage}; stages run in order {list(STAGES)}"
+        )
     return STAGES[lo : hi + 1]
 
 

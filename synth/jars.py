@@ -50,8 +50,12 @@ class Artifact:
 # delta-spark's only runtime dependencies not already in PySpark's jars/ (scala-library and
 # antlr4-runtime 4.13.1 ship with PySpark 4.0.1; hadoop is "provided").
 DELTA_ARTIFACTS: tuple[Artifact, ...] = (
-    Artifact("io.delta", "delta-spark_2.13", DELTA_VERSION, "3e469898dc4ed083c735ae360beb063adcd12e9d"),
-    Artifact("io.delta", "delta-storage", DELTA_VERSION, "ebc5384d953c1d70d0ce4ceee42892da74051a81"),
+    Artifact(
+        "io.delta", "delta-spark_2.13", DELTA_VERSION, "3e469898dc4ed083c735ae360beb063adcd12e9d"
+    ),
+    Artifact(
+        "io.delta", "delta-storage", DELTA_VERSION, "ebc5384d953c1d70d0ce4ceee42892da74051a81"
+    ),
 )
 
 
@@ -146,7 +150,9 @@ def fetch(directory: Path | None = None, *, timeout_s: float = 120.0) -> list[Pa
 def main(argv: list[str] | None = None) -> int:
     """Fill the jar cache (``python -m synth.jars [--dir DIR]``)."""
     parser = argparse.ArgumentParser(prog="python -m synth.jars", description=__doc__)
-    parser.add_argument("--dir", type=Path, default=None, help="cache folder (default: %(default)s)")
+    parser.add_argument(
+        "--dir", type=Path, default=None, help="cache folder (default: %(default)s)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:

@@ -39,7 +39,12 @@ class RunSummary:
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready summary."""
-        return {"lakehouse": self.lakehouse, "source": self.source, "stages": self.stages, "seconds": self.seconds}
+        return {
+            "lakehouse": self.lakehouse,
+            "source": self.source,
+            "stages": self.stages,
+            "seconds": self.seconds,
+        }
 
 
 def landing_dir(source: SimulatorSource, lakehouse: Lakehouse) -> str:
@@ -47,7 +52,9 @@ def landing_dir(source: SimulatorSource, lakehouse: Lakehouse) -> str:
     return source.landing or f"{lakehouse.root.rstrip('/')}/landing/{source.resolved_name()}"
 
 
-def simulate_to_landing(spark: SparkSession, source: SimulatorSource, lakehouse: Lakehouse) -> dict[str, object]:
+def simulate_to_landing(
+    spark: SparkSession, source: SimulatorSource, lakehouse: Lakehouse
+) -> dict[str, object]:
     """Write the simulated CSV files, unless the landing folder already holds these settings."""
     from synth.simulate import simulate_events, write_event_csv
 
@@ -66,14 +73,19 @@ def simulate_to_landing(spark: SparkSession, source: SimulatorSource, lakehouse:
     compression = None if source.compression == "none" else source.compression
     log.info("simulate: ~%s events -> %s", f"{source.simulator.events:,}", target)
     write_event_csv(simulate_events(spark, source.simulator), target, compression=compression)
-    write_json(str(marker), {"settings_hash": settings, "simulator": source.simulator.model_dump(mode="json")})
+    write_json(
+        str(marker),
+        {"settings_hash": settings, "simulator": source.simulator.model_dump(mode="json")},
+    )
     return {"landing": target, "settings_hash": settings, "reused": False}
 
 
 def ingest_source(source: SimulatorSource | SourceConfig, lakehouse: Lakehouse) -> SourceConfig:
     """Return the source config ingestion reads (the simulator's files read as REES46)."""
     if isinstance(source, SimulatorSource):
-        return Rees46MultiCategorySource(name=source.resolved_name(), paths=[landing_dir(source, lakehouse)])
+        return Rees46MultiCategorySource(
+            name=source.resolved_name(), paths=[landing_dir(source, lakehouse)]
+        )
     return source
 
 

@@ -50,7 +50,9 @@ def _expand(value: str, path: Path, lineno: int) -> str:
             return os.environ[name]
         if default is not None:
             return default
-        raise ConfigError(f"{path}:{lineno}: environment variable {name} is not set and has no default")
+        raise ConfigError(
+            f"{path}:{lineno}: environment variable {name} is not set and has no default"
+        )
 
     return _VAR.sub(repl, value)
 
@@ -88,10 +90,14 @@ def _check_java() -> None:
     if java_home and (Path(java_home) / "bin" / "java").exists():
         return
     if shutil.which("java") is None:
-        raise SetupError("no Java found: install a Java 17 runtime or set JAVA_HOME (Spark 4 needs it)")
+        raise SetupError(
+            "no Java found: install a Java 17 runtime or set JAVA_HOME (Spark 4 needs it)"
+        )
 
 
-def session_conf(profile: str | os.PathLike[str], overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+def session_conf(
+    profile: str | os.PathLike[str], overrides: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """Return the full Spark conf a profile yields (profile file + Delta + overrides).
 
     Does not start Spark. ``synth.*`` keys are kept (``build_session`` strips them).

@@ -1,0 +1,1 @@
+"""Cleaning bronze events into silver, with quarantine and accounting."""

@@ -30,7 +30,14 @@ from synth.config.ingest import SourceConfig
 from synth.errors import InputError, InvalidDataError
 from synth.ingest.adapters import ParseSpec, get_adapter
 from synth.ingest.bronze import bronze_table
-from synth.io.delta import Lakehouse, read_table, table_exists, table_version, write_json, write_table
+from synth.io.delta import (
+    Lakehouse,
+    read_table,
+    table_exists,
+    table_version,
+    write_json,
+    write_table,
+)
 from synth.schema import QUARANTINE_SCHEMA, REASON, Reason
 
 log = logging.getLogger(__name__)
@@ -65,7 +72,11 @@ class CleanReport:
     @property
     def balanced(self) -> bool:
         """True when every bronze row is in silver, in quarantine, or a counted duplicate."""
-        total = self.silver_rows + sum(self.quarantined.values()) + sum(self.removed_duplicates.values())
+        total = (
+            self.silver_rows
+            + sum(self.quarantined.values())
+            + sum(self.removed_duplicates.values())
+        )
         return total == self.bronze_rows
 
     def to_dict(self) -> dict[str, object]:
@@ -85,7 +96,9 @@ class CleanReport:
         return "\n".join(lines)
 
 
-def classify_events(bronze: DataFrame, spec: ParseSpec, cfg: CleanConfig) -> tuple[DataFrame, DataFrame]:
+def classify_events(
+    bronze: DataFrame, spec: ParseSpec, cfg: CleanConfig
+) -> tuple[DataFrame, DataFrame]:
     """Return (every bronze row with its disposition, per-product prices). Pure, lazy.
 
     A null :data:`~synth.clean.rules.DISPOSITION` means the row goes to silver; otherwise it is a
@@ -109,7 +122,9 @@ def _written_rows(spark: SparkSession, path: str) -> int:
     return int((metrics or {}).get("numOutputRows", "0"))
 
 
-def clean(spark: SparkSession, source: SourceConfig, cfg: CleanConfig, lakehouse: Lakehouse) -> CleanReport:
+def clean(
+    spark: SparkSession, source: SourceConfig, cfg: CleanConfig, lakehouse: Lakehouse
+) -> CleanReport:
     """Rebuild silver and quarantine from the source's current bronze version.
 
     Idempotent: the same bronze version and config give the same tables. Both tables are
@@ -124,7 +139,9 @@ def clean(spark: SparkSession, source: SourceConfig, cfg: CleanConfig, lakehouse
     adapter = get_adapter(source)
     btable = bronze_table(lakehouse, adapter.name)
     if not table_exists(spark, btable):
-        raise InputError(f"no bronze table for source {adapter.name!r} at {btable}: run ingestion first")
+        raise InputError(
+            f"no bronze table for source {adapter.name!r} at {btable}: run ingestion first"
+        )
     bversion = table_version(spark, btable)
     bronze = read_table(spark, btable, version=bversion)
     bronze_rows = bronze.count()  # Delta answers this from file statistics
@@ -133,10 +150,15 @@ def clean(spark: SparkSession, source: SourceConfig, cfg: CleanConfig, lakehouse
     classified = classified.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         log.info("clean %s: classifying bronze v%d", adapter.name, bversion)
-        counts = {r[DISPOSITION]: int(r["count"]) for r in classified.groupBy(DISPOSITION).count().collect()}
+        counts = {
+            r[DISPOSITION]: int(r["count"])
+            for r in classified.groupBy(DISPOSITION).count().collect()
+        }
         unexpected = set(counts) - {None, *Reason.QUARANTINE, *Reason.DUPLICATES}
         if unexpected:
-            raise InvalidDataError(f"internal error: unexpected dispositions {sorted(map(str, unexpected))}")
+            raise InvalidDataError(
+                f"internal error: unexpected dispositions {sorted(map(str, unexpected))}"
+            )
         lineage = {"source": adapter.name, "bronze_table": btable, "bronze_version": str(bversion)}
         quarantine = classified.where(F.col(DISPOSITION).isin(*Reason.QUARANTINE)).select(
             F.col(DISPOSITION).alias(REASON), *[F.col(f.name) for f in QUARANTINE_SCHEMA.fields[1:]]
@@ -145,7 +167,9 @@ def clean(spark: SparkSession, source: SourceConfig, cfg: CleanConfig, lakehouse
         log.info("clean %s: writing quarantine", adapter.name)
         qversion = write_table(quarantine, qtable, mode="overwrite", properties=lineage)
         log.info("clean %s: writing silver", adapter.name)
-        sversion = write_table(to_silver(classified, items), stable, mode="overwrite", properties=lineage)
+        sversion = write_table(
+            to_silver(classified, items), stable, mode="overwrite", properties=lineage
+        )
     finally:
         classified.unpersist()
         items.unpersist()

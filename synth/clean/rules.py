@@ -65,7 +65,9 @@ _RAW = "_raw"
 
 def _tiebreak() -> list[Column]:
     """A total order over rows: raw fields then lineage, so ties never depend on partitioning."""
-    return [F.col(c).asc_nulls_first() for c in (*EVENT_COLUMNS, SOURCE_FILE, SOURCE_ROW, INGEST_ID)]
+    return [
+        F.col(c).asc_nulls_first() for c in (*EVENT_COLUMNS, SOURCE_FILE, SOURCE_ROW, INGEST_ID)
+    ]
 
 
 def parse_events(bronze: DataFrame, spec: ParseSpec, prices: PriceConfig) -> DataFrame:
@@ -74,6 +76,7 @@ def parse_events(bronze: DataFrame, spec: ParseSpec, prices: PriceConfig) -> Dat
     Also adds :data:`PKEY`: the user id for parseable rows, and a spread negative key for rows
     already quarantined, so they neither skew nor join any user's windows.
     """
+
     def ident(name: str) -> Column:
         return hash_id(F.col(name)) if name in spec.hashed_ids else parse_long(F.col(name))
 
@@ -98,7 +101,13 @@ def parse_events(bronze: DataFrame, spec: ParseSpec, prices: PriceConfig) -> Dat
         price=F.col(PRICE_D),
         prices=prices,
     )
-    spread = -(F.pmod(F.xxhash64(*[F.col(c) for c in (*EVENT_COLUMNS, RAW_RECORD, SOURCE_FILE)]), F.lit(1 << 16)) + 1)
+    spread = -(
+        F.pmod(
+            F.xxhash64(*[F.col(c) for c in (*EVENT_COLUMNS, RAW_RECORD, SOURCE_FILE)]),
+            F.lit(1 << 16),
+        )
+        + 1
+    )
     return typed.select(
         "*",
         reason.alias(DISPOSITION),
@@ -172,12 +181,16 @@ def impute_prices(df: DataFrame, items: DataFrame) -> DataFrame:
     """Fill missing prices with the product's median; quarantine rows with nothing to fill from."""
     joined = df.join(items.select(PID, ITEM_MEDIAN), on=PID, how="left")
     missing = F.col(PRICE_D).isNull() & F.col(ITEM_MEDIAN).isNull()
-    return joined.select(
-        *[c for c in df.columns if c != PRICE_D],
-        F.coalesce(F.col(PRICE_D), F.col(ITEM_MEDIAN)).alias(PRICE_D),
-        (F.col(PRICE_D).isNull() & F.col(ITEM_MEDIAN).isNotNull()).alias(PRICE_IMPUTED),
-        _mark(F.col(DISPOSITION), missing, Reason.MISSING_PRICE).alias("_d2"),
-    ).drop(DISPOSITION).withColumnRenamed("_d2", DISPOSITION)
+    return (
+        joined.select(
+            *[c for c in df.columns if c != PRICE_D],
+            F.coalesce(F.col(PRICE_D), F.col(ITEM_MEDIAN)).alias(PRICE_D),
+            (F.col(PRICE_D).isNull() & F.col(ITEM_MEDIAN).isNotNull()).alias(PRICE_IMPUTED),
+            _mark(F.col(DISPOSITION), missing, Reason.MISSING_PRICE).alias("_d2"),
+        )
+        .drop(DISPOSITION)
+        .withColumnRenamed("_d2", DISPOSITION)
+    )
 
 
 def sessions_and_split(df: DataFrame, sessions: SessionConfig, split: SplitConfig) -> DataFrame:
@@ -197,9 +210,13 @@ def sessions_and_split(df: DataFrame, sessions: SessionConfig, split: SplitConfi
     gap_s = F.unix_seconds(F.col(TS)) - F.unix_seconds(prev_missing_ts)
     new_session = missing & (prev_missing_ts.isNull() | (gap_s > F.lit(sessions.gap_minutes * 60)))
     n_session = F.sum(new_session.cast("int")).over(w.rowsBetween(Window.unboundedPreceding, 0))
-    rebuilt = F.concat(F.lit("rebuilt-"), F.col(UID).cast("string"), F.lit("-"), n_session.cast("string"))
+    rebuilt = F.concat(
+        F.lit("rebuilt-"), F.col(UID).cast("string"), F.lit("-"), n_session.cast("string")
+    )
     rank = F.row_number().over(w)
-    total = F.count(F.lit(1)).over(w.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing))
+    total = F.count(F.lit(1)).over(
+        w.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
+    )
     frac = (rank - 1) / total
     assigned = (
         F.when(total < split.min_events_for_holdout, F.lit(SPLIT_TRAIN))
@@ -254,10 +271,14 @@ def to_silver(df: DataFrame, items: DataFrame) -> DataFrame:
         F.col(SOURCE),
         F.col(SOURCE_FILE),
     )
-    joined = kept.join(F.broadcast(stats), on=CATEGORY_ID, how="left").crossJoin(F.broadcast(overall))
+    joined = kept.join(F.broadcast(stats), on=CATEGORY_ID, how="left").crossJoin(
+        F.broadcast(overall)
+    )
     median = F.coalesce(F.col("_cat_median"), F.col("_all_median"))
     mean = F.coalesce(F.col("_cat_log_mean"), F.col("_all_log_mean"))
-    std = F.when(F.col("_cat_median").isNotNull(), F.col("_cat_log_std")).otherwise(F.col("_all_log_std"))
+    std = F.when(F.col("_cat_median").isNotNull(), F.col("_cat_log_std")).otherwise(
+        F.col("_all_log_std")
+    )
     z = F.when(std.isNull() | (std <= 0), F.lit(0.0)).otherwise((F.log(F.col(PRICE)) - mean) / std)
     out = joined.select(
         "*",

@@ -1,0 +1,1 @@
+"""Strict configuration models, one per stage, and the job config."""

@@ -91,6 +91,8 @@ def load_job_config(path: str | Path, *, overrides: dict[str, object] | None = N
     if not isinstance(data, dict):
         from synth.errors import ConfigError
 
-        raise ConfigError(f"{path}: the top level must be a mapping of keys, got {type(data).__name__}")
+        raise ConfigError(
+            f"{path}: the top level must be a mapping of keys, got {type(data).__name__}"
+        )
     data.update(overrides or {})
     return parse_model(JobConfig, data, where=str(path))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from datetime import date
+
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from synth.config.base import StrictModel
@@ -108,6 +109,8 @@ class BehaviourConfig(StrictModel):
             whole simulated period (rounded up, at least 1).
         sessions_per_user_sigma: Log-scale spread of sessions per user (heavy tail).
         max_sessions_per_user: Cap on sessions per user.
+        return_rate: Chance that a later session of a user is a return visit within hours of the
+            user's first session (otherwise it falls on an independent day and hour).
         session_steps_median: Median of the log-normal number of browsing steps per session (a
             step is one view, possibly followed by cart / purchase / remove_from_cart).
         session_steps_sigma: Log-scale spread of steps per session.
@@ -128,11 +131,12 @@ class BehaviourConfig(StrictModel):
         bot_events_max: Most events of one bot session.
     """
 
-    zipf_exponent: float = Field(default=1.05, gt=0.0, le=4.0)
+    zipf_exponent: float = Field(default=0.9, gt=0.0, le=4.0)
     sessions_per_user_median: float = Field(default=1.6, ge=1.0, le=100.0)
     sessions_per_user_sigma: float = Field(default=0.8, ge=0.0, le=3.0)
     max_sessions_per_user: int = Field(default=200, ge=1, le=10_000)
-    session_steps_median: float = Field(default=2.2, ge=1.0, le=100.0)
+    return_rate: float = 0.4
+    session_steps_median: float = Field(default=2.0, ge=1.0, le=100.0)
     session_steps_sigma: float = Field(default=0.9, ge=0.0, le=3.0)
     max_session_steps: int = Field(default=120, ge=1, le=1_000)
     gap_median_s: float = Field(default=33.0, gt=0.0, le=3_600.0)
@@ -140,16 +144,17 @@ class BehaviourConfig(StrictModel):
     max_gap_s: float = Field(default=1_800.0, ge=1.0, le=86_400.0)
     buy_session_rate: float = 0.05
     cart_rate_browse: float = 0.004
-    cart_rate_buy: float = 0.2
+    cart_rate_buy: float = 0.16
     purchase_after_cart: float = 0.45
     remove_after_cart: float = 0.2
-    direct_purchase_rate: float = 0.08
+    direct_purchase_rate: float = 0.15
     revisit_rate: float = 0.3
     category_stickiness: float = 0.85
     bot_events_min: int = Field(default=150, ge=1, le=100_000)
     bot_events_max: int = Field(default=600, ge=1, le=100_000)
 
     @field_validator(
+        "return_rate",
         "buy_session_rate",
         "cart_rate_browse",
         "cart_rate_buy",

@@ -1,0 +1,1 @@
+"""Ingestion: source adapters and bronze tables."""

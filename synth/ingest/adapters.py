@@ -143,7 +143,9 @@ class _CsvAdapter(SourceAdapter):
             out = out.unionByName(part)
         return out
 
-    def _read_group(self, spark: SparkSession, header: tuple[str, ...], paths: list[str]) -> DataFrame:
+    def _read_group(
+        self, spark: SparkSession, header: tuple[str, ...], paths: list[str]
+    ) -> DataFrame:
         # Field names equal to the header's keep Spark's header check quiet; positions matter.
         fields = [h if h else f"_c{i}" for i, h in enumerate(header)]
         schema = StructType(
@@ -166,7 +168,9 @@ class _CsvAdapter(SourceAdapter):
         # A row-number column: named `source_row`, or pandas' unnamed index (empty header cell).
         row_key = next((k for k in ("source_row", "") if k in by_name), None)
         row = F.col(by_name[row_key]) if row_key is not None else F.lit(None).cast("string")
-        return raw.select(*cols, F.col(_CORRUPT).alias(RAW_RECORD), row.alias(SOURCE_ROW), *_lineage())
+        return raw.select(
+            *cols, F.col(_CORRUPT).alias(RAW_RECORD), row.alias(SOURCE_ROW), *_lineage()
+        )
 
     def parse_spec(self) -> ParseSpec:  # noqa: D102
         return ParseSpec()
@@ -199,7 +203,11 @@ class GenericAdapter(SourceAdapter):
     @property
     def extensions(self) -> tuple[str, ...]:  # type: ignore[override]  # depends on the format
         """Data file endings for the configured format."""
-        base = {"csv": (".csv", ".tsv", ".txt"), "json": (".json", ".jsonl"), "parquet": (".parquet",)}
+        base = {
+            "csv": (".csv", ".tsv", ".txt"),
+            "json": (".json", ".jsonl"),
+            "parquet": (".parquet",),
+        }
         plain = base[self.config.format]
         return plain + tuple(p + c for p in plain for c in (".gz", ".bz2", ".zst"))
 
@@ -224,7 +232,9 @@ class GenericAdapter(SourceAdapter):
                 line = read_first_line(spark, file.path)
                 if line is None or not line.strip():
                     raise InputError(f"{file.path}: file is empty (no header line)")
-                found = parse_header(line, cfg.options.get("sep", cfg.options.get("delimiter", ",")))
+                found = parse_header(
+                    line, cfg.options.get("sep", cfg.options.get("delimiter", ","))
+                )
             elif cfg.format == "parquet":
                 found = spark.read.parquet(file.path).columns
             else:
@@ -267,7 +277,11 @@ class GenericAdapter(SourceAdapter):
                 reader = reader.option("header", True)
             raw = reader.options(**cfg.options).format(cfg.format).load(paths)
         cols = [
-            (F.col(f"`{cfg.columns[c]}`").cast("string") if c in cfg.columns else F.lit(None).cast("string")).alias(c)
+            (
+                F.col(f"`{cfg.columns[c]}`").cast("string")
+                if c in cfg.columns
+                else F.lit(None).cast("string")
+            ).alias(c)
             for c in EVENT_COLUMNS
         ]
         return raw.select(
@@ -290,7 +304,9 @@ def get_adapter(config: SourceConfig) -> SourceAdapter:
     try:
         cls = ADAPTERS[config.kind]
     except KeyError:  # pragma: no cover - the config union already restricts kind
-        raise InputError(f"unknown source kind {config.kind!r}; allowed: {sorted(ADAPTERS)}") from None
+        raise InputError(
+            f"unknown source kind {config.kind!r}; allowed: {sorted(ADAPTERS)}"
+        ) from None
     return cls(config)
 
 

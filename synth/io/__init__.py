@@ -1,0 +1,1 @@
+"""Delta Lake I/O and the lakehouse layout."""

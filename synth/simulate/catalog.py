@@ -259,7 +259,7 @@ CATEGORY_TREE: tuple[Category, ...] = (
     _u("stationery_goods", "stationery", 0.2, 8.7, 0.37),
     _u("video_games", "electronics", 0.18, 58, 0.72, "ea sony bethesda ubisoft", 0.35),
     _u("bath_cabins", "home", 0.16, 185, 0.45, "erlit domani-spa triton radaway", 0.04),
-    _u("household", "home", 13.5, 75, 1.25, "xiaomi bosch polaris redmond tefal philips vitek samsung lg", 0.32, 1.6),  # noqa: E501
+    _u("household", "home", 12.0, 75, 1.25, "xiaomi bosch polaris redmond tefal philips vitek samsung lg", 0.27, 1.6),  # noqa: E501
 )
 # fmt: on
 
@@ -319,11 +319,17 @@ class CatalogPlan:
         """Return the product's standard-normal price position within its category."""
         return key_normal(derive_seed(self.seed, "price"), cat, rank)
 
-    def price_cents(self, cat: Column, rank: Column) -> Column:
-        """Return the product's price in cents (``long``): log-normal per category."""
+    def price_cents(self, cat: Column, rank: Column, *, z: Column | None = None) -> Column:
+        """Return the product's price in cents (``long``): log-normal per category.
+
+        Args:
+            cat: Category index.
+            rank: Popularity rank.
+            z: The product's :meth:`price_z` when the caller already has it (saves a draw).
+        """
         mu = lookup(double_array([math.log(c.median_price) for c in self.categories]), cat)
         sigma = lookup(double_array([c.price_sigma for c in self.categories]), cat)
-        price = F.exp(mu + sigma * self.price_z(cat, rank))
+        price = F.exp(mu + sigma * (self.price_z(cat, rank) if z is None else z))
         cents = F.round(price * F.lit(100.0)).cast("long")
         return F.least(F.greatest(cents, F.lit(_MIN_PRICE_CENTS)), F.lit(_MAX_PRICE_CENTS))
 
@@ -353,7 +359,9 @@ class CatalogPlan:
         """Return a category index drawn uniformly (bots crawl the whole tree)."""
         return F.least(F.floor(u * F.lit(self.size)), F.lit(self.size - 1)).cast("int")
 
-    def weighted_category(self, packed: Column, resolution: int, u: Column, block: Column) -> Column:
+    def weighted_category(
+        self, packed: Column, resolution: int, u: Column, block: Column
+    ) -> Column:
         """Return a category index from one block of a packed per-segment category table."""
         return choose_in(packed, resolution, u, block * F.lit(resolution))
 

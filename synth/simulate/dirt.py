@@ -38,7 +38,7 @@ from synth.schema import (
     USER_SESSION,
 )
 from synth.seeding import derive_seed
-from synth.simulate.events import BOT, H, PRICE_CENTS, T
+from synth.simulate.events import BOT, PRICE_CENTS, H, T
 from synth.simulate.tables import format_cents, format_event_time, key_uniform
 
 DIRT = "_dirt"
@@ -205,7 +205,9 @@ def apply_dirt(events: DataFrame, dirt: DirtConfig, *, seed: int, start: str) ->
     )
     return stage.select(
         *[
-            F.when(tokens.isNotNull(), parsed_field(tokens, n + 1)).otherwise(F.col(name)).alias(name)
+            F.when(tokens.isNotNull(), parsed_field(tokens, n + 1))
+            .otherwise(F.col(name))
+            .alias(name)
             for n, name in enumerate(EVENT_COLUMNS)
         ],
         F.col(RAW_RECORD),

@@ -169,15 +169,32 @@ class EventModel:
         bot_n = (F.lit(1) + F.floor(self._u("bot_sessions", U) * F.lit(2))).cast("int")
         return F.when(bot, bot_n).otherwise(human)
 
-    def session_start(self, bot: Column) -> Column:
-        """Return the start of session ``(U, S)`` in seconds since the period start."""
-        day = self.clock.day(self._u("day", U, S))
-        hour_second = self.clock.hour(self._u("hour", U, S)) * F.lit(3_600) + F.floor(
-            self._u("second", U, S) * F.lit(3_600)
+    def _independent_start(self, s: Column, bot: Column) -> Column:
+        day = self.clock.day(self._u("day", U, s))
+        hour_second = self.clock.hour(self._u("hour", U, s)) * F.lit(3_600) + F.floor(
+            self._u("second", U, s) * F.lit(3_600)
         )
-        any_second = F.floor(self._u("second", U, S) * F.lit(86_400))
+        any_second = F.floor(self._u("second", U, s) * F.lit(86_400))
         sod = F.when(bot, any_second).otherwise(hour_second)
         return day.cast("long") * F.lit(86_400) + sod.cast("long")
+
+    def session_start(self, bot: Column) -> Column:
+        """Return the start of session ``(U, S)`` in seconds since the period start.
+
+        A session starts on its own day and hour, except a *return visit*: a later session that
+        comes back ``S`` times a log-normal delay (median 45 minutes, at least 31) after the
+        user's first session, as real users do within the same day.
+        """
+        s = F.col(S)
+        independent = self._independent_start(s, bot)
+        first = self._independent_start(F.lit(0).cast("long"), bot)
+        returns = ~bot & (s > F.lit(0)) & (self._u("return", U, S) < F.lit(self.behaviour.return_rate))
+        delay = F.least(
+            F.greatest(lognormal(self._z("return_delay", U, S), 2_700.0, 0.9), F.lit(1_860.0)),
+            F.lit(43_200.0),
+        )
+        back = first + F.floor(s.cast("double") * delay).cast("long")
+        return F.when(returns, back).otherwise(independent)
 
     def buy_intent(self, segment: Column, bot: Column) -> Column:
         """Return whether session ``(U, S)`` has purchase intent."""
@@ -260,7 +277,9 @@ class EventModel:
         """Return the step whose product step ``K`` shows (itself, or an earlier one)."""
         k = F.col(K)
         revisit = (
-            ~bot & (k > F.lit(0)) & (self._u("revisit", U, S, K) < F.lit(self.behaviour.revisit_rate))
+            ~bot
+            & (k > F.lit(0))
+            & (self._u("revisit", U, S, K) < F.lit(self.behaviour.revisit_rate))
         )
         earlier = F.floor(self._u("revisit_to", U, S, K) * k).cast("long")
         return F.when(revisit, earlier).otherwise(k)
@@ -272,21 +291,23 @@ class EventModel:
         crawl = self.catalog.uniform_category(self._u("bot_category", U, S, j))
         return F.when(bot, crawl).when(stay, main).otherwise(other).cast("long")
 
-    def rank(self, j: Column, cat: Column, price_pref: Column, bot: Column) -> Column:
-        """Return the popularity rank of the product first shown at step ``j`` in ``cat``.
+    def rank_candidates(self, j: Column, cat: Column, bot: Column) -> tuple[Column, Column]:
+        """Return two candidate popularity ranks for the product first shown at step ``j``.
 
-        Humans draw two Zipf candidates and take the one whose price position is closer to their
-        preference; bots crawl uniformly.
+        Humans draw both from the category's Zipf law (:meth:`prefer_first` then picks the one
+        whose price suits them); bots crawl uniformly (both candidates are the same).
         """
         n = self.catalog.n_items(cat)
         s = self.behaviour.zipf_exponent
-        r1 = zipf_rank(self._u("rank1", U, S, j), n, s)
-        r2 = zipf_rank(self._u("rank2", U, S, j), n, s)
-        d1 = F.abs(self.catalog.price_z(cat, r1) - price_pref)
-        d2 = F.abs(self.catalog.price_z(cat, r2) - price_pref)
-        human = F.when(d1 <= d2, r1).otherwise(r2)
         crawl = F.least(F.floor(self._u("bot_rank", U, S, j) * n), n - F.lit(1))
-        return F.when(bot, crawl).otherwise(human).cast("long")
+        first = F.when(bot, crawl).otherwise(zipf_rank(self._u("rank1", U, S, j), n, s))
+        second = F.when(bot, crawl).otherwise(zipf_rank(self._u("rank2", U, S, j), n, s))
+        return first.cast("long"), second.cast("long")
+
+    @staticmethod
+    def prefer_first(z1: Column, z2: Column, price_pref: Column) -> Column:
+        """Return whether the first candidate's price position is closer to the preference."""
+        return F.abs(z1 - price_pref) <= F.abs(z2 - price_pref)
 
     # -- event level -----------------------------------------------------------------------------
     @staticmethod
@@ -369,7 +390,6 @@ def generate_clean_events(
         model.revisit_target(bot).alias(j),
     )
     frame = frame.select("*", model.category(F.col(j), F.col(main), F.col(seg), bot).alias(c))
-    frame = frame.select("*", model.rank(F.col(j), F.col(c), F.col(pref), bot).alias(r))
     span = (
         F.when(F.col(bt) == F.lit(BLOCK_VIEW), F.lit(0.0))
         .when(F.col(bt).isin(BLOCK_CART, BLOCK_PURCHASE), F.col("_d1"))
@@ -383,9 +403,22 @@ def generate_clean_events(
         bt,
         "_d1",
         "_d2",
+        j,
         c,
-        r,
         F.when(bot, model.bot_offset()).otherwise(human_offset).alias(off),
+    )
+    r1, r2 = model.rank_candidates(F.col(j), F.col(c), bot)
+    frame = frame.select("*", r1.alias("_r1"), r2.alias("_r2"))
+    frame = frame.select(
+        "*",
+        cat.price_z(F.col(c), F.col("_r1")).alias("_z1"),
+        cat.price_z(F.col(c), F.col("_r2")).alias("_z2"),
+    )
+    first = model.prefer_first(F.col("_z1"), F.col("_z2"), F.col(pref))
+    frame = frame.select(
+        "*",
+        F.when(first, F.col("_r1")).otherwise(F.col("_r2")).alias(r),
+        F.when(first, F.col("_z1")).otherwise(F.col("_z2")).alias("_z"),
     )
     steps = frame.select(
         U,
@@ -403,7 +436,7 @@ def generate_clean_events(
         cat.category_id(F.col(c)).alias(CATEGORY_ID),
         cat.category_code(F.col(c)).alias(CATEGORY_CODE),
         cat.brand(F.col(c), F.col(r)).alias(BRAND),
-        cat.price_cents(F.col(c), F.col(r)).alias(PRICE_CENTS),
+        cat.price_cents(F.col(c), F.col(r), z=F.col("_z")).alias(PRICE_CENTS),
     )
     frame = steps.select(
         "*", F.explode(_long_sequence(model.block_length(F.col(bt)) - F.lit(1))).alias(I)

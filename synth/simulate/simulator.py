@@ -23,7 +23,7 @@ from synth.config.simulate import SimulatorConfig
 from synth.schema import EVENT_COLUMNS, RAW_RECORD
 from synth.seeding import derive_seed
 from synth.simulate.catalog import CATEGORY_TREE, CatalogPlan, plan_catalog
-from synth.simulate.dirt import DIRT, apply_dirt
+from synth.simulate.dirt import apply_dirt
 from synth.simulate.events import Clock, EventModel, generate_clean_events
 from synth.simulate.tables import expected_discrete_lognormal
 from synth.simulate.users import SEGMENTS, USER_ID_SPACE, UserModel, plan_users
@@ -42,9 +42,10 @@ class SimulationPlan:
         catalog: Category sizes and catalog lookup tables.
         users: The user model (segments, category tables, bot rate).
         events: The session / step / funnel model.
-        n_users: Number of users to simulate.
+        n_users: Number of users to simulate (bots included).
+        n_bots: Number of bots among them.
         partitions: Number of partitions of ``spark.range`` over the users.
-        expected_events_per_user: Expected output rows per user (bots and duplicates included).
+        expected_events: Expected number of output rows (bots and duplicates included).
     """
 
     config: SimulatorConfig
@@ -52,13 +53,9 @@ class SimulationPlan:
     users: UserModel
     events: EventModel
     n_users: int
+    n_bots: int
     partitions: int
-    expected_events_per_user: float
-
-    @property
-    def expected_events(self) -> float:
-        """Return the expected number of output rows."""
-        return self.n_users * self.expected_events_per_user
+    expected_events: float
 
 
 def expected_human_events_per_step(cfg: SimulatorConfig) -> float:
@@ -75,8 +72,8 @@ def expected_human_events_per_step(cfg: SimulatorConfig) -> float:
     return mean
 
 
-def expected_events_per_user(cfg: SimulatorConfig) -> float:
-    """Return the expected output rows per user: humans, bots and duplicate copies."""
+def expected_human_events(cfg: SimulatorConfig) -> float:
+    """Return the expected events of one human user (before duplicate copies)."""
     b = cfg.behaviour
     sessions = expected_discrete_lognormal(
         b.sessions_per_user_median, b.sessions_per_user_sigma, 1, b.max_sessions_per_user
@@ -84,11 +81,35 @@ def expected_events_per_user(cfg: SimulatorConfig) -> float:
     steps = expected_discrete_lognormal(
         b.session_steps_median, b.session_steps_sigma, 1, b.max_session_steps
     )
-    human = sessions * steps * expected_human_events_per_step(cfg)
-    bot = 1.5 * (b.bot_events_min + b.bot_events_max) / 2.0
+    return sessions * steps * expected_human_events_per_step(cfg)
+
+
+def expected_bot_events(cfg: SimulatorConfig) -> float:
+    """Return the expected events of one bot (1-2 sessions of uniform length)."""
+    b = cfg.behaviour
+    return 1.5 * (b.bot_events_min + b.bot_events_max) / 2.0
+
+
+def expected_events_per_user(cfg: SimulatorConfig) -> float:
+    """Return the expected output rows per user: humans, bots and duplicate copies."""
     rate = cfg.dirt.bot_user_rate
     copies = 1.0 + cfg.dirt.exact_duplicate_rate + cfg.dirt.near_duplicate_rate
-    return ((1.0 - rate) * human + rate * bot) * copies
+    return ((1.0 - rate) * expected_human_events(cfg) + rate * expected_bot_events(cfg)) * copies
+
+
+def user_counts(cfg: SimulatorConfig) -> tuple[int, int]:
+    """Return ``(n_users, n_bots)`` for ``cfg``: the exact counts that target ``cfg.events``.
+
+    Bots are ``round(bot_user_rate * n_users)`` of the users, and the humans fill the rest of the
+    expected volume, so the expected row count matches ``cfg.events`` whatever the volume.
+    """
+    copies = 1.0 + cfg.dirt.exact_duplicate_rate + cfg.dirt.near_duplicate_rate
+    clean_target = cfg.events / copies
+    n_users = max(1, round(cfg.events / expected_events_per_user(cfg)))
+    n_bots = round(cfg.dirt.bot_user_rate * n_users)
+    humans = round((clean_target - n_bots * expected_bot_events(cfg)) / expected_human_events(cfg))
+    humans = max(humans, 0 if n_bots else 1)
+    return humans + n_bots, n_bots
 
 
 def plan_simulation(cfg: SimulatorConfig) -> SimulationPlan:
@@ -97,8 +118,7 @@ def plan_simulation(cfg: SimulatorConfig) -> SimulationPlan:
     Raises:
         ValueError: The volume needs more users than the user-id space holds.
     """
-    per_user = expected_events_per_user(cfg)
-    n_users = max(1, round(cfg.events / per_user))
+    n_users, n_bots = user_counts(cfg)
     if n_users >= USER_ID_SPACE:
         raise ValueError(
             f"SimulatorConfig.events={cfg.events} needs {n_users:,} users, above the "
@@ -106,7 +126,7 @@ def plan_simulation(cfg: SimulatorConfig) -> SimulationPlan:
         )
     partitions = cfg.partitions or max(1, math.ceil(n_users / USERS_PER_PARTITION))
     catalog = plan_catalog(cfg.seed, cfg.resolved_items, CATEGORY_TREE)
-    users = plan_users(cfg.seed, catalog.categories, cfg.dirt.bot_user_rate, SEGMENTS)
+    users = plan_users(cfg.seed, catalog.categories, n_users=n_users, n_bots=n_bots)
     model = EventModel(
         seed=derive_seed(cfg.seed, "sim", "events"),
         behaviour=cfg.behaviour,
@@ -114,10 +134,15 @@ def plan_simulation(cfg: SimulatorConfig) -> SimulationPlan:
         users=users,
         clock=Clock(cfg.start, cfg.days),
     )
+    copies = 1.0 + cfg.dirt.exact_duplicate_rate + cfg.dirt.near_duplicate_rate
+    expected = (
+        n_bots * expected_bot_events(cfg) + (n_users - n_bots) * expected_human_events(cfg)
+    ) * copies
     log.debug(
-        "simulation plan: %d users x %.2f events, %d products, %d partitions",
+        "simulation plan: %d users (%d bots), %.0f expected events, %d products, %d partitions",
         n_users,
-        per_user,
+        n_bots,
+        expected,
         catalog.items,
         partitions,
     )
@@ -127,8 +152,9 @@ def plan_simulation(cfg: SimulatorConfig) -> SimulationPlan:
         users=users,
         events=model,
         n_users=n_users,
+        n_bots=n_bots,
         partitions=partitions,
-        expected_events_per_user=per_user,
+        expected_events=expected,
     )
 
 

@@ -75,7 +75,9 @@ def quantize_weights(weights: Sequence[float], resolution: int) -> list[int]:
     if resolution < positive:
         raise ValueError(f"resolution={resolution} is below the {positive} positive weights")
     exact = [w / total * resolution for w in weights]
-    counts = [max(int(math.floor(x)), 1) if w > 0 else 0 for x, w in zip(exact, weights, strict=True)]
+    counts = [
+        max(int(math.floor(x)), 1) if w > 0 else 0 for x, w in zip(exact, weights, strict=True)
+    ]
     excess = sum(counts) - resolution
     if excess > 0:  # the minimum of one slot overshot: take slots from the most over-served
         donors = sorted(
@@ -92,7 +94,7 @@ def quantize_weights(weights: Sequence[float], resolution: int) -> list[int]:
         order = sorted(
             (i for i, w in enumerate(weights) if w > 0), key=lambda i: (counts[i] - exact[i], i)
         )
-        for i in order[: -excess]:
+        for i in order[:-excess]:
             counts[i] += 1
     table: list[int] = []
     for index, count in enumerate(counts):

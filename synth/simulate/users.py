@@ -33,6 +33,7 @@ from synth.simulate.tables import (
 USER_ID_BASE = 500_000_000
 USER_ID_SPACE = 100_000_000  # user ids are a permutation of these many slots above the base
 _USER_ID_PRIME = 1_000_003  # coprime with USER_ID_SPACE, so (u * p) mod space is a bijection
+_BOT_PRIME = 1_000_000_007  # above USER_ID_SPACE: coprime with any user count
 SEGMENT_RESOLUTION = 1_000
 CATEGORY_RESOLUTION = 8_192
 
@@ -60,11 +61,21 @@ SEGMENTS: tuple[Segment, ...] = (
     Segment("casual", 0.30, {}, 0.0, 0.6),
     Segment("tech", 0.25, {"electronics": 2.2, "computers": 2.5}, 0.3, 1.0),
     Segment(
-        "home", 0.15, {"appliances": 2.5, "furniture": 2.5, "home": 2.5, "construction": 1.5}, 0.0, 1.2
+        "home",
+        0.15,
+        {"appliances": 2.5, "furniture": 2.5, "home": 2.5, "construction": 1.5},
+        0.0,
+        1.2,
     ),
-    Segment("style", 0.12, {"apparel": 3.0, "accessories": 2.5, "beauty": 3.0, "kids": 1.5}, 0.1, 1.1),
     Segment(
-        "outdoor", 0.08, {"auto": 3.0, "sport": 3.0, "construction": 2.0, "country_yard": 3.0}, 0.0, 1.2
+        "style", 0.12, {"apparel": 3.0, "accessories": 2.5, "beauty": 3.0, "kids": 1.5}, 0.1, 1.1
+    ),
+    Segment(
+        "outdoor",
+        0.08,
+        {"auto": 3.0, "sport": 3.0, "construction": 2.0, "country_yard": 3.0},
+        0.0,
+        1.2,
     ),
     Segment("bargain", 0.10, {}, -0.8, 1.4),
 )
@@ -111,13 +122,15 @@ class UserModel:
         segments: The segments.
         category_table: Per-segment category slot tables, concatenated
             (``CATEGORY_RESOLUTION`` slots each).
-        bot_rate: Share of users that are bots.
+        n_users: Number of users.
+        n_bots: Number of them that are bots (exactly).
     """
 
     seed: int
     segments: tuple[Segment, ...]
     category_table: tuple[int, ...]
-    bot_rate: float
+    n_users: int
+    n_bots: int
 
     def segment(self, u: Column) -> Column:
         """Return the user's segment index (``int``)."""
@@ -126,8 +139,17 @@ class UserModel:
         return choose_in(int_array(table), SEGMENT_RESOLUTION, draw)
 
     def is_bot(self, u: Column) -> Column:
-        """Return whether the user is a bot (``boolean``)."""
-        return key_uniform(derive_seed(self.seed, "bot"), u) < F.lit(self.bot_rate)
+        """Return whether the user is a bot (``boolean``).
+
+        Exactly ``n_bots`` users are bots: those whose position in a seeded permutation of the
+        users (``(u * p + offset) mod n_users``, ``p`` a prime above any user count) is below
+        ``n_bots``. So the bot share is exact even for small volumes.
+        """
+        if self.n_bots == 0:
+            return F.lit(False)
+        offset = derive_seed(self.seed, "bot") % self.n_users
+        position = F.pmod(u * F.lit(_BOT_PRIME) + F.lit(offset), F.lit(self.n_users))
+        return position < F.lit(self.n_bots)
 
     def user_id(self, u: Column) -> Column:
         """Return the user id (``long``): a seeded permutation of 9-digit ids."""
@@ -153,7 +175,9 @@ class UserModel:
 def plan_users(
     seed: int,
     categories: Sequence[Category],
-    bot_rate: float,
+    *,
+    n_users: int,
+    n_bots: int,
     segments: Sequence[Segment] = SEGMENTS,
 ) -> UserModel:
     """Fit the segments' category weights and build the user model (driver only, no job)."""
@@ -165,7 +189,8 @@ def plan_users(
         seed=derive_seed(seed, "sim", "users"),
         segments=tuple(segments),
         category_table=tuple(table),
-        bot_rate=bot_rate,
+        n_users=n_users,
+        n_bots=n_bots,
     )
 
 
