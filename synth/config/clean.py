@@ -22,7 +22,7 @@ class BotConfig(StrictModel):
 
     enabled: bool = True
     max_events_per_minute: int = Field(default=60, ge=1, description="in any rolling 60 s")
-    max_events_per_day: int = Field(default=2000, ge=1, description="in any UTC day")
+    max_events_per_day: int = Field(default=2000, ge=1, description="in any rolling 24 h")
 
 
 class PriceConfig(StrictModel):

@@ -51,8 +51,8 @@ class DirtConfig(StrictModel):
             top of the catalog's natural share of uncoded categories.
         missing_session_rate: Share of events with an empty ``user_session`` (cleaning must
             rebuild sessions from the user's event times).
-        bot_user_rate: Share of users that are bots: hundreds of views at one event every 1-3
-            seconds, uniformly over the catalog and the clock.
+        bot_user_rate: Share of users that are bots: hundreds of views at about two events a
+            second, uniformly over the catalog and the clock.
         bad_price_rate: Share of events whose price is zero or negative (half each).
         bad_timestamp_rate: Share of events whose ``event_time`` cannot be parsed.
         wrong_field_count_rate: Share of events written as a CSV line with too few or too many

@@ -17,7 +17,7 @@ is no shuffle and no join: memory per task stays flat at any volume.
 The clock: a session starts on a day drawn with a weekday profile (weekends a little busier), at
 an hour drawn from an hour-of-day profile in UTC (the real store is in UTC+3: quiet at night UTC,
 peaking in the late afternoon), and its steps follow log-normal gaps (median about half a minute).
-Bots ignore the clock: they start at any second and fire one view every 1-3 seconds.
+Bots ignore the clock: they start at any second and fire about two views a second.
 """
 
 from __future__ import annotations
@@ -270,8 +270,12 @@ class EventModel:
         return self.block_span(F.col(K), buy, bot) + self.gap(F.col(K) + F.lit(1))
 
     def bot_offset(self) -> Column:
-        """Return a bot's step offset in closed form: ``2k + jitter(k)``, gaps of 1-3 seconds."""
-        return F.lit(2.0) * F.col(K) + self._u("bot_jitter", U, S, K)
+        """Return a bot's step offset in closed form: ``(k + jitter(k)) / 2``, about 2 views/s.
+
+        Crawlers fire far faster than people: at about 120 events a minute a bot session crosses
+        any sensible rate threshold (cleaning's default is 60 in a rolling minute).
+        """
+        return F.lit(0.5) * (F.col(K) + self._u("bot_jitter", U, S, K))
 
     def revisit_target(self, bot: Column) -> Column:
         """Return the step whose product step ``K`` shows (itself, or an earlier one)."""
