@@ -103,8 +103,12 @@ class BehaviourConfig(StrictModel):
     """Knobs of the behaviour model; the defaults are calibrated (see the module docstring).
 
     Attributes:
-        zipf_exponent: Exponent of the (bounded, continuous) Zipf law of item popularity within a
-            category. Larger means more concentrated on the top items.
+        zipf_exponent: Exponent of the (bounded, continuous) Zipf-Mandelbrot law of item
+            popularity within a category. Larger means more concentrated on the top items.
+        zipf_offset: Mandelbrot offset of that law: flattens the head, so the top few products of
+            a category have similar shares (0 is plain Zipf).
+        price_sensitivity: Chance that a user picks, of two candidate products, the one nearer
+            their preferred price level (else the first candidate).
         sessions_per_user_median: Median of the log-normal number of sessions per user over the
             whole simulated period (rounded up, at least 1).
         sessions_per_user_sigma: Log-scale spread of sessions per user (heavy tail).
@@ -131,29 +135,32 @@ class BehaviourConfig(StrictModel):
         bot_events_max: Most events of one bot session.
     """
 
-    zipf_exponent: float = Field(default=0.9, gt=0.0, le=4.0)
+    zipf_exponent: float = Field(default=1.0, gt=0.0, le=4.0)
+    zipf_offset: float = Field(default=4.0, ge=0.0, le=1_000.0)
+    price_sensitivity: float = 0.35
     sessions_per_user_median: float = Field(default=1.6, ge=1.0, le=100.0)
     sessions_per_user_sigma: float = Field(default=0.8, ge=0.0, le=3.0)
     max_sessions_per_user: int = Field(default=200, ge=1, le=10_000)
-    return_rate: float = 0.4
+    return_rate: float = 0.2
     session_steps_median: float = Field(default=2.0, ge=1.0, le=100.0)
     session_steps_sigma: float = Field(default=0.9, ge=0.0, le=3.0)
     max_session_steps: int = Field(default=120, ge=1, le=1_000)
     gap_median_s: float = Field(default=33.0, gt=0.0, le=3_600.0)
-    gap_sigma: float = Field(default=1.0, ge=0.0, le=3.0)
+    gap_sigma: float = Field(default=1.1, ge=0.0, le=3.0)
     max_gap_s: float = Field(default=1_800.0, ge=1.0, le=86_400.0)
     buy_session_rate: float = 0.05
     cart_rate_browse: float = 0.004
-    cart_rate_buy: float = 0.16
+    cart_rate_buy: float = 0.14
     purchase_after_cart: float = 0.45
-    remove_after_cart: float = 0.2
-    direct_purchase_rate: float = 0.15
-    revisit_rate: float = 0.3
+    remove_after_cart: float = 0.25
+    direct_purchase_rate: float = 0.2
+    revisit_rate: float = 0.5
     category_stickiness: float = 0.85
-    bot_events_min: int = Field(default=150, ge=1, le=100_000)
-    bot_events_max: int = Field(default=600, ge=1, le=100_000)
+    bot_events_min: int = Field(default=100, ge=1, le=100_000)
+    bot_events_max: int = Field(default=300, ge=1, le=100_000)
 
     @field_validator(
+        "price_sensitivity",
         "return_rate",
         "buy_session_rate",
         "cart_rate_browse",

@@ -123,7 +123,7 @@ def _u(
 # fmt: off
 CATEGORY_TREE: tuple[Category, ...] = (
     # -- electronics ---------------------------------------------------------------------------
-    _c("electronics.smartphone", 27.0, 300, 0.75, "samsung apple xiaomi huawei oppo vivo meizu nokia honor realme", 0.001, 0.12),  # noqa: E501
+    _c("electronics.smartphone", 27.0, 300, 0.8, "samsung apple xiaomi huawei oppo vivo meizu nokia honor realme", 0.001, 0.12),  # noqa: E501
     _c("electronics.clocks", 3.2, 165, 1.1, "casio apple samsung xiaomi garmin tissot amazfit swiss", 0.17),
     _c("electronics.audio.headphone", 2.3, 71, 1.0, "apple xiaomi elari samsung jbl sony huawei sennheiser", 0.01),
     _c("electronics.video.tv", 1.4, 420, 0.65, "samsung artel lg sony haier yasin philips", 0.01),
@@ -265,6 +265,19 @@ CATEGORY_TREE: tuple[Category, ...] = (
 
 GROUPS: tuple[str, ...] = tuple(dict.fromkeys(c.group for c in CATEGORY_TREE))
 
+# Log-price premium of some brands over their category (apple phones cost more than xiaomi's).
+BRAND_PRICE_PREMIUM: dict[str, float] = {
+    "apple": 0.9, "sony": 0.3, "bosch": 0.25, "samsung": 0.15, "lg": 0.1, "xiaomi": -0.35,
+    "oppo": -0.2, "vivo": -0.2, "meizu": -0.4, "nokia": -0.4, "honor": -0.3, "realme": -0.4,
+    "garmin": 0.6, "tissot": 0.8, "casio": -0.2, "amazfit": -0.3, "dell": 0.2, "msi": 0.3,
+    "asus": 0.1, "acer": -0.2, "lenovo": -0.1, "sennheiser": 0.6, "jbl": 0.1, "elari": -0.5,
+    "delonghi": 0.4, "karcher": 0.3, "makita": 0.3, "dewalt": 0.35, "stihl": 0.4, "nike": 0.3,
+    "adidas": 0.3, "asics": 0.3, "versace": 0.3, "bulgari": 0.4, "creed": 0.7, "byredo": 0.6,
+    "michelin": 0.3, "nokian": 0.2, "giant": 0.3, "bernina": 0.6, "smeg": 0.5, "indesit": -0.2,
+    "beko": -0.2, "atlant": -0.1, "vitek": -0.3, "scarlett": -0.4, "polaris": -0.2,
+    "elenberg": -0.4, "artel": -0.3, "texet": -0.5,
+}  # fmt: skip
+
 
 def _category_id(name: str) -> str:
     """Return a stable 19-digit REES46-like category id for ``name`` (seed-independent)."""
@@ -288,6 +301,7 @@ class CatalogPlan:
     id_stride: int
     seed: int
     _brand_table: tuple[str, ...] = field(repr=False)
+    _brand_premium: tuple[float, ...] = field(repr=False)
 
     @property
     def size(self) -> int:
@@ -319,17 +333,30 @@ class CatalogPlan:
         """Return the product's standard-normal price position within its category."""
         return key_normal(derive_seed(self.seed, "price"), cat, rank)
 
-    def price_cents(self, cat: Column, rank: Column, *, z: Column | None = None) -> Column:
+    def price_cents(
+        self,
+        cat: Column,
+        rank: Column,
+        *,
+        z: Column | None = None,
+        brand_slot: Column | None = None,
+    ) -> Column:
         """Return the product's price in cents (``long``): log-normal per category.
+
+        ``log(price) = log(median) + sigma * z + brand premium`` (premium-brand products cost
+        more; the premiums are centred per category, so the median stays put).
 
         Args:
             cat: Category index.
             rank: Popularity rank.
             z: The product's :meth:`price_z` when the caller already has it (saves a draw).
+            brand_slot: The product's :meth:`brand_slot` when the caller already has it.
         """
         mu = lookup(double_array([math.log(c.median_price) for c in self.categories]), cat)
         sigma = lookup(double_array([c.price_sigma for c in self.categories]), cat)
-        price = F.exp(mu + sigma * (self.price_z(cat, rank) if z is None else z))
+        z_col = self.price_z(cat, rank) if z is None else z
+        slot = self.brand_slot(cat, rank) if brand_slot is None else brand_slot
+        price = F.exp(mu + sigma * z_col + self.brand_premium(slot))
         cents = F.round(price * F.lit(100.0)).cast("long")
         return F.least(F.greatest(cents, F.lit(_MIN_PRICE_CENTS)), F.lit(_MAX_PRICE_CENTS))
 
@@ -337,14 +364,28 @@ class CatalogPlan:
         """Return the product's price as a string with two decimals (``"35.79"``)."""
         return format_cents(self.price_cents(cat, rank))
 
-    def brand(self, cat: Column, rank: Column) -> Column:
-        """Return the product's brand, or null for unbranded products."""
+    def brand_slot(self, cat: Column, rank: Column) -> Column:
+        """Return the product's slot in the brand table (``long``), or -1 when unbranded."""
         no_brand = lookup(double_array([c.no_brand for c in self.categories]), cat)
         unbranded = key_uniform(derive_seed(self.seed, "no_brand"), cat, rank) < no_brand
         u = key_uniform(derive_seed(self.seed, "brand"), cat, rank)
         slot = F.least(F.floor(u * F.lit(_BRAND_SLOTS)), F.lit(_BRAND_SLOTS - 1))
-        name = lookup(string_array(self._brand_table), cat * F.lit(_BRAND_SLOTS) + slot)
-        return F.when(unbranded | (name == F.lit("")), F.lit(None).cast("string")).otherwise(name)
+        return F.when(unbranded, F.lit(-1)).otherwise(cat * F.lit(_BRAND_SLOTS) + slot)
+
+    def brand_name(self, slot: Column) -> Column:
+        """Return the brand of a :meth:`brand_slot`, or null for unbranded products."""
+        name = lookup(string_array(self._brand_table), F.greatest(slot, F.lit(0)))
+        missing = (slot < F.lit(0)) | (name == F.lit(""))
+        return F.when(missing, F.lit(None).cast("string")).otherwise(name)
+
+    def brand_premium(self, slot: Column) -> Column:
+        """Return the log-price premium of a :meth:`brand_slot`'s brand (0 when unbranded)."""
+        premium = lookup(double_array(self._brand_premium), F.greatest(slot, F.lit(0)))
+        return F.when(slot < F.lit(0), F.lit(0.0)).otherwise(premium)
+
+    def brand(self, cat: Column, rank: Column) -> Column:
+        """Return the product's brand, or null for unbranded products."""
+        return self.brand_name(self.brand_slot(cat, rank))
 
     def category_id(self, cat: Column) -> Column:
         """Return the category's 19-digit id as a string."""
@@ -400,11 +441,19 @@ def plan_catalog(
             by_group.setdefault(c.group, [])
             if b not in by_group[c.group]:
                 by_group[c.group].append(b)
-    brand_table = tuple(b for c in categories for b in _brand_slots(c, by_group))
+    brand_table: list[str] = []
+    premium: list[float] = []
+    for c in categories:
+        slots = _brand_slots(c, by_group)
+        raw = [BRAND_PRICE_PREMIUM.get(b, 0.0) for b in slots]
+        centre = sum(raw) / len(raw)  # branded products average 0, as unbranded ones are
+        brand_table.extend(slots)
+        premium.extend(round(p - centre, 6) for p in raw)
     return CatalogPlan(
         categories=tuple(categories),
         items_per_category=sizes,
         id_stride=stride,
         seed=derive_seed(seed, "sim", "catalog"),
-        _brand_table=brand_table,
+        _brand_table=tuple(brand_table),
+        _brand_premium=tuple(premium),
     )

@@ -25,7 +25,7 @@ from synth.seeding import derive_seed
 from synth.simulate.catalog import CATEGORY_TREE, CatalogPlan, plan_catalog
 from synth.simulate.dirt import apply_dirt
 from synth.simulate.events import Clock, EventModel, generate_clean_events
-from synth.simulate.tables import expected_discrete_lognormal
+from synth.simulate.tables import expected_discrete_loglogistic
 from synth.simulate.users import SEGMENTS, USER_ID_SPACE, UserModel, plan_users
 
 log = logging.getLogger(__name__)
@@ -75,10 +75,10 @@ def expected_human_events_per_step(cfg: SimulatorConfig) -> float:
 def expected_human_events(cfg: SimulatorConfig) -> float:
     """Return the expected events of one human user (before duplicate copies)."""
     b = cfg.behaviour
-    sessions = expected_discrete_lognormal(
+    sessions = expected_discrete_loglogistic(
         b.sessions_per_user_median, b.sessions_per_user_sigma, 1, b.max_sessions_per_user
     )
-    steps = expected_discrete_lognormal(
+    steps = expected_discrete_loglogistic(
         b.session_steps_median, b.session_steps_sigma, 1, b.max_session_steps
     )
     return sessions * steps * expected_human_events_per_step(cfg)
@@ -98,10 +98,10 @@ def expected_events_per_user(cfg: SimulatorConfig) -> float:
 
 
 def user_counts(cfg: SimulatorConfig) -> tuple[int, int]:
-    """Return ``(n_users, n_bots)`` for ``cfg``: the exact counts that target ``cfg.events``.
+    """Return ``(n_users, n_bots)`` for ``cfg``: the counts that target ``cfg.events``.
 
-    Bots are ``round(bot_user_rate * n_users)`` of the users, and the humans fill the rest of the
-    expected volume, so the expected row count matches ``cfg.events`` whatever the volume.
+    Exactly ``round(bot_user_rate * n_users)`` users are bots, and the humans fill the rest of
+    the expected volume, so the expected row count matches ``cfg.events`` at any volume.
     """
     copies = 1.0 + cfg.dirt.exact_duplicate_rate + cfg.dirt.near_duplicate_rate
     clean_target = cfg.events / copies
@@ -126,7 +126,7 @@ def plan_simulation(cfg: SimulatorConfig) -> SimulationPlan:
         )
     partitions = cfg.partitions or max(1, math.ceil(n_users / USERS_PER_PARTITION))
     catalog = plan_catalog(cfg.seed, cfg.resolved_items, CATEGORY_TREE)
-    users = plan_users(cfg.seed, catalog.categories, n_users=n_users, n_bots=n_bots)
+    users = plan_users(cfg.seed, catalog.categories)
     model = EventModel(
         seed=derive_seed(cfg.seed, "sim", "events"),
         behaviour=cfg.behaviour,
@@ -166,7 +166,7 @@ def simulate_labeled_events(spark: SparkSession, cfg: SimulatorConfig) -> DataFr
     """
     plan = plan_simulation(cfg)
     clean = generate_clean_events(
-        spark, plan.events, n_users=plan.n_users, partitions=plan.partitions
+        spark, plan.events, n_users=plan.n_users, n_bots=plan.n_bots, partitions=plan.partitions
     )
     return apply_dirt(
         clean,

@@ -1,4 +1,4 @@
-"""Simulated users: segments with category and price preferences, ids, bots, session counts.
+"""Simulated users: segments with category and price preferences, user and session ids.
 
 A user is the integer ``u`` of ``spark.range(n_users)``; every attribute is a keyed draw on
 ``(seed, u)``, so users are identical whatever the partitioning. Each user belongs to one
@@ -33,7 +33,6 @@ from synth.simulate.tables import (
 USER_ID_BASE = 500_000_000
 USER_ID_SPACE = 100_000_000  # user ids are a permutation of these many slots above the base
 _USER_ID_PRIME = 1_000_003  # coprime with USER_ID_SPACE, so (u * p) mod space is a bijection
-_BOT_PRIME = 1_000_000_007  # above USER_ID_SPACE: coprime with any user count
 SEGMENT_RESOLUTION = 1_000
 CATEGORY_RESOLUTION = 8_192
 
@@ -122,34 +121,17 @@ class UserModel:
         segments: The segments.
         category_table: Per-segment category slot tables, concatenated
             (``CATEGORY_RESOLUTION`` slots each).
-        n_users: Number of users.
-        n_bots: Number of them that are bots (exactly).
     """
 
     seed: int
     segments: tuple[Segment, ...]
     category_table: tuple[int, ...]
-    n_users: int
-    n_bots: int
 
     def segment(self, u: Column) -> Column:
         """Return the user's segment index (``int``)."""
         table = quantize_weights([s.share for s in self.segments], SEGMENT_RESOLUTION)
         draw = key_uniform(derive_seed(self.seed, "segment"), u)
         return choose_in(int_array(table), SEGMENT_RESOLUTION, draw)
-
-    def is_bot(self, u: Column) -> Column:
-        """Return whether the user is a bot (``boolean``).
-
-        Exactly ``n_bots`` users are bots: those whose position in a seeded permutation of the
-        users (``(u * p + offset) mod n_users``, ``p`` a prime above any user count) is below
-        ``n_bots``. So the bot share is exact even for small volumes.
-        """
-        if self.n_bots == 0:
-            return F.lit(False)
-        offset = derive_seed(self.seed, "bot") % self.n_users
-        position = F.pmod(u * F.lit(_BOT_PRIME) + F.lit(offset), F.lit(self.n_users))
-        return position < F.lit(self.n_bots)
 
     def user_id(self, u: Column) -> Column:
         """Return the user id (``long``): a seeded permutation of 9-digit ids."""
@@ -160,7 +142,7 @@ class UserModel:
     def price_preference(self, u: Column, segment: Column) -> Column:
         """Return the user's preferred price position (segment level plus personal noise)."""
         seg_z = lookup(double_array([s.price_z for s in self.segments]), segment)
-        return seg_z + F.lit(0.5) * key_normal(derive_seed(self.seed, "price_pref"), u)
+        return seg_z + key_normal(derive_seed(self.seed, "price_pref"), u)
 
     def buy_multiplier(self, segment: Column) -> Column:
         """Return the segment's multiplier on purchase-intent sessions (``double``)."""
@@ -175,9 +157,6 @@ class UserModel:
 def plan_users(
     seed: int,
     categories: Sequence[Category],
-    *,
-    n_users: int,
-    n_bots: int,
     segments: Sequence[Segment] = SEGMENTS,
 ) -> UserModel:
     """Fit the segments' category weights and build the user model (driver only, no job)."""
@@ -189,8 +168,6 @@ def plan_users(
         seed=derive_seed(seed, "sim", "users"),
         segments=tuple(segments),
         category_table=tuple(table),
-        n_users=n_users,
-        n_bots=n_bots,
     )
 
 

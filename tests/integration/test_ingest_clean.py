@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,9 @@ from tests.conftest import shared_data
 pytestmark = pytest.mark.spark
 
 REPO = Path(__file__).resolve().parents[2]
-HEADER = "event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session"
+HEADER = (
+    "event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session"
+)
 LINES = [
     "2019-10-01 00:00:00 UTC,view,100,2053013555631882655,electronics.smartphone,acme,10.00,1,s1",
     "2019-10-01 00:00:00 UTC,view,100,2053013555631882655,electronics.smartphone,acme,10.00,1,s1",
@@ -61,7 +62,9 @@ class TestIngest:
         malformed = bronze.where("_raw_record is not null").collect()
         assert len(malformed) == 1 and malformed[0]["_raw_record"].endswith(",5.00,2")
         assert {r["_ingest_id"] for r in bronze.select("_ingest_id").distinct().collect()} == {
-            first.ingest_id, third.ingest_id}
+            first.ingest_id,
+            third.ingest_id,
+        }
 
     def test_ingest_missing_path_is_clear_error(self, spark, lakehouse, tmp_path):
         source = Rees46MultiCategorySource(paths=[str(tmp_path / "nope")])
@@ -111,8 +114,14 @@ class TestCleanAccounting:
         assert report.quarantined == {"malformed_row": 1, "bad_timestamp": 1, "invalid_price": 1}
         quarantine = read_table(spark, quarantine_table(lakehouse)).toPandas()
         assert sorted(quarantine.reason) == ["bad_timestamp", "invalid_price", "malformed_row"]
-        written = json.loads((Path(lakehouse.root) / "_reports" / "clean_accounting.json").read_text())
-        assert written["balanced"] is True and written["silver_rows"] == 3 and written["bronze_version"] == 0
+        written = json.loads(
+            (Path(lakehouse.root) / "_reports" / "clean_accounting.json").read_text()
+        )
+        assert (
+            written["balanced"] is True
+            and written["silver_rows"] == 3
+            and written["bronze_version"] == 0
+        )
 
     def test_clean_is_idempotent_and_records_bronze_version(self, spark, lakehouse, tmp_path):
         _write_csv(tmp_path / "l" / "a.csv", LINES)
@@ -123,14 +132,20 @@ class TestCleanAccounting:
         clean(spark, source, CleanConfig(), lakehouse)
         second = read_table(spark, silver_table(lakehouse)).toPandas()
         key = list(first.columns)
-        assert first.sort_values(key).reset_index(drop=True).equals(second.sort_values(key).reset_index(drop=True))
+        assert (
+            first.sort_values(key)
+            .reset_index(drop=True)
+            .equals(second.sort_values(key).reset_index(drop=True))
+        )
         from synth.io.delta import last_commit_metadata
 
         assert last_commit_metadata(spark, silver_table(lakehouse))["bronze_version"] == "0"
 
     def test_clean_without_bronze_is_clear_error(self, spark, lakehouse):
         with pytest.raises(InputError, match="run ingestion first"):
-            clean(spark, Rees46MultiCategorySource(name="none", paths=["x"]), CleanConfig(), lakehouse)
+            clean(
+                spark, Rees46MultiCategorySource(name="none", paths=["x"]), CleanConfig(), lakehouse
+            )
 
 
 class TestGenericAdapter:
@@ -145,7 +160,11 @@ class TestGenericAdapter:
         report = clean(spark, source, CleanConfig(), lakehouse)
         assert report.bronze_rows == 10 and report.silver_rows == 6 and report.balanced
         assert report.quarantined == {
-            "malformed_row": 1, "bad_timestamp": 1, "unknown_event_type": 1, "invalid_price": 1}
+            "malformed_row": 1,
+            "bad_timestamp": 1,
+            "unknown_event_type": 1,
+            "invalid_price": 1,
+        }
         silver = read_table(spark, silver_table(lakehouse)).toPandas()
         assert silver.price_imputed.sum() == 1 and silver.session_rebuilt.sum() == 1
         assert str(silver.event_time.min()) == "2024-03-01 09:00:00"  # Europe/Berlin -> UTC
@@ -153,18 +172,54 @@ class TestGenericAdapter:
     def test_generic_parquet_and_missing_mapped_column(self, spark, lakehouse, tmp_path):
         import pandas as pd
 
-        frame = pd.DataFrame({"when": ["2024-01-01 10:00:00"], "what": ["click"], "item": [5], "who": [9], "p": [1.5]})
+        frame = pd.DataFrame(
+            {
+                "when": ["2024-01-01 10:00:00"],
+                "what": ["click"],
+                "item": [5],
+                "who": [9],
+                "p": [1.5],
+            }
+        )
         frame.to_parquet(tmp_path / "e.parquet")
-        base = {"kind": "generic", "name": "pq", "paths": [str(tmp_path / "e.parquet")], "format": "parquet",
-                "event_types": {"click": "view"}}
-        ok = parse_model(GenericSource, {**base, "columns": {
-            "event_time": "when", "event_type": "what", "product_id": "item", "user_id": "who", "price": "p"}},
-            where="t")
+        base = {
+            "kind": "generic",
+            "name": "pq",
+            "paths": [str(tmp_path / "e.parquet")],
+            "format": "parquet",
+            "event_types": {"click": "view"},
+        }
+        ok = parse_model(
+            GenericSource,
+            {
+                **base,
+                "columns": {
+                    "event_time": "when",
+                    "event_type": "what",
+                    "product_id": "item",
+                    "user_id": "who",
+                    "price": "p",
+                },
+            },
+            where="t",
+        )
         assert ingest(spark, ok, lakehouse).rows_added == 1
         report = clean(spark, ok, CleanConfig(), lakehouse)
         assert report.silver_rows == 1 and report.quarantined == {}
-        bad = parse_model(GenericSource, {**base, "name": "pq2", "columns": {
-            "event_time": "when", "event_type": "kind", "product_id": "item", "user_id": "who"}}, where="t")
+        bad = parse_model(
+            GenericSource,
+            {
+                **base,
+                "name": "pq2",
+                "columns": {
+                    "event_time": "when",
+                    "event_type": "kind",
+                    "product_id": "item",
+                    "user_id": "who",
+                },
+            },
+            where="t",
+        )
         with pytest.raises(SchemaMismatchError, match=r"missing: \['kind'\]"):
             ingest(spark, bad, lakehouse)
 
@@ -189,10 +244,15 @@ class TestRealRees46:
         assert report_in.rows_added == 22_283 + 20_286  # SOURCE.md
         report = clean(spark, source, CleanConfig(), lakehouse)
         assert report.balanced
-        assert report.removed_duplicates == {"exact_duplicate": 1242 + 1199, "near_duplicate": 399 + 389}
+        assert report.removed_duplicates == {
+            "exact_duplicate": 1242 + 1199,
+            "near_duplicate": 399 + 389,
+        }
         assert report.quarantined["invalid_price"] == 53
         assert report.quarantined.get("bot_user", 0) > 0
-        rows = read_table(spark, bronze_table(lakehouse, "rees46_cosmetics")).where("_source_row = '4102282'")
+        rows = read_table(spark, bronze_table(lakehouse, "rees46_cosmetics")).where(
+            "_source_row = '4102282'"
+        )
         assert rows.count() == 1  # the file's own row numbers are kept for tracing
 
     def test_cosmetics_file_rejected_by_multi_category_adapter(self, spark, lakehouse):

@@ -23,7 +23,11 @@ def _rows(spark, **kwargs):
 def test_simulate_events_schema(spark):
     df = simulate_events(spark, SimulatorConfig(**SMALL))
     assert df.columns == [*EVENT_COLUMNS, "_raw_record"]
-    assert all(f.dataType == RAW_EVENT_SCHEMA[f.name].dataType for f in df.schema.fields if f.name in EVENT_COLUMNS)
+    assert all(
+        f.dataType == RAW_EVENT_SCHEMA[f.name].dataType
+        for f in df.schema.fields
+        if f.name in EVENT_COLUMNS
+    )
 
 
 def test_simulate_events_same_seed_same_rows_any_partitioning(spark):
@@ -50,19 +54,27 @@ def test_simulate_events_clean_data_is_plausible(spark):
 
 
 def test_simulate_events_injects_dirt(spark):
-    dirty = DirtConfig(exact_duplicate_rate=0.02, wrong_field_count_rate=0.02, bad_price_rate=0.02,
-                       bad_timestamp_rate=0.02)
+    dirty = DirtConfig(
+        exact_duplicate_rate=0.02,
+        wrong_field_count_rate=0.02,
+        bad_price_rate=0.02,
+        bad_timestamp_rate=0.02,
+    )
     df = simulate_events(spark, SimulatorConfig(**SMALL, dirt=dirty)).toPandas()
     n = len(df)
     assert 0.005 * n < df._raw_record.notna().sum() < 0.05 * n
     prices = df.price.where(df._raw_record.isna()).dropna().astype(float, errors="ignore")
     assert (prices.astype(float) <= 0).sum() > 0.005 * n
-    assert (~df.event_time.fillna("").str.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$")).sum() > 0.005 * n
+    assert (
+        ~df.event_time.fillna("").str.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$")
+    ).sum() > 0.005 * n
     assert df.drop(columns="_raw_record").duplicated().sum() > 0.005 * n
 
 
 def test_write_event_csv_rees46_lines(spark, tmp_path):
-    df = simulate_events(spark, SimulatorConfig(**SMALL, dirt=DirtConfig(wrong_field_count_rate=0.05)))
+    df = simulate_events(
+        spark, SimulatorConfig(**SMALL, dirt=DirtConfig(wrong_field_count_rate=0.05))
+    )
     write_event_csv(df, str(tmp_path / "csv"))
     files = sorted((tmp_path / "csv").glob("*.csv"))
     assert files
@@ -74,3 +86,43 @@ def test_write_event_csv_rees46_lines(spark, tmp_path):
         widths.update(len(line.split(",")) for line in text[1:])
     assert lines == df.count()
     assert widths[9] > 0.9 * lines and sum(v for k, v in widths.items() if k != 9) > 0
+
+
+def test_simulated_bots_are_caught_by_cleaning(spark, tmp_path):
+    from pyspark.sql import functions as F
+
+    from synth.clean.pipeline import classify_events
+    from synth.clean.rules import DISPOSITION
+    from synth.config.clean import CleanConfig
+    from synth.ingest.adapters import ParseSpec
+    from synth.schema import BRONZE_SCHEMA
+
+    # Setup: many bots, no other dirt, shaped as bronze
+    cfg = SimulatorConfig(
+        **SMALL, dirt=DirtConfig.none().model_copy(update={"bot_user_rate": 0.02})
+    )
+    # Materialized first, as bronze always is: cleaning's windows over the simulator's lazy
+    # expressions would make the optimizer inline them into an enormous plan
+    simulate_events(spark, cfg).write.parquet(str(tmp_path / "sim"))
+    raw = spark.read.parquet(str(tmp_path / "sim"))
+    lineage = {
+        "_source_row": F.lit(None).cast("string"),
+        "_source": F.lit("sim"),
+        "_source_file": F.lit("f"),
+        "_source_file_size": F.lit(1).cast("long"),
+        "_source_file_mtime": F.current_timestamp(),
+        "_ingest_id": F.lit("i"),
+        "_ingest_time": F.current_timestamp(),
+    }
+    bronze = raw.select(
+        *[
+            F.col(f.name) if f.name in raw.columns else lineage[f.name].alias(f.name)
+            for f in BRONZE_SCHEMA.fields
+        ]
+    )
+    # Run
+    classified, _ = classify_events(bronze, ParseSpec(), CleanConfig())
+    counts = Counter(r[DISPOSITION] for r in classified.select(DISPOSITION).collect())
+    # Assert: bot sessions are hundreds of events each, far above the human heavy tail
+    assert counts["bot_user"] >= 150
+    assert counts[None] > 0.5 * sum(counts.values())

@@ -17,7 +17,12 @@ pytestmark = pytest.mark.spark
 def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SYNTH_DRIVER_MEMORY": "2g", "SYNTH_SHUFFLE_PARTITIONS": "2"}
     return subprocess.run(
-        [sys.executable, "-m", "synth", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "synth", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
@@ -49,7 +54,11 @@ def test_cli_bad_config_exits_2_with_message(tmp_path):
     config.write_text("source:\n  kind: simulator\n  simulator: {events: -5}\n")
     result = _run("run", "--config", str(config), cwd=REPO)
     assert result.returncode == 2
-    assert "error:" in result.stderr and "source.simulator" in result.stderr and "events" in result.stderr
+    assert (
+        "error:" in result.stderr
+        and "source.simulator" in result.stderr
+        and "events" in result.stderr
+    )
     assert not (REPO / "lakehouse" / "_reports" / "never").exists()
 
 

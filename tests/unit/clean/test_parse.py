@@ -25,27 +25,41 @@ def _values(spark, values, fn):
 
 class TestParseTimestamp:
     def test_parse_timestamp_rees46_format(self, spark):
-        out = _values(spark, ["2019-10-01 00:00:07 UTC", "2019-13-45 99:00:00 UTC", "N/A", "", None],
-                      lambda c: parse_timestamp(c, "yyyy-MM-dd HH:mm:ss z"))
+        out = _values(
+            spark,
+            ["2019-10-01 00:00:07 UTC", "2019-13-45 99:00:00 UTC", "N/A", "", None],
+            lambda c: parse_timestamp(c, "yyyy-MM-dd HH:mm:ss z"),
+        )
         assert out == [dt.datetime(2019, 10, 1, 0, 0, 7), None, None, None, None]
 
     def test_parse_timestamp_epochs_and_iso(self, spark):
         assert _values(spark, ["1569888000", "x"], lambda c: parse_timestamp(c, "epoch_s")) == [
-            dt.datetime(2019, 10, 1), None]
+            dt.datetime(2019, 10, 1),
+            None,
+        ]
         assert _values(spark, ["1569888000500"], lambda c: parse_timestamp(c, "epoch_ms")) == [
-            dt.datetime(2019, 10, 1, 0, 0, 0, 500000)]
-        assert _values(spark, ["2019-10-01T01:02:03", "yesterday"], lambda c: parse_timestamp(c, "iso")) == [
-            dt.datetime(2019, 10, 1, 1, 2, 3), None]
+            dt.datetime(2019, 10, 1, 0, 0, 0, 500000)
+        ]
+        assert _values(
+            spark, ["2019-10-01T01:02:03", "yesterday"], lambda c: parse_timestamp(c, "iso")
+        ) == [dt.datetime(2019, 10, 1, 1, 2, 3), None]
 
     def test_parse_timestamp_converts_local_zone_to_utc(self, spark):
-        out = _values(spark, ["2024-03-01T10:00:00"],
-                      lambda c: parse_timestamp(c, "yyyy-MM-dd'T'HH:mm:ss", "Europe/Berlin"))
+        out = _values(
+            spark,
+            ["2024-03-01T10:00:00"],
+            lambda c: parse_timestamp(c, "yyyy-MM-dd'T'HH:mm:ss", "Europe/Berlin"),
+        )
         assert out == [dt.datetime(2024, 3, 1, 9, 0, 0)]
 
 
 class TestParseValues:
     def test_parse_long_accepts_only_integers(self, spark):
-        out = _values(spark, ["123", " 42 ", "12.0", "1e5", "abc", "", None, "99999999999999999999"], parse_long)
+        out = _values(
+            spark,
+            ["123", " 42 ", "12.0", "1e5", "abc", "", None, "99999999999999999999"],
+            parse_long,
+        )
         assert out == [123, 42, None, None, None, None, None, None]
 
     def test_parse_price_rejects_non_finite(self, spark):
@@ -54,7 +68,9 @@ class TestParseValues:
 
     def test_map_event_type_is_case_insensitive(self, spark):
         vocab = {"pageview": "view", "checkout": "purchase"}
-        out = _values(spark, ["PageView", " checkout ", "wishlist", None], lambda c: map_event_type(c, vocab))
+        out = _values(
+            spark, ["PageView", " checkout ", "wishlist", None], lambda c: map_event_type(c, vocab)
+        )
         assert out == ["view", "purchase", None, None]
 
     def test_hash_id_is_stable_and_non_negative(self, spark):
@@ -67,30 +83,47 @@ class TestParseReason:
     def test_parse_reason_precedence(self, spark):
         # Setup: each row breaks the rules from a given one onwards
         rows = [
-            ("a,b", None, None, None, None, "x", None, "x", None),     # malformed wins
-            (None, None, None, None, None, "x", None, "x", None),      # then timestamp
-            (None, 1, None, None, None, None, None, None, None),       # then event type
-            (None, 1, "view", None, None, None, None, None, None),     # then user
-            (None, 1, "view", 5, None, None, None, None, None),        # then product
-            (None, 1, "view", 5, 7, "abc", None, None, None),          # then category
-            (None, 1, "view", 5, 7, None, None, "abc", None),          # unparseable price
-            (None, 1, "view", 5, 7, None, None, "0", 0.0),             # price not above min
-            (None, 1, "view", 5, 7, None, None, "2e6", 2e6),           # price above max
-            (None, 1, "view", 5, 7, None, None, None, None),           # blank price: imputed later
-            (None, 1, "view", 5, 7, "", None, "3", 3.0),               # valid
+            ("a,b", None, None, None, None, "x", None, "x", None),  # malformed wins
+            (None, None, None, None, None, "x", None, "x", None),  # then timestamp
+            (None, 1, None, None, None, None, None, None, None),  # then event type
+            (None, 1, "view", None, None, None, None, None, None),  # then user
+            (None, 1, "view", 5, None, None, None, None, None),  # then product
+            (None, 1, "view", 5, 7, "abc", None, None, None),  # then category
+            (None, 1, "view", 5, 7, None, None, "abc", None),  # unparseable price
+            (None, 1, "view", 5, 7, None, None, "0", 0.0),  # price not above min
+            (None, 1, "view", 5, 7, None, None, "2e6", 2e6),  # price above max
+            (None, 1, "view", 5, 7, None, None, None, None),  # blank price: imputed later
+            (None, 1, "view", 5, 7, "", None, "3", 3.0),  # valid
         ]
         df = spark.createDataFrame(
-            rows, "raw string, ts int, et string, uid long, pid long, rcid string, cid long, rprice string, price double"
+            rows,
+            "raw string, ts int, et string, uid long, pid long, rcid string, cid long, rprice string, price double",
         )
         # Run
         reason = parse_reason(
-            raw_record=F.col("raw"), ts=F.col("ts"), event_type=F.col("et"), user_id=F.col("uid"),
-            product_id=F.col("pid"), raw_category_id=F.col("rcid"), category_id=F.col("cid"),
-            raw_price=F.col("rprice"), price=F.col("price"), prices=PriceConfig(),
+            raw_record=F.col("raw"),
+            ts=F.col("ts"),
+            event_type=F.col("et"),
+            user_id=F.col("uid"),
+            product_id=F.col("pid"),
+            raw_category_id=F.col("rcid"),
+            category_id=F.col("cid"),
+            raw_price=F.col("rprice"),
+            price=F.col("price"),
+            prices=PriceConfig(),
         )
         out = [r[0] for r in df.select(reason).collect()]
         # Assert
         assert out == [
-            "malformed_row", "bad_timestamp", "unknown_event_type", "bad_user_id", "bad_product_id",
-            "bad_category_id", "invalid_price", "invalid_price", "invalid_price", None, None,
+            "malformed_row",
+            "bad_timestamp",
+            "unknown_event_type",
+            "bad_user_id",
+            "bad_product_id",
+            "bad_category_id",
+            "invalid_price",
+            "invalid_price",
+            "invalid_price",
+            None,
+            None,
         ]

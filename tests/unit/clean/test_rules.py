@@ -5,7 +5,6 @@ from collections import Counter
 
 import pandas as pd
 import pytest
-from pyspark.sql import functions as F
 
 from synth.clean.pipeline import classify_events
 from synth.clean.rules import DISPOSITION, to_silver
@@ -58,25 +57,53 @@ class TestDuplicates:
 class TestBots:
     def test_bot_user_over_minute_rate_quarantined(self, spark):
         # Setup: user 7 views 2 distinct products a second for 31 s: 62 events in a rolling minute
-        bot = [event(user_id="7", product_id=str(1000 + i), event_time=ts(i // 2)) for i in range(62)]
-        human = [event(user_id="8", product_id=str(2000 + i), event_time=ts(0, minute=i)) for i in range(5)]
+        bot = [
+            event(user_id="7", product_id=str(1000 + i), event_time=ts(i // 2)) for i in range(62)
+        ]
+        human = [
+            event(user_id="8", product_id=str(2000 + i), event_time=ts(0, minute=i))
+            for i in range(5)
+        ]
         # Run
-        out = _dispositions(spark, bot + human, CleanConfig(bots=BotConfig(max_events_per_minute=60)))
+        out = _dispositions(
+            spark, bot + human, CleanConfig(bots=BotConfig(max_events_per_minute=60))
+        )
         # Assert: every event of the bot, none of the human
         assert out == Counter({"bot_user": 62, None: 5})
 
     def test_one_event_per_second_is_not_a_bot(self, spark):
-        rows = [event(user_id="7", product_id=str(1000 + i), event_time=ts(i % 60, minute=i // 60)) for i in range(90)]
-        assert _dispositions(spark, rows, CleanConfig(bots=BotConfig(max_events_per_minute=60))) == Counter({None: 90})
+        rows = [
+            event(user_id="7", product_id=str(1000 + i), event_time=ts(i % 60, minute=i // 60))
+            for i in range(90)
+        ]
+        assert _dispositions(
+            spark, rows, CleanConfig(bots=BotConfig(max_events_per_minute=60))
+        ) == Counter({None: 90})
 
     def test_bot_threshold_configurable_and_disable(self, spark):
         rows = [event(user_id="7", product_id=str(1000 + i), event_time=ts(i)) for i in range(10)]
-        assert _dispositions(spark, rows, CleanConfig(bots=BotConfig(max_events_per_minute=9)))["bot_user"] == 10
-        assert _dispositions(spark, rows, CleanConfig(bots=BotConfig(max_events_per_minute=10)))[None] == 10
-        assert _dispositions(spark, rows, CleanConfig(bots=BotConfig(enabled=False, max_events_per_minute=1)))[None] == 10
+        assert (
+            _dispositions(spark, rows, CleanConfig(bots=BotConfig(max_events_per_minute=9)))[
+                "bot_user"
+            ]
+            == 10
+        )
+        assert (
+            _dispositions(spark, rows, CleanConfig(bots=BotConfig(max_events_per_minute=10)))[None]
+            == 10
+        )
+        assert (
+            _dispositions(
+                spark, rows, CleanConfig(bots=BotConfig(enabled=False, max_events_per_minute=1))
+            )[None]
+            == 10
+        )
 
     def test_bot_day_threshold(self, spark):
-        rows = [event(user_id="7", product_id=str(1000 + i), event_time=ts(0, minute=i)) for i in range(12)]
+        rows = [
+            event(user_id="7", product_id=str(1000 + i), event_time=ts(0, minute=i))
+            for i in range(12)
+        ]
         cfg = CleanConfig(bots=BotConfig(max_events_per_day=11))
         assert _dispositions(spark, rows, cfg) == Counter({"bot_user": 12})
 
@@ -98,18 +125,37 @@ class TestPrices:
         assert len(imputed) == 1 and imputed.price.iloc[0] == 20.0
 
     def test_invalid_prices_quarantined(self, spark):
-        rows = [event(price="0"), event(price="-5", event_time=ts(9)), event(price="abc", event_time=ts(19)),
-                event(price="2000000", event_time=ts(29)), event(price="3.5", event_time=ts(39))]
+        rows = [
+            event(price="0"),
+            event(price="-5", event_time=ts(9)),
+            event(price="abc", event_time=ts(19)),
+            event(price="2000000", event_time=ts(29)),
+            event(price="3.5", event_time=ts(39)),
+        ]
         assert _dispositions(spark, rows) == Counter({"invalid_price": 4, None: 1})
 
     def test_category_normalisation_matches_pandas(self, spark):
         # Setup: two categories, several products each, one product seen twice
         rows = []
-        for i, (cat, pid, price) in enumerate([
-            ("11", "1", "10"), ("11", "2", "20"), ("11", "3", "40"), ("11", "3", "40"),
-            ("22", "4", "100"), ("22", "5", "300"),
-        ]):
-            rows.append(event(category_id=cat, product_id=pid, price=price, event_time=ts(i * 5), user_id=str(i)))
+        for i, (cat, pid, price) in enumerate(
+            [
+                ("11", "1", "10"),
+                ("11", "2", "20"),
+                ("11", "3", "40"),
+                ("11", "3", "40"),
+                ("22", "4", "100"),
+                ("22", "5", "300"),
+            ]
+        ):
+            rows.append(
+                event(
+                    category_id=cat,
+                    product_id=pid,
+                    price=price,
+                    event_time=ts(i * 5),
+                    user_id=str(i),
+                )
+            )
         # Run
         silver = _silver(spark, rows)
         # Assert against a pandas reference: per category, median and log-mean/std over products
@@ -118,7 +164,9 @@ class TestPrices:
             ref = items[items.cat == row.category_id].price
             assert row.price_rel_category_median == pytest.approx(row.price / ref.median())
             logs = ref.map(math.log)
-            assert row.price_log_z_category == pytest.approx((math.log(row.price) - logs.mean()) / logs.std(ddof=1))
+            assert row.price_log_z_category == pytest.approx(
+                (math.log(row.price) - logs.mean()) / logs.std(ddof=1)
+            )
 
 
 class TestSessionsAndSplit:
@@ -134,8 +182,12 @@ class TestSessionsAndSplit:
         assert list(silver.session_rebuilt) == [True, True, True, False]
 
     def test_split_per_user_by_time(self, spark):
-        heavy = [event(user_id="1", product_id=str(i), event_time=ts(0, minute=i)) for i in range(10)]
-        light = [event(user_id="2", product_id=str(i), event_time=ts(0, minute=i)) for i in range(2)]
+        heavy = [
+            event(user_id="1", product_id=str(i), event_time=ts(0, minute=i)) for i in range(10)
+        ]
+        light = [
+            event(user_id="2", product_id=str(i), event_time=ts(0, minute=i)) for i in range(2)
+        ]
         silver = _silver(spark, heavy + light)
         u1 = silver[silver.user_id == 1].sort_values("event_time")
         assert list(u1.split) == ["train"] * 8 + ["validation", "test"]
@@ -147,9 +199,18 @@ class TestSessionsAndSplit:
 
 class TestDeterminism:
     def test_output_independent_of_partitioning(self, spark):
-        rows = [event(user_id=str(u), product_id=str(p), event_time=ts(s % 60, minute=s // 60), price=f"{p}.50",
-                      user_session=None if s % 7 == 0 else f"s{u}")
-                for u in range(5) for p in range(4) for s in (p * 3, p * 3 + 1)]
+        rows = [
+            event(
+                user_id=str(u),
+                product_id=str(p),
+                event_time=ts(s % 60, minute=s // 60),
+                price=f"{p}.50",
+                user_session=None if s % 7 == 0 else f"s{u}",
+            )
+            for u in range(5)
+            for p in range(4)
+            for s in (p * 3, p * 3 + 1)
+        ]
         a = _silver(spark, rows, partitions=1)
         b = _silver(spark, rows, partitions=5)
         key = ["user_id", "event_time", "product_id", "user_session"]

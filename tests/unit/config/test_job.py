@@ -18,19 +18,30 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 
 class TestLoadJobConfig:
-    @pytest.mark.parametrize("name", ["simulator", "rees46_multi_category", "rees46_cosmetics", "generic_example"])
+    @pytest.mark.parametrize(
+        "name", ["simulator", "rees46_multi_category", "rees46_cosmetics", "generic_example"]
+    )
     def test_load_job_config_example_configs_valid(self, name):
         cfg = load_job_config(REPO / "configs" / f"{name}.yaml")
         assert isinstance(cfg, JobConfig)
 
     def test_load_job_config_unknown_key_names_path(self, tmp_path):
-        path = _write(tmp_path, "source: {kind: simulator}\nclean: {dedup: {near_duplicate_windw_s: 2}}\n")
-        with pytest.raises(ConfigError, match=r"job.yaml: clean.dedup.near_duplicate_windw_s: unknown key"):
+        path = _write(
+            tmp_path, "source: {kind: simulator}\nclean: {dedup: {near_duplicate_windw_s: 2}}\n"
+        )
+        with pytest.raises(
+            ConfigError, match=r"job.yaml: clean.dedup.near_duplicate_windw_s: unknown key"
+        ):
             load_job_config(path)
 
     def test_load_job_config_bad_value_names_path_and_value(self, tmp_path):
-        path = _write(tmp_path, "source: {kind: simulator}\nclean: {bots: {max_events_per_minute: -3}}\n")
-        with pytest.raises(ConfigError, match=r"clean.bots.max_events_per_minute: .*greater than or equal to 1 \(got -3\)"):
+        path = _write(
+            tmp_path, "source: {kind: simulator}\nclean: {bots: {max_events_per_minute: -3}}\n"
+        )
+        with pytest.raises(
+            ConfigError,
+            match=r"clean.bots.max_events_per_minute: .*greater than or equal to 1 \(got -3\)",
+        ):
             load_job_config(path)
 
     def test_load_job_config_unknown_source_kind_lists_allowed(self, tmp_path):
@@ -47,10 +58,17 @@ class TestLoadJobConfig:
             load_job_config(_write(tmp_path, "- a\n- b\n"))
 
     def test_generic_source_requires_mapping_of_required_columns(self, tmp_path):
-        path = _write(tmp_path, (
-            "source: {kind: generic, name: x, paths: [a], columns: {event_time: t, event_type: e},"
-            " event_types: {v: view}}\n"))
-        with pytest.raises(ConfigError, match=r"required canonical column\(s\) not mapped: \['product_id', 'user_id'\]"):
+        path = _write(
+            tmp_path,
+            (
+                "source: {kind: generic, name: x, paths: [a], columns: {event_time: t, event_type: e},"
+                " event_types: {v: view}}\n"
+            ),
+        )
+        with pytest.raises(
+            ConfigError,
+            match=r"required canonical column\(s\) not mapped: \['product_id', 'user_id'\]",
+        ):
             load_job_config(path)
 
 
