@@ -21,6 +21,7 @@ from synth.clean.rules import (
     flag_duplicates,
     impute_prices,
     item_prices,
+    order_by_user_time,
     parse_events,
     sessions_and_split,
     to_silver,
@@ -38,7 +39,14 @@ from synth.io.delta import (
     write_json,
     write_table,
 )
-from synth.schema import QUARANTINE_SCHEMA, REASON, Reason
+from synth.schema import (
+    INGEST_TIME,
+    QUARANTINE_SCHEMA,
+    REASON,
+    SOURCE_FILE_MTIME,
+    SOURCE_FILE_SIZE,
+    Reason,
+)
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +104,30 @@ class CleanReport:
         return "\n".join(lines)
 
 
+# Bronze lineage that neither silver nor quarantine keeps: dropped before the shuffle.
+_UNUSED_LINEAGE = (SOURCE_FILE_SIZE, SOURCE_FILE_MTIME, INGEST_TIME)
+# Products with at most this many priced rows' medians are broadcast to the imputation join.
+BROADCAST_ITEMS_MAX = 2_000_000
+
+
+def flag_events(bronze: DataFrame, spec: ParseSpec, cfg: CleanConfig) -> DataFrame:
+    """Return bronze parsed, shuffled by user and marked by the duplicate and bot rules. Lazy."""
+    parsed = parse_events(bronze.drop(*_UNUSED_LINEAGE), spec, cfg.prices)
+    return (
+        parsed.repartition(PKEY)
+        .transform(flag_duplicates, cfg.dedup)
+        .transform(order_by_user_time)
+        .transform(flag_bots, cfg.bots)
+    )
+
+
+def finish_events(flagged: DataFrame, items: DataFrame, cfg: CleanConfig) -> DataFrame:
+    """Return ``flagged`` with prices imputed from ``items``, sessions rebuilt and split. Lazy."""
+    return flagged.transform(impute_prices, items).transform(
+        sessions_and_split, cfg.sessions, cfg.split
+    )
+
+
 def classify_events(
     bronze: DataFrame, spec: ParseSpec, cfg: CleanConfig
 ) -> tuple[DataFrame, DataFrame]:
@@ -104,16 +136,9 @@ def classify_events(
     A null :data:`~synth.clean.rules.DISPOSITION` means the row goes to silver; otherwise it is a
     quarantine reason or a duplicate code from :class:`synth.schema.Reason`.
     """
-    parsed = parse_events(bronze, spec, cfg.prices)
-    items = item_prices(parsed)
-    classified = (
-        parsed.repartition(PKEY)
-        .transform(flag_duplicates, cfg.dedup)
-        .transform(flag_bots, cfg.bots)
-        .transform(impute_prices, items)
-        .transform(sessions_and_split, cfg.sessions, cfg.split)
-    )
-    return classified, items
+    flagged = flag_events(bronze, spec, cfg)
+    items = item_prices(flagged)
+    return finish_events(flagged, items, cfg), items
 
 
 def _written_rows(spark: SparkSession, path: str) -> int:
@@ -145,14 +170,21 @@ def clean(
     bversion = table_version(spark, btable)
     bronze = read_table(spark, btable, version=bversion)
     bronze_rows = bronze.count()  # Delta answers this from file statistics
-    classified, items = classify_events(bronze, adapter.parse_spec(), cfg)
-    items = items.persist(StorageLevel.MEMORY_AND_DISK)
-    classified = classified.persist(StorageLevel.MEMORY_AND_DISK)
+    spec = adapter.parse_spec()
+    # One sort per rule family, each computed once: the flagged rows are cached, the per-product
+    # prices come from that cache (no second parse of bronze) and are broadcast to the join.
+    flagged = flag_events(bronze, spec, cfg).persist(StorageLevel.MEMORY_AND_DISK)
+    items = item_prices(flagged).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        log.info("clean %s: classifying bronze v%d", adapter.name, bversion)
-        counts = {
-            r[DISPOSITION]: int(r["count"])
-            for r in classified.groupBy(DISPOSITION).count().collect()
+        log.info("clean %s: parsing, de-duplicating and flagging bots in bronze v%d",
+                 adapter.name, bversion)  # fmt: skip
+        n_items = items.count()
+        priced = F.broadcast(items) if n_items <= BROADCAST_ITEMS_MAX else items
+        # Every disposition is known before sessions and the split: count them, and write the
+        # quarantine, from the cache without sorting again.
+        decided = flagged.transform(impute_prices, priced)
+        counts: dict[str | None, int] = {
+            r[DISPOSITION]: int(r["count"]) for r in decided.groupBy(DISPOSITION).count().collect()
         }
         unexpected = set(counts) - {None, *Reason.QUARANTINE, *Reason.DUPLICATES}
         if unexpected:
@@ -160,18 +192,17 @@ def clean(
                 f"internal error: unexpected dispositions {sorted(map(str, unexpected))}"
             )
         lineage = {"source": adapter.name, "bronze_table": btable, "bronze_version": str(bversion)}
-        quarantine = classified.where(F.col(DISPOSITION).isin(*Reason.QUARANTINE)).select(
+        quarantine = decided.where(F.col(DISPOSITION).isin(*Reason.QUARANTINE)).select(
             F.col(DISPOSITION).alias(REASON), *[F.col(f.name) for f in QUARANTINE_SCHEMA.fields[1:]]
         )
         qtable, stable = quarantine_table(lakehouse), silver_table(lakehouse)
         log.info("clean %s: writing quarantine", adapter.name)
         qversion = write_table(quarantine, qtable, mode="overwrite", properties=lineage)
         log.info("clean %s: writing silver", adapter.name)
-        sversion = write_table(
-            to_silver(classified, items), stable, mode="overwrite", properties=lineage
-        )
+        silver = to_silver(finish_events(flagged, priced, cfg), items)
+        sversion = write_table(silver, stable, mode="overwrite", properties=lineage)
     finally:
-        classified.unpersist()
+        flagged.unpersist()
         items.unpersist()
     report = CleanReport(
         source=adapter.name,

@@ -7,6 +7,11 @@ is still null at the end goes to silver.
 Every window is partitioned by :data:`PKEY` first (the user id for parseable rows), so after one
 ``repartition`` by it the whole chain runs without another shuffle, and the output is the same
 whatever the input partitioning (all orderings end in unique tie-breakers).
+
+Cost: the chain sorts each partition twice, once per user / product / event type for the
+duplicate rules and once per user in time order (:func:`order_by_user_time`) for the bot rule,
+the sessions and the split together. Later steps count only the rows still undecided
+(conditional window sums) instead of partitioning by the disposition, so they share that sort.
 """
 
 from __future__ import annotations
@@ -61,6 +66,8 @@ TS, ETYPE, UID, PID, CID, PRICE_D = "_ts", "_etype", "_uid", "_pid", "_cid", "_p
 ITEM_MEDIAN, ITEM_CATEGORY = "_item_median", "_item_category"
 SESSION_OUT = "_session"
 _RAW = "_raw"
+# dispositions that the duplicate and bot rules give to rows that parsed fine
+_PARSE_OK_MARKS = (Reason.EXACT_DUPLICATE, Reason.NEAR_DUPLICATE, Reason.BOT_USER)
 
 
 def _tiebreak() -> list[Column]:
@@ -138,23 +145,38 @@ def flag_duplicates(df: DataFrame, dedup: DedupConfig) -> DataFrame:
     return df.withColumn(DISPOSITION, disposition)
 
 
+def order_by_user_time(df: DataFrame) -> DataFrame:
+    """Sort each partition by user, time and the tie-breakers (no shuffle).
+
+    :func:`flag_bots` and :func:`sessions_and_split` window over ``PKEY`` in this order, so with
+    this sort placed before them Spark runs both on one sorted pass instead of sorting twice.
+    """
+    return df.sortWithinPartitions(F.col(PKEY), F.col(TS), *_tiebreak())
+
+
+def _rolling_open_count(seconds: int) -> Column:
+    """Return the number of undecided rows of the user in the ``seconds`` up to this row's time."""
+    return F.expr(
+        f"sum(CAST({DISPOSITION} IS NULL AS INT)) OVER (PARTITION BY {PKEY} ORDER BY {TS} "
+        f"RANGE BETWEEN INTERVAL {seconds - 1} SECONDS PRECEDING AND CURRENT ROW)"
+    )
+
+
 def flag_bots(df: DataFrame, bots: BotConfig) -> DataFrame:
     """Quarantine every remaining event of users above either rate threshold.
 
-    Rates are counted over the user's remaining events: the most events in any rolling 60 s and
-    in any rolling 24 h (``max_events_per_day``).
+    Rates are counted over the user's remaining (undecided) events: the most events in any
+    rolling 60 s and in any rolling 24 h (``max_events_per_day``).
     """
     if not bots.enabled:
         return df
-    group = [F.col(PKEY), F.col(DISPOSITION).isNull().alias("_open")]
-    secs = F.unix_seconds(F.col(TS))
-    by_time = Window.partitionBy(*group).orderBy(secs)
-    per_minute = F.count(F.lit(1)).over(by_time.rangeBetween(-59, 0))
-    per_day = F.count(F.lit(1)).over(by_time.rangeBetween(-86_399, 0))
-    rates = df.select("*", per_minute.alias("_pm"), per_day.alias("_pd"))
-    user = Window.partitionBy(*group)
-    is_bot = (F.max("_pm").over(user) > bots.max_events_per_minute) | (
-        F.max("_pd").over(user) > bots.max_events_per_day
+    open_ = F.col(DISPOSITION).isNull()
+    rates = df.select(
+        "*", _rolling_open_count(60).alias("_pm"), _rolling_open_count(86_400).alias("_pd")
+    )
+    user = Window.partitionBy(PKEY)
+    is_bot = (F.max(F.when(open_, F.col("_pm"))).over(user) > bots.max_events_per_minute) | (
+        F.max(F.when(open_, F.col("_pd"))).over(user) > bots.max_events_per_day
     )
     return rates.withColumn(DISPOSITION, _mark(F.col(DISPOSITION), is_bot, Reason.BOT_USER)).drop(
         "_pm", "_pd"
@@ -165,10 +187,12 @@ def item_prices(parsed: DataFrame) -> DataFrame:
     """Per product: the median of its observed valid prices and its category (pure aggregate).
 
     Computed over every parseable row with a valid price (duplicates and bot events included:
-    their prices are real catalogue prices). The category is the smallest known category id the
-    product appears under, or ``UNKNOWN_CATEGORY_ID``.
+    their prices are real catalogue prices), so ``parsed`` may be the output of
+    :func:`parse_events` or of the duplicate and bot rules after it. The category is the smallest
+    known category id the product appears under, or ``UNKNOWN_CATEGORY_ID``.
     """
-    valid = parsed.where(F.col(DISPOSITION).isNull() & F.col(PRICE_D).isNotNull())
+    parse_ok = F.col(DISPOSITION).isNull() | F.col(DISPOSITION).isin(*_PARSE_OK_MARKS)
+    valid = parsed.where(parse_ok & F.col(PRICE_D).isNotNull())
     return valid.groupBy(F.col(PID)).agg(
         F.median(PRICE_D).alias(ITEM_MEDIAN),
         F.coalesce(F.min(F.when(F.col(CID) >= 0, F.col(CID))), F.lit(UNKNOWN_CATEGORY_ID)).alias(
@@ -201,22 +225,23 @@ def sessions_and_split(df: DataFrame, sessions: SessionConfig, split: SplitConfi
     events, in time order, are cut into train / validation / test by the configured fractions.
     """
     kept = F.col(DISPOSITION).isNull()
-    w = Window.partitionBy(F.col(PKEY), kept.alias("_k")).orderBy(F.col(TS), *_tiebreak())
+    w = Window.partitionBy(F.col(PKEY)).orderBy(F.col(TS), *_tiebreak())
+    before = w.rowsBetween(Window.unboundedPreceding, -1)
+    upto = w.rowsBetween(Window.unboundedPreceding, 0)
     session = blank_to_null(F.col(USER_SESSION))
     missing = session.isNull()
-    prev_missing_ts = F.last(F.when(missing, F.col(TS)), ignorenulls=True).over(
-        w.rowsBetween(Window.unboundedPreceding, -1)
-    )
+    # every window sums or looks up kept rows only: the same as windowing the kept rows alone
+    prev_missing_ts = F.last(F.when(kept & missing, F.col(TS)), ignorenulls=True).over(before)
     gap_s = F.unix_seconds(F.col(TS)) - F.unix_seconds(prev_missing_ts)
-    new_session = missing & (prev_missing_ts.isNull() | (gap_s > F.lit(sessions.gap_minutes * 60)))
-    n_session = F.sum(new_session.cast("int")).over(w.rowsBetween(Window.unboundedPreceding, 0))
+    new_session = (
+        kept & missing & (prev_missing_ts.isNull() | (gap_s > F.lit(sessions.gap_minutes * 60)))
+    )
+    n_session = F.sum(new_session.cast("int")).over(upto)
     rebuilt = F.concat(
         F.lit("rebuilt-"), F.col(UID).cast("string"), F.lit("-"), n_session.cast("string")
     )
-    rank = F.row_number().over(w)
-    total = F.count(F.lit(1)).over(
-        w.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
-    )
+    rank = F.sum(kept.cast("int")).over(upto)
+    total = F.sum(kept.cast("int")).over(Window.partitionBy(F.col(PKEY)))
     frac = (rank - 1) / total
     assigned = (
         F.when(total < split.min_events_for_holdout, F.lit(SPLIT_TRAIN))

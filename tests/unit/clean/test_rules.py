@@ -5,6 +5,7 @@ from collections import Counter
 
 import pandas as pd
 import pytest
+from pyspark.sql import functions as F
 
 from synth.clean.pipeline import classify_events
 from synth.clean.rules import DISPOSITION, to_silver
@@ -224,3 +225,20 @@ class TestDeterminism:
         row = silver.iloc[0]
         assert (row.brand, row.category_code, row.category_id) == ("unknown", "unknown", -1)
         assert not silver.isna().any().any()
+
+
+class TestPlan:
+    def test_rules_sort_each_partition_twice(self, spark):
+        # Setup: the duplicate rules, then the bot rule, the sessions and the split
+        from synth.clean.pipeline import finish_events, flag_events
+        from synth.clean.rules import item_prices
+
+        bronze = make_bronze(spark, [event()], partitions=2)
+        flagged = flag_events(bronze, ParseSpec(), CleanConfig())
+        classified = finish_events(flagged, F.broadcast(item_prices(flagged)), CleanConfig())
+        # Run: the physical plan of the rows' path (the price side is a separate aggregate)
+        plan = classified._jdf.queryExecution().executedPlan().toString()
+        main = plan.split("BroadcastExchange")[0]
+        # Assert: one sort per user / product / type, one per user in time order, one shuffle
+        assert main.count("Sort [") == 2
+        assert main.count("Exchange hashpartitioning") == 1
