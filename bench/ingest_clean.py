@@ -646,12 +646,34 @@ def _count_table(spark: dict[str, Any], duck: dict[str, Any]) -> list[tuple[str,
     return rows
 
 
+def csv_line_shapes(csv_dir: Path, fields: int = 9) -> dict[str, int]:
+    """Count the data lines of the CSV files by shape, with Python's own CSV parser (untimed).
+
+    The ground truth for ``malformed_row``: lines whose field count is not ``fields``, and among
+    them the lines with exactly one extra field that is empty (a trailing delimiter), which a
+    reader may or may not accept as well-formed.
+    """
+    import csv
+
+    wrong = trailing = 0
+    for path in csv_files(csv_dir):
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle)
+            next(reader, None)  # header
+            for row in reader:
+                if len(row) != fields:
+                    wrong += 1
+                    trailing += len(row) == fields + 1 and row[-1] == ""
+    return {"csv_malformed_lines": wrong, "csv_trailing_empty_field_lines": trailing}
+
+
 def build_result(
     args: argparse.Namespace,
     sim: dict[str, Any],
     spark: dict[str, Any],
     duck: dict[str, Any],
     peaks: dict[str, float],
+    shapes: dict[str, int],
 ) -> dict[str, Any]:
     """Assemble the result document (numbers only under ``metrics``)."""
     from synth.schema import Reason
@@ -688,6 +710,7 @@ def build_result(
         "duplicates_duckdb": total(2, Reason.DUPLICATES),
         "counts_match": int(counts_match),
         "duckdb_threads": int(args.threads),
+        **shapes,
     }
     if "simulate" in peaks:
         metrics["simulate_peak_rss_gb"] = round(peaks["simulate"], 2)
@@ -725,6 +748,9 @@ def print_summary(result: dict[str, Any], spark: dict[str, Any], duck: dict[str,
         if s or d:
             print(f"  {name:<20}{s:>12,}{d:>12,}{'' if s == d else '   <-- differs'}")
     print(f"  counts match: {'yes' if m['counts_match'] else 'NO'}")
+    wrong, trailing = m["csv_malformed_lines"], m["csv_trailing_empty_field_lines"]
+    print(f"  CSV lines with the wrong field count (Python csv): {wrong:,}, "
+          f"of which {trailing:,} end in one extra, empty field")  # fmt: skip
     print()
     for name, (op, target) in TARGETS.items():
         verdict = "MET" if result["met"][name] else "MISSED"
@@ -797,7 +823,8 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as exc:
         log.error("%s", exc)
         return 1
-    result = build_result(args, sim, spark, duck, peaks)
+    shapes = csv_line_shapes(work / "csv")
+    result = build_result(args, sim, spark, duck, peaks, shapes)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -1,4 +1,7 @@
-"""spark-submit entry point: the pipeline stage (`spark-submit jobs/pipeline.py --config <yaml>`)."""
+"""spark-submit entry point: the pipeline stage.
+
+Run as `spark-submit jobs/pipeline.py --config <yaml>`.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""spark-submit entry point: the simulate stage (`spark-submit jobs/simulate.py --config <yaml>`)."""
+"""spark-submit entry point: the simulate stage.
+
+Run as `spark-submit jobs/simulate.py --config <yaml>`.
+"""
 
 from __future__ import annotations
 

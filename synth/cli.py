@@ -46,7 +46,8 @@ def _stages(args: argparse.Namespace) -> tuple[str, ...]:
     lo, hi = STAGES.index(args.from_stage), STAGES.index(args.to_stage)
     if lo > hi:
         raise SynthError(
-            f"--from {args.from_stage} comes after --to {args.to_stage}; stages run in order {list(STAGES)}"
+            f"--from {args.from_stage} comes after --to {args.to_stage}; "
+            f"stages run in order {list(STAGES)}"
         )
     return STAGES[lo : hi + 1]
 

@@ -44,7 +44,10 @@ class Artifact:
     @property
     def url(self) -> str:
         """The jar's address on Maven Central."""
-        return f"{MAVEN_CENTRAL}/{self.group.replace('.', '/')}/{self.name}/{self.version}/{self.file_name}"
+        return (
+            f"{MAVEN_CENTRAL}/{self.group.replace('.', '/')}/{self.name}"
+            f"/{self.version}/{self.file_name}"
+        )
 
 
 # delta-spark's only runtime dependencies not already in PySpark's jars/ (scala-library and
@@ -66,7 +69,10 @@ def project_root() -> Path | None:
 
 
 def jars_dir() -> Path:
-    """Return the jar cache: ``$SYNTH_JARS_DIR``, else ``<checkout>/.cache/jars``, else ``~/.cache``."""
+    """Return the jar cache.
+
+    That is ``$SYNTH_JARS_DIR``, else ``<checkout>/.cache/jars``, else ``~/.cache``.
+    """
     env = os.environ.get("SYNTH_JARS_DIR")
     if env:
         return Path(env).expanduser().resolve()

@@ -83,9 +83,10 @@ class GenericSource(_SourceBase):
     ``columns`` maps a canonical column (``event_time``, ``event_type``, ``product_id``,
     ``user_id`` required; ``category_id``, ``category_code``, ``brand``, ``price``,
     ``user_session`` optional) to the source's column name. Id columns listed in ``hashed_ids``
-    hold strings (SKUs, UUIDs) and are turned into stable 63-bit integers by ``xxhash64``. ``event_types`` maps each source
-    event-type value to one of ``view``, ``cart``, ``remove_from_cart``, ``purchase``; values
-    not listed are quarantined as ``unknown_event_type``.
+    hold strings (SKUs, UUIDs) and are turned into stable 63-bit integers by ``xxhash64``.
+    ``event_types`` maps each source event-type value to one of ``view``, ``cart``,
+    ``remove_from_cart``, ``purchase``; values not listed are quarantined as
+    ``unknown_event_type``.
     """
 
     kind: Literal["generic"] = "generic"

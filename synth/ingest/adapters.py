@@ -243,7 +243,8 @@ class GenericAdapter(SourceAdapter):
             if missing:
                 raise SchemaMismatchError(
                     f"{file.path}: columns named in the mapping of source {self.name!r} are "
-                    f"missing.\n  expected (mapped) columns: {','.join(self._required_source_columns())}\n"
+                    "missing.\n  expected (mapped) columns: "
+                    f"{','.join(self._required_source_columns())}\n"
                     f"  found columns: {','.join(found)}\n  missing: {missing}.\n"
                     "  Fix: correct `columns` in the source config to the file's column names."
                 )

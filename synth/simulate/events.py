@@ -86,7 +86,8 @@ _AFTER_DELAY_MEDIAN, _AFTER_DELAY_SIGMA, _AFTER_DELAY_MAX = 45.0, 0.8, 1_800.0
 _BOTS_PER_PARTITION = 1_000  # ~560k bot events per partition
 
 # Internal key and helper columns (dropped before the public frame).
-U, S, K, I = "_u", "_s", "_k", "_i"
+# `I` (the event's index within its block) is a module-level key name used throughout; keep it.
+U, S, K, I = "_u", "_s", "_k", "_i"  # noqa: E741
 T = "_t"  # event time, whole seconds since ``start`` 00:00 UTC
 H = "_h"  # a 64-bit hash identifying the event (keys the dirt draws)
 BOT = "_bot"
@@ -347,7 +348,7 @@ class EventModel:
         return day * F.lit(86_400) + F.floor(self._u("hour", U, S) * F.lit(86_400)).cast("long")
 
     def bot_steps(self) -> Column:
-        """Return the number of views of bot session ``(U, S)`` (uniform in the configured range)."""
+        """Return the number of views of bot session ``(U, S)``, uniform in the configured range."""
         b = self.behaviour
         span = b.bot_events_max - b.bot_events_min + 1
         n = F.lit(b.bot_events_min) + F.floor(self._u("bot_steps", U, S) * F.lit(span))

@@ -3,9 +3,9 @@
 Spark has no ``searchsorted``, and an ``F.array`` of thousands of literals takes the analyzer
 tens of seconds. So a weighted choice is made with a *quantized lookup table*: the weights are
 spread over ``resolution`` slots (largest-remainder rounding, every positive weight gets at least
-one slot), the table is shipped as one comma-joined string literal that ``split`` (and a cast) folds
-into a constant array, and a uniform draw picks a slot with ``element_at``. A draw is O(1) per row and
-the plan stays small.
+one slot), the table is shipped as one comma-joined string literal that ``split`` (and a cast)
+folds into a constant array, and a uniform draw picks a slot with ``element_at``. A draw is O(1)
+per row and the plan stays small.
 
 Also here: the keyed draws (:func:`key_uniform`, :func:`key_normal`, :func:`key_logistic`; keys
 are ``long``), the discretized log-logistic and bounded Zipf-Mandelbrot laws (with exact

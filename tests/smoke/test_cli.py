@@ -30,7 +30,8 @@ def test_cli_run_simulator_end_to_end_and_idempotent(tmp_path):
     # Setup: a small simulator job
     config = tmp_path / "job.yaml"
     config.write_text(
-        f"lakehouse: {tmp_path / 'lh'}\nsource:\n  kind: simulator\n  simulator: {{seed: 7, events: 5000, days: 3}}\n"
+        f"lakehouse: {tmp_path / 'lh'}\nsource:\n  kind: simulator\n"
+        "  simulator: {seed: 7, events: 5000, days: 3}\n"
     )
     # Run: twice, then a bad config
     first = _run("run", "--config", str(config), cwd=REPO)
@@ -65,7 +66,8 @@ def test_cli_bad_config_exits_2_with_message(tmp_path):
 def test_cli_missing_input_exits_2_and_writes_nothing(tmp_path):
     config = tmp_path / "job.yaml"
     config.write_text(
-        f"lakehouse: {tmp_path / 'lh'}\nsource: {{kind: rees46_multi_category, paths: [{tmp_path / 'absent'}]}}\n"
+        f"lakehouse: {tmp_path / 'lh'}\n"
+        f"source: {{kind: rees46_multi_category, paths: [{tmp_path / 'absent'}]}}\n"
     )
     result = _run("run", "--config", str(config), cwd=REPO)
     assert result.returncode == 2

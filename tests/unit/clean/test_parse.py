@@ -97,7 +97,8 @@ class TestParseReason:
         ]
         df = spark.createDataFrame(
             rows,
-            "raw string, ts int, et string, uid long, pid long, rcid string, cid long, rprice string, price double",
+            "raw string, ts int, et string, uid long, pid long, rcid string, cid long,"
+            " rprice string, price double",
         )
         # Run
         reason = parse_reason(

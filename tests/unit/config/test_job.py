@@ -61,7 +61,8 @@ class TestLoadJobConfig:
         path = _write(
             tmp_path,
             (
-                "source: {kind: generic, name: x, paths: [a], columns: {event_time: t, event_type: e},"
+                "source: {kind: generic, name: x, paths: [a],"
+                " columns: {event_time: t, event_type: e},"
                 " event_types: {v: view}}\n"
             ),
         )

@@ -8,7 +8,10 @@ from pyspark.sql import functions as F
 from synth.config.simulate import DirtConfig
 from synth.simulate.dirt import DIRT_KINDS, RATE_FIELD, bad_timestamp, malformed_line, parsed_field
 
-LINE = "2019-10-01 00:00:04 UTC,view,1004237,2053013555631882655,electronics.smartphone,apple,1081.98,535871217,c6bd7419-2748-4c56-95b4-8cec9ff8b80d"
+LINE = (
+    "2019-10-01 00:00:04 UTC,view,1004237,2053013555631882655,electronics.smartphone,apple,"
+    "1081.98,535871217,c6bd7419-2748-4c56-95b4-8cec9ff8b80d"
+)
 
 
 def test_every_kind_has_a_rate_field():
