@@ -106,7 +106,8 @@ class CleanReport:
 
 # Bronze lineage that neither silver nor quarantine keeps: dropped before the shuffle.
 _UNUSED_LINEAGE = (SOURCE_FILE_SIZE, SOURCE_FILE_MTIME, INGEST_TIME)
-# Products with at most this many priced rows' medians are broadcast to the imputation join.
+# Per-product prices are broadcast to the imputation join when there are at most this many
+# products (larger catalogs use a shuffled join).
 BROADCAST_ITEMS_MAX = 2_000_000
 
 
