@@ -5,14 +5,21 @@ Layers:
 - bronze: every raw row, untyped, with lineage (source, file, ingest time).
 - silver: typed, cleaned events with a per-user temporal split.
 - quarantine: rows rejected by cleaning, with a reason code.
+- gold: user profiles, item profiles (with text embeddings) and user x item interactions, built
+  from silver's train split. Every gold column carries its description in the field metadata
+  (``comment``); ``docs/columns.md`` is generated from it (``python -m synth.docs``).
 """
 
 from __future__ import annotations
 
 from pyspark.sql.types import (
+    ArrayType,
     BooleanType,
+    DataType,
     DoubleType,
+    FloatType,
     LongType,
+    MapType,
     StringType,
     StructField,
     StructType,
@@ -150,3 +157,214 @@ class Reason:
         BOT_USER,
     )
     DUPLICATES: tuple[str, ...] = (EXACT_DUPLICATE, NEAR_DUPLICATE)
+
+
+# -- gold tables ---------------------------------------------------------------------------------
+def _col(name: str, dtype: DataType, comment: str, *, nullable: bool = False) -> StructField:
+    """A gold column with its description (the column dictionary is generated from these)."""
+    return StructField(name, dtype, nullable, metadata={"comment": comment})
+
+
+DOUBLES = ArrayType(DoubleType())
+LIFECYCLE_NEW, LIFECYCLE_ACTIVE, LIFECYCLE_LAPSING = "new", "active", "lapsing"
+LIFECYCLES: tuple[str, ...] = (LIFECYCLE_NEW, LIFECYCLE_ACTIVE, LIFECYCLE_LAPSING)
+UNKNOWN_LEVEL = "unknown"  # a category level the category code does not have
+
+_NULL_RATE = "; null when the user has no views (no rate to measure)"
+_NULL_ITEM_RATE = "; null when the item has no views (no rate to measure)"
+
+USER_PROFILE_SCHEMA = StructType(
+    [
+        _col(USER_ID, LongType(), "The user (silver user_id)."),
+        _col("n_events", LongType(), "Train events of the user."),
+        _col("n_view", LongType(), "Train views."),
+        _col("n_cart", LongType(), "Train add-to-cart events."),
+        _col("n_remove_from_cart", LongType(), "Train remove-from-cart events."),
+        _col("n_purchase", LongType(), "Train purchases."),
+        _col("n_sessions", LongType(), "Distinct sessions with a train event (frequency of RFM)."),
+        _col("events_per_session", DoubleType(), "n_events / n_sessions."),
+        _col("n_items", LongType(), "Distinct products with a train event."),
+        _col("n_categories", LongType(), "Distinct categories with a train event."),
+        _col("first_seen", TimestampType(), "First train event (UTC)."),
+        _col("last_seen", TimestampType(), "Last train event (UTC)."),
+        _col(
+            "recency_days",
+            DoubleType(),
+            "Days from last_seen to the reference time (the train split's last event).",
+        ),
+        _col("tenure_days", DoubleType(), "Days from first_seen to last_seen."),
+        _col("monetary", DoubleType(), "Sum of the prices of the user's purchases (0 if none)."),
+        _col("cart_rate", DoubleType(), "n_cart / n_view" + _NULL_RATE, nullable=True),
+        _col("purchase_rate", DoubleType(), "n_purchase / n_view" + _NULL_RATE, nullable=True),
+        _col(
+            "category_shares",
+            MapType(StringType(), DoubleType()),
+            "Share of the user's events per top-level category (first level of category_code, "
+            "'unknown' when missing); the shares sum to 1.",
+        ),
+        _col(
+            "top_categories",
+            ArrayType(LongType()),
+            "Interest tags: ids of the user's most frequent categories (top-k, most frequent "
+            "first, ties by id).",
+        ),
+        _col(
+            "top_brands",
+            ArrayType(StringType()),
+            "The user's most frequent known brands (top-k, ties by name; empty if none known).",
+        ),
+        _col("view_price_mean", DoubleType(), "Mean price of viewed products.", nullable=True),
+        _col("view_price_median", DoubleType(), "Median price of viewed products.", nullable=True),
+        _col(
+            "view_price_std",
+            DoubleType(),
+            "Standard deviation of viewed prices; null with fewer than 2 views.",
+            nullable=True,
+        ),
+        _col(
+            "view_price_rel_category",
+            DoubleType(),
+            "Mean of viewed price / category median price (price sensitivity); null with no views.",
+            nullable=True,
+        ),
+        _col(
+            "purchase_price_mean",
+            DoubleType(),
+            "Mean price of purchases; null with no purchases.",
+            nullable=True,
+        ),
+        _col(
+            "purchase_price_median",
+            DoubleType(),
+            "Median price of purchases; null with no purchases.",
+            nullable=True,
+        ),
+        _col(
+            "purchase_price_std",
+            DoubleType(),
+            "Standard deviation of purchase prices; null with fewer than 2 purchases.",
+            nullable=True,
+        ),
+        _col(
+            "purchase_price_rel_category",
+            DoubleType(),
+            "Mean of purchase price / category median price; null with no purchases.",
+            nullable=True,
+        ),
+        _col(
+            "hour_shares",
+            DOUBLES,
+            "Share of the user's events per hour of day (24 values, UTC, hour 0 first).",
+        ),
+        _col(
+            "weekday_shares",
+            DOUBLES,
+            "Share of the user's events per weekday (7 values, Monday first).",
+        ),
+        _col(
+            "lifecycle",
+            StringType(),
+            "new (first seen within profiles.new_days of the reference time), active (last seen "
+            "within profiles.active_days) or lapsing.",
+        ),
+    ]
+)
+
+ITEM_PROFILE_SCHEMA = StructType(
+    [
+        _col(PRODUCT_ID, LongType(), "The product (silver product_id)."),
+        _col(CATEGORY_ID, LongType(), "Its most frequent category id in train (-1 unknown)."),
+        _col(CATEGORY_CODE, StringType(), "Its category code ('unknown' when missing)."),
+        _col("category_l1", StringType(), "First level of the category code ('unknown' if none)."),
+        _col("category_l2", StringType(), "Second level ('unknown' if the code has none)."),
+        _col("category_l3", StringType(), "Third level ('unknown' if the code has none)."),
+        _col(BRAND, StringType(), "Its most frequent brand in train ('unknown' when missing)."),
+        _col("price_mean", DoubleType(), "Mean event price."),
+        _col("price_median", DoubleType(), "Median event price."),
+        _col("price_min", DoubleType(), "Lowest event price."),
+        _col("price_max", DoubleType(), "Highest event price."),
+        _col(
+            "price_std",
+            DoubleType(),
+            "Population standard deviation of event prices (0 with one event).",
+        ),
+        _col(
+            "price_trend",
+            DoubleType(),
+            "Least-squares slope of price over time, relative to price_mean, per day (0 when all "
+            "events share one timestamp).",
+        ),
+        _col("n_events", LongType(), "Train events on the item."),
+        _col("n_view", LongType(), "Train views."),
+        _col("n_cart", LongType(), "Train add-to-cart events."),
+        _col("n_remove_from_cart", LongType(), "Train remove-from-cart events."),
+        _col("n_purchase", LongType(), "Train purchases."),
+        _col("n_users", LongType(), "Distinct users with a train event on the item."),
+        _col("cart_rate", DoubleType(), "n_cart / n_view" + _NULL_ITEM_RATE, nullable=True),
+        _col("purchase_rate", DoubleType(), "n_purchase / n_view" + _NULL_ITEM_RATE, nullable=True),
+        _col(
+            "popularity_rank",
+            LongType(),
+            "1 for the item with the most train events (ties by product id).",
+        ),
+        _col("first_seen", TimestampType(), "First train event (UTC)."),
+        _col("last_seen", TimestampType(), "Last train event (UTC)."),
+        _col("recency_days", DoubleType(), "Days from last_seen to the reference time."),
+        _col(
+            "item_text",
+            StringType(),
+            "The text embedded: category path words and brand ('product' when both unknown).",
+        ),
+        _col(
+            "text_embedding",
+            ArrayType(FloatType()),
+            "PCA projection (embedding.dim values) of the all-MiniLM-L6-v2 embedding of "
+            "item_text; null when embeddings are disabled.",
+            nullable=True,
+        ),
+    ]
+)
+
+INTERACTIONS_SCHEMA = StructType(
+    [
+        _col(USER_ID, LongType(), "The user."),
+        _col(PRODUCT_ID, LongType(), "The product."),
+        _col(SPLIT, StringType(), "The silver split of these events: train, validation or test."),
+        _col("n_view", LongType(), "Views of the pair in the split."),
+        _col("n_cart", LongType(), "Add-to-cart events of the pair in the split."),
+        _col("n_remove_from_cart", LongType(), "Remove-from-cart events of the pair in the split."),
+        _col("n_purchase", LongType(), "Purchases of the pair in the split."),
+        _col(
+            "strength",
+            DoubleType(),
+            "Implicit-feedback strength: max(0, sum of weight[event_type] * 0.5 ** (age / "
+            "half-life)), age in days to the split's last event (interactions config).",
+        ),
+        _col("last_event_time", TimestampType(), "The pair's last event in the split (UTC)."),
+    ]
+)
+
+
+def schema_mismatches(actual: StructType, expected: StructType) -> list[str]:
+    """Return how ``actual`` differs from ``expected`` in column names, order, types or comments.
+
+    Nullability is not compared: Spark derives it from the plan. Gold writers check the data of
+    non-nullable columns instead (see :func:`synth.features.pipeline.build_features`).
+    """
+    problems = []
+    if actual.names != expected.names:
+        problems.append(f"columns {actual.names} != expected {expected.names}")
+        return problems
+    for got, want in zip(actual.fields, expected.fields, strict=True):
+        if got.dataType != want.dataType:
+            problems.append(f"{want.name}: type {got.dataType} != expected {want.dataType}")
+        if got.metadata.get("comment") != want.metadata.get("comment"):
+            problems.append(f"{want.name}: comment differs from the schema module's")
+    return problems
+
+
+GOLD_SCHEMAS: dict[str, StructType] = {
+    "user_profiles": USER_PROFILE_SCHEMA,
+    "item_profiles": ITEM_PROFILE_SCHEMA,
+    "interactions": INTERACTIONS_SCHEMA,
+}

@@ -50,3 +50,41 @@ def make_bronze(spark, rows: list[dict[str, str | None]], *, partitions: int = 2
         for i, r in enumerate(rows)
     ]
     return spark.createDataFrame(data, BRONZE_SCHEMA).repartition(partitions)
+
+
+_SILVER_DEFAULTS: dict[str, object] = {
+    "event_time": datetime(2019, 10, 1, 0, 0, 0),
+    "event_type": "view",
+    "product_id": 100,
+    "category_id": 7,
+    "category_code": "electronics.smartphone",
+    "brand": "acme",
+    "price": 10.0,
+    "user_id": 1,
+    "user_session": "s-1",
+    "price_imputed": False,
+    "session_rebuilt": False,
+    "price_rel_category_median": 1.0,
+    "price_log_z_category": 0.0,
+    "split": "train",
+    "_source": "test",
+    "_source_file": "file:/test/events.csv",
+}
+
+
+def silver_event(**values: object) -> dict[str, object]:
+    """One silver event: defaults overridden by ``values``."""
+    from synth.schema import SILVER_SCHEMA
+
+    unknown = set(values) - set(SILVER_SCHEMA.names)
+    if unknown:
+        raise KeyError(f"unknown silver fields: {sorted(unknown)}")
+    return {**_SILVER_DEFAULTS, **values}
+
+
+def make_silver(spark, rows: list[dict[str, object]], *, partitions: int = 2):  # noqa: ANN001, ANN201
+    """Build a silver DataFrame (explicit schema) from silver events."""
+    from synth.schema import SILVER_SCHEMA
+
+    data = [tuple(r[c] for c in SILVER_SCHEMA.names) for r in rows]
+    return spark.createDataFrame(data, SILVER_SCHEMA).repartition(partitions)

@@ -1,0 +1,1 @@
+"""Item and user features: text embeddings, profiles and projections for the generators."""
