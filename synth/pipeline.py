@@ -1,4 +1,7 @@
-"""The pipeline's stages so far: simulate (embedded default) -> ingest (bronze) -> clean (silver).
+"""The pipeline's stages so far: simulate -> ingest -> clean -> features.
+
+The simulator is the embedded default source; ingestion writes bronze, cleaning silver, and
+featurization the gold profile and interaction tables.
 
 Each stage is a function of ``(spark, config, lakehouse)``; :func:`run` chains them with progress
 logging and returns a summary that the CLI prints and writes as JSON.
@@ -19,12 +22,13 @@ from synth.clean.pipeline import CleanReport, clean
 from synth.config.ingest import Rees46MultiCategorySource, SourceConfig
 from synth.config.job import JobConfig, SimulatorSource
 from synth.errors import InputError
+from synth.features.pipeline import build_features
 from synth.ingest.bronze import IngestReport, ingest
 from synth.io.delta import Lakehouse, write_json
 
 log = logging.getLogger(__name__)
 
-STAGES: tuple[str, ...] = ("simulate", "ingest", "clean")
+STAGES: tuple[str, ...] = ("simulate", "ingest", "clean", "features")
 _SIM_MARKER = "_synth_simulator.json"
 
 
@@ -122,11 +126,16 @@ def run(
         elif stage == "ingest":
             report: IngestReport = ingest(spark, source, lakehouse)
             result = report.to_dict()
-        else:
+        elif stage == "clean":
             creport: CleanReport = clean(spark, source, cfg.clean, lakehouse)
             result = creport.to_dict()
             for line in creport.summary().splitlines():
                 say(f"[clean] {line}")
+        else:
+            freport = build_features(spark, lakehouse, cfg.features)
+            result = freport.to_dict()
+            for line in freport.summary().splitlines():
+                say(f"[features] {line}")
         summary.seconds[stage] = round(time.perf_counter() - start, 2)
         summary.stages[stage] = result
         say(f"[{stage}] done in {summary.seconds[stage]:.1f}s")

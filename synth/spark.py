@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -108,6 +109,10 @@ def session_conf(
         return conf
     for key, value in DELTA_SESSION_CONF.items():
         conf.setdefault(key, value)
+    if conf.get("spark.master", "").startswith("local") and "PYSPARK_PYTHON" not in os.environ:
+        # Python workers of a local session use the driver's interpreter (the project's venv),
+        # not whatever `python3` is first on PATH (which lacks numpy, torch, ...).
+        conf.setdefault("spark.pyspark.python", sys.executable)
     if conf.get("synth.delta.jars", "cache") == "cache":
         jars = [str(p) for p in delta_jar_paths()]
         existing = [j for j in conf.get("spark.jars", "").split(",") if j]
@@ -151,6 +156,9 @@ def build_session(
             "spark.jars.packages is set: sessions must not resolve packages at start-up "
             "(no network). Put the jars in the cache (`python -m synth.jars`) instead."
         )
+    if "spark.pyspark.python" in conf and "PYSPARK_PYTHON" not in os.environ:
+        # PySpark launches its workers with $PYSPARK_PYTHON only (the conf key is spark-submit's)
+        os.environ["PYSPARK_PYTHON"] = conf["spark.pyspark.python"]
     builder = SparkSession.builder.appName(app_name)
     for key, value in conf.items():
         if not key.startswith(_SYNTH_PREFIX):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass, field
 
-from delta.tables import DeltaTable
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -38,6 +37,7 @@ from synth.io.delta import (
     table_version,
     write_json,
     write_table,
+    written_rows,
 )
 from synth.schema import (
     INGEST_TIME,
@@ -142,12 +142,6 @@ def classify_events(
     return finish_events(flagged, items, cfg), items
 
 
-def _written_rows(spark: SparkSession, path: str) -> int:
-    row = DeltaTable.forPath(spark, path).history(1).select("operationMetrics").first()
-    metrics = row["operationMetrics"] if row is not None else None
-    return int((metrics or {}).get("numOutputRows", "0"))
-
-
 def clean(
     spark: SparkSession, source: SourceConfig, cfg: CleanConfig, lakehouse: Lakehouse
 ) -> CleanReport:
@@ -214,11 +208,11 @@ def clean(
         quarantine_table=qtable,
         quarantine_version=qversion,
         bronze_rows=bronze_rows,
-        silver_rows=_written_rows(spark, stable),
+        silver_rows=written_rows(spark, stable),
         quarantined={r: counts[r] for r in Reason.QUARANTINE if r in counts},
         removed_duplicates={r: counts[r] for r in Reason.DUPLICATES if r in counts},
     )
-    written_q = _written_rows(spark, qtable)
+    written_q = written_rows(spark, qtable)
     if report.silver_rows != counts.get(None, 0) or written_q != sum(report.quarantined.values()):
         raise InvalidDataError(
             f"internal error: rows written (silver {report.silver_rows}, quarantine {written_q}) "

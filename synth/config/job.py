@@ -21,6 +21,7 @@ from pydantic import Field, field_validator
 
 from synth.config.base import StrictModel, load_yaml, parse_model
 from synth.config.clean import CleanConfig
+from synth.config.features import FeaturesConfig
 from synth.config.ingest import (
     GenericSource,
     Rees46CosmeticsSource,
@@ -79,6 +80,7 @@ class JobConfig(StrictModel):
     spark_profile: str = "local"
     source: JobSource
     clean: CleanConfig = CleanConfig()
+    features: FeaturesConfig = FeaturesConfig()
 
 
 def load_job_config(path: str | Path, *, overrides: dict[str, object] | None = None) -> JobConfig:

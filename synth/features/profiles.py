@@ -66,7 +66,7 @@ def _rate(numerator: str, denominator: str) -> Column:
     return F.when(F.col(denominator) > 0, F.col(numerator) / F.col(denominator))
 
 
-def _conform(df: DataFrame, schema: StructType) -> DataFrame:
+def conform(df: DataFrame, schema: StructType) -> DataFrame:
     """Select ``schema`` 's columns in order, cast to their types, with their comments."""
     return df.select(
         *[F.col(f.name).cast(f.dataType).alias(f.name, metadata=f.metadata) for f in schema.fields]
@@ -178,7 +178,7 @@ def user_profiles(train: DataFrame, cfg: ProfileConfig) -> DataFrame:
         F.array(*[F.col(f"_d{d}") / n for d in range(7)]).alias("weekday_shares"),
         lifecycle.alias("lifecycle"),
     )
-    return _conform(out.drop("top_brands").withColumnRenamed("_brands", "top_brands"),
+    return conform(out.drop("top_brands").withColumnRenamed("_brands", "top_brands"),
                     USER_PROFILE_SCHEMA)  # fmt: skip
 
 
@@ -242,7 +242,7 @@ def item_profiles(train: DataFrame) -> DataFrame:
         item_text(code, F.col(BRAND)).alias("item_text"),
         F.lit(None).cast("array<float>").alias("text_embedding"),
     )
-    return _conform(out, ITEM_PROFILE_SCHEMA)
+    return conform(out, ITEM_PROFILE_SCHEMA)
 
 
 def interactions(silver: DataFrame, cfg: InteractionConfig) -> DataFrame:
@@ -259,4 +259,4 @@ def interactions(silver: DataFrame, cfg: InteractionConfig) -> DataFrame:
         F.greatest(F.sum(decayed), F.lit(0.0)).alias("strength"),
         F.max(EVENT_TIME).alias("last_event_time"),
     )
-    return _conform(out, INTERACTIONS_SCHEMA)
+    return conform(out, INTERACTIONS_SCHEMA)

@@ -71,6 +71,33 @@ def write_table(
     return table_version(df.sparkSession, path)
 
 
+def replace_table(df: DataFrame, path: str, *, properties: dict[str, str]) -> int:
+    """Create or replace the Delta table at ``path`` with ``df`` and return the new version.
+
+    One atomic commit sets the data, the schema (with its column comments) and exactly the
+    given table ``properties`` (read them back with :func:`table_properties`): a failed write
+    leaves the previous version readable, and properties of an earlier build do not linger.
+    """
+    writer = df.writeTo(f"delta.`{path.replace('`', '``')}`").using("delta")
+    for key, value in sorted(properties.items()):
+        writer = writer.tableProperty(key, value)
+    writer.createOrReplace()
+    return table_version(df.sparkSession, path)
+
+
+def table_properties(spark: SparkSession, path: str) -> dict[str, str]:
+    """Return the table properties of the Delta table at ``path``."""
+    row = DeltaTable.forPath(spark, path).detail().select("properties").first()
+    return dict(row["properties"] or {}) if row is not None else {}
+
+
+def written_rows(spark: SparkSession, path: str) -> int:
+    """Return the rows the table's latest commit wrote (from Delta's operation metrics)."""
+    row = DeltaTable.forPath(spark, path).history(1).select("operationMetrics").first()
+    metrics = row["operationMetrics"] if row is not None else None
+    return int((metrics or {}).get("numOutputRows", "0"))
+
+
 def table_version(spark: SparkSession, path: str) -> int:
     """Return the latest version of the Delta table at ``path``."""
     row = DeltaTable.forPath(spark, path).history(1).select("version").first()

@@ -226,3 +226,15 @@ class TestBuildSession:
 
         with pytest.raises(SetupError, match="Java 17"):
             build_session("local")
+
+
+def test_local_python_workers_use_the_driver_interpreter(monkeypatch):
+    import sys
+
+    from synth.spark import session_conf
+
+    monkeypatch.delenv("PYSPARK_PYTHON", raising=False)
+    assert session_conf("local")["spark.pyspark.python"] == sys.executable
+    monkeypatch.setenv("PYSPARK_PYTHON", "/opt/python/bin/python3")
+    assert "spark.pyspark.python" not in session_conf("local")
+    assert "spark.pyspark.python" not in session_conf("yarn")
