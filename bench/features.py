@@ -1,0 +1,230 @@
+"""Benchmark silver -> gold (profiles, interactions, item text embeddings) on 10M simulated events.
+
+Steps, each in its own child process (a fresh JVM; the parent samples the peak RSS of its tree):
+
+1. ``prepare`` (untimed): simulate ``--events`` events (default dirt, seed ``--seed``), ingest and
+   clean them into ``<workdir>/lakehouse`` with the project's pipeline, unless that lakehouse
+   already holds silver made from the same settings (``--reuse``).
+2. ``baseline``: the I/O floor, a full scan of the same silver version (read every column, count).
+3. ``features``: ``synth.features.pipeline.build_features`` with the default ``FeaturesConfig()``
+   (``force=True``), timed end to end, with its own timings of the embedding step.
+
+Targets: all gold tables in under 240 s on 2 cores; embeddings at least 1,000 items/s on CPU.
+Items share texts (category path + brand), and the job embeds each distinct text once, so the
+model's own rate (distinct texts/s) is reported next to the items/s figure.
+
+Usage::
+
+    .venv/bin/python bench/features.py                    # 10M events (the real run)
+    .venv/bin/python bench/features.py --events 300000    # a quick check
+    .venv/bin/python bench/features.py --reuse            # keep the silver already prepared
+
+Writes ``bench/results/features.json`` and prints a summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+for entry in (str(ROOT), str(ROOT / "bench")):
+    if entry not in sys.path:
+        sys.path.insert(0, entry)
+
+from ingest_clean import GIB, PeakRss  # noqa: E402  (the shared RSS sampler)
+
+RESULT = ROOT / "bench" / "results" / "features.json"
+MARKER = "features_marker.json"
+TARGETS: dict[str, tuple[str, float]] = {
+    "gold_total_s": ("<=", 240.0),
+    "embedding_items_per_s": (">=", 1_000.0),
+}
+
+log = logging.getLogger("bench.features")
+
+
+def _session(args: argparse.Namespace):  # noqa: ANN202
+    from synth.spark import build_session
+
+    work = Path(args.workdir)
+    return build_session(
+        "local",
+        app_name=f"bench-features-{args.phase}",
+        overrides={
+            "spark.driver.memory": args.driver_memory,
+            "spark.local.dir": str(work / "spark-local"),
+        },
+    )
+
+
+def _job(args: argparse.Namespace):  # noqa: ANN202
+    from synth.config.job import JobConfig, SimulatorSource
+    from synth.config.simulate import SimulatorConfig
+
+    return JobConfig(
+        lakehouse=str(Path(args.workdir) / "lakehouse"),
+        source=SimulatorSource(simulator=SimulatorConfig(events=args.events, seed=args.seed)),
+    )
+
+
+def phase_prepare(args: argparse.Namespace) -> dict[str, Any]:
+    """Simulate, ingest and clean into the bench lakehouse (untimed)."""
+    from synth.pipeline import run
+
+    spark = _session(args)
+    try:
+        start = time.perf_counter()
+        run(spark, _job(args), stages=("simulate", "ingest", "clean"))
+        return {"prepare_s": time.perf_counter() - start}
+    finally:
+        spark.stop()
+
+
+def phase_baseline(args: argparse.Namespace) -> dict[str, Any]:
+    """Scan every column of the current silver version once (the I/O floor)."""
+    from pyspark.sql import functions as F
+
+    from synth.clean.pipeline import silver_table
+    from synth.io.delta import Lakehouse, read_table
+
+    spark = _session(args)
+    try:
+        silver = read_table(spark, silver_table(Lakehouse(_job(args).lakehouse)))
+        start = time.perf_counter()
+        # hash every column so none is pruned, then count
+        row = silver.agg(F.count(F.lit(1)), F.sum(F.xxhash64(*silver.columns) % 7)).first()
+        return {"scan_s": time.perf_counter() - start, "silver_rows": int(row[0])}
+    finally:
+        spark.stop()
+
+
+def phase_features(args: argparse.Namespace) -> dict[str, Any]:
+    """Time build_features (forced rebuild) with the default config."""
+    from synth.config.features import FeaturesConfig
+    from synth.features.pipeline import build_features
+    from synth.io.delta import Lakehouse
+
+    spark = _session(args)
+    try:
+        start = time.perf_counter()
+        report = build_features(spark, Lakehouse(_job(args).lakehouse), FeaturesConfig(),
+                                force=True)  # fmt: skip
+        total = time.perf_counter() - start
+        return {"total_s": total, "report": report.to_dict()}
+    finally:
+        spark.stop()
+
+
+PHASES = {"prepare": phase_prepare, "baseline": phase_baseline, "features": phase_features}
+
+
+def run_phase(name: str, args: argparse.Namespace) -> tuple[dict[str, Any], float]:
+    """Run one phase in a child process; return its result and the peak tree RSS (GiB)."""
+    work = Path(args.workdir)
+    out = work / f"features_phase_{name}.json"
+    out.unlink(missing_ok=True)
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--phase", name,
+           "--events", str(args.events), "--seed", str(args.seed), "--workdir", str(work),
+           "--driver-memory", args.driver_memory]  # fmt: skip
+    log.info("[%s] started", name)
+    child = subprocess.Popen(cmd)
+    with PeakRss(child.pid) as peak:
+        rc = child.wait()
+    if rc != 0 or not out.is_file():
+        raise RuntimeError(f"phase {name!r} failed (exit code {rc}); see its output above")
+    log.info("[%s] done, peak RSS %.2f GiB", name, peak.peak_bytes / GIB)
+    return json.loads(out.read_text()), peak.peak_bytes / GIB
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark (or, with the hidden ``--phase``, one step of it); return an exit code."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--workdir", default=str(ROOT / "bench" / "work" / "features"))
+    parser.add_argument("--driver-memory", default="8g")
+    parser.add_argument("--reuse", action="store_true", help="keep silver prepared earlier")
+    parser.add_argument("--output", default=str(RESULT))
+    parser.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    if args.phase:
+        payload = PHASES[args.phase](args)
+        (work / f"features_phase_{args.phase}.json").write_text(json.dumps(payload) + "\n")
+        return 0
+
+    marker = work / MARKER
+    wanted = {"events": args.events, "seed": args.seed}
+    try:
+        if not (args.reuse and marker.is_file() and json.loads(marker.read_text()) == wanted):
+            marker.unlink(missing_ok=True)
+            run_phase("prepare", args)
+            marker.write_text(json.dumps(wanted) + "\n")
+        base, base_peak = run_phase("baseline", args)
+        feats, peak = run_phase("features", args)
+    except RuntimeError as exc:
+        log.error("%s", exc)
+        return 1
+    report = feats["report"]
+    emb = report["embedding"]
+    rows = base["silver_rows"]
+    metrics: dict[str, float] = {
+        "silver_rows": rows,
+        "gold_total_s": round(feats["total_s"], 1),
+        "events_per_s": round(rows / feats["total_s"]),
+        "silver_scan_s": round(base["scan_s"], 1),
+        "gold_vs_scan_ratio": round(feats["total_s"] / base["scan_s"], 1),
+        "embedding_items": emb["items"],
+        "embedding_texts": emb["texts"],
+        "embedding_s": emb["seconds"],
+        "embedding_items_per_s": emb["items_per_s"],
+        "embedding_texts_per_s": emb["texts_per_s"],
+        "peak_rss_gb": round(peak, 2),
+        "baseline_peak_rss_gb": round(base_peak, 2),
+        **{f"write_{k}_s": v for k, v in report["seconds"].items() if k != "total"},
+        **{f"rows_{k}": v["rows"] for k, v in report["tables"].items()},
+    }
+    met = {
+        name: (metrics[name] <= bound) if op == "<=" else (metrics[name] >= bound)
+        for name, (op, bound) in TARGETS.items()
+    }
+    result = {
+        "benchmark": "features",
+        "measured_at": datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        "machine": {
+            "cores": os.cpu_count(),
+            "memory_gb": round(psutil.virtual_memory().total / GIB, 1),
+        },
+        "metrics": metrics,
+        "targets": {name: [op, bound] for name, (op, bound) in TARGETS.items()},
+        "met": met,
+    }
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"\nfeatures: silver ({rows:,} events) -> gold, {os.cpu_count()} cores")
+    for key in ("gold_total_s", "events_per_s", "silver_scan_s", "gold_vs_scan_ratio",
+                "embedding_items", "embedding_texts", "embedding_s", "embedding_items_per_s",
+                "embedding_texts_per_s", "peak_rss_gb"):  # fmt: skip
+        print(f"  {key:<26}{metrics[key]:>14,}")
+    for name, (op, bound) in TARGETS.items():
+        verdict = "MET" if met[name] else "MISSED"
+        print(f"  {name:<26}{metrics[name]:>14,} (target {op} {bound:,})  {verdict}")
+    print(f"  written: {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
