@@ -7,6 +7,8 @@ Tables are path-based (no metastore needed) under one lakehouse root, named by l
 from __future__ import annotations
 
 import json
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -20,9 +22,17 @@ WriteMode = Literal["append", "overwrite"]
 
 @dataclass(frozen=True)
 class Lakehouse:
-    """Where the Delta tables live. ``root`` may be a local path or any Hadoop URI."""
+    """Where the Delta tables live. ``root`` may be a local path or any Hadoop URI.
+
+    A local path without a scheme is made absolute against the current directory on creation,
+    so the driver's Python code and the JVM (whose working directory may differ) agree on it.
+    """
 
     root: str
+
+    def __post_init__(self) -> None:
+        if not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", self.root):
+            object.__setattr__(self, "root", os.path.abspath(self.root))
 
     def table_path(self, layer: Layer, name: str) -> str:
         """Return the path of table ``name`` in ``layer``."""
@@ -71,6 +81,15 @@ def write_table(
     return table_version(df.sparkSession, path)
 
 
+def qualified_path(spark: SparkSession, path: str) -> str:
+    """Return ``path`` fully qualified by its Hadoop file system (``./x`` -> ``file:/abs/x``)."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    jpath = jvm.org.apache.hadoop.fs.Path(path)
+    fs = jpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    return str(fs.makeQualified(jpath).toString())
+
+
 def replace_table(df: DataFrame, path: str, *, properties: dict[str, str]) -> int:
     """Create or replace the Delta table at ``path`` with ``df`` and return the new version.
 
@@ -78,7 +97,9 @@ def replace_table(df: DataFrame, path: str, *, properties: dict[str, str]) -> in
     given table ``properties`` (read them back with :func:`table_properties`): a failed write
     leaves the previous version readable, and properties of an earlier build do not linger.
     """
-    writer = df.writeTo(f"delta.`{path.replace('`', '``')}`").using("delta")
+    # a path identifier must be absolute: qualify relative paths the way Hadoop resolves them
+    target = qualified_path(df.sparkSession, path)
+    writer = df.writeTo(f"delta.`{target.replace('`', '``')}`").using("delta")
     for key, value in sorted(properties.items()):
         writer = writer.tableProperty(key, value)
     writer.createOrReplace()
