@@ -1,0 +1,1 @@
+"""Generators for profile tables: reversible data encoding and its spans."""

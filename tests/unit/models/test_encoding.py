@@ -1,0 +1,213 @@
+"""The table encoding: exact round trips for integers and categories, float round trips within
+tolerance, bounded widths, nulls, JSON state, and clear errors (seeded property tests)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from synth.errors import InvalidDataError, NotFittedError
+from synth.models.encoding import (
+    OTHER,
+    ColumnSpec,
+    Span,
+    TableEncoder,
+    fit_vgm,
+)
+
+SEEDS = range(5)
+
+
+def _table(seed: int, n: int = 2_000) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    bimodal = np.where(rng.random(n) < 0.4, rng.normal(-5, 1, n), rng.normal(20, 3, n))
+    counts = np.where(rng.random(n) < 0.6, 0, np.floor(rng.pareto(1.2, n) * 3) + 1)
+    brands = rng.choice([f"b{i}" for i in range(8)], n, p=[0.3, 0.2, 0.15, 0.1, 0.1, 0.1, 0.03,
+                                                           0.02])  # fmt: skip
+    shares = []
+    for _ in range(n):
+        keys = rng.choice(["electronics", "apparel", "kids", "unknown"], rng.integers(1, 4),
+                          replace=False)  # fmt: skip
+        weights = rng.dirichlet(np.ones(len(keys)))
+        shares.append({str(k): float(w) for k, w in zip(keys, weights, strict=True)})
+    seconds = rng.integers(1_569_888_000, 1_572_566_400, n)
+    return pd.DataFrame({
+        "price": bimodal,
+        "n_events": counts.astype(np.int64),
+        "brand": brands,
+        "category_shares": shares,
+        "last_seen": pd.to_datetime(seconds, unit="s"),
+        "top_category": rng.integers(1, 6, n).astype(np.int64),
+    })  # fmt: skip
+
+
+SPECS = [
+    ColumnSpec("price", "continuous"),
+    ColumnSpec("n_events", "count"),
+    ColumnSpec("brand", "categorical"),
+    ColumnSpec("category_shares", "shares"),
+    ColumnSpec("last_seen", "timestamp"),
+    ColumnSpec("top_category", "categorical"),
+]
+
+
+class TestRoundTrip:
+    @pytest.mark.parametrize("seed", SEEDS)
+    def test_reverse_transform_inverts_transform(self, seed):
+        # Setup
+        table = _table(seed)
+        encoder = TableEncoder(SPECS).fit(table, seed=seed)
+        # Run
+        matrix = encoder.transform(table)
+        back = encoder.reverse_transform(matrix.astype(np.float64))
+        # Assert: integers, categories and timestamps exact; floats within tolerance
+        assert matrix.shape == (len(table), encoder.width) and matrix.dtype == np.float32
+        assert back["n_events"].tolist() == table["n_events"].tolist()
+        assert back["brand"].tolist() == table["brand"].tolist()
+        assert back["top_category"].tolist() == table["top_category"].tolist()
+        assert (back["last_seen"] == table["last_seen"]).all()
+        np.testing.assert_allclose(back["price"], table["price"], rtol=1e-5, atol=1e-4)
+        for got, want in zip(back["category_shares"], table["category_shares"], strict=True):
+            assert got.keys() == want.keys()
+            assert all(abs(got[k] - want[k]) < 1e-5 for k in want)
+
+    def test_float64_matrix_round_trips_floats_tightly(self):
+        table = _table(0)
+        encoder = TableEncoder([ColumnSpec("price", "continuous")]).fit(table)
+        block = encoder.columns[0].encoder.transform(table["price"])
+        back = encoder.columns[0].encoder.reverse(block)
+        np.testing.assert_allclose(back, table["price"], rtol=1e-12, atol=1e-9)
+
+    @pytest.mark.parametrize("seed", SEEDS)
+    def test_any_matrix_decodes_to_valid_values(self, seed):
+        # Setup: a generator's raw output is any real numbers
+        table = _table(seed)
+        encoder = TableEncoder(SPECS).fit(table, seed=seed)
+        noise = np.random.default_rng(seed).normal(0, 2, (500, encoder.width))
+        # Run
+        back = encoder.reverse_transform(noise)
+        # Assert
+        assert (back["n_events"] >= 0).all() and back["n_events"].dtype == np.int64
+        assert set(back["brand"]) <= set(table["brand"])
+        assert set(back["top_category"]) <= set(table["top_category"])
+        assert all(abs(sum(m.values()) - 1.0) < 1e-9 or not m for m in back["category_shares"])
+
+
+class TestWidths:
+    def test_spans_per_kind(self):
+        encoder = TableEncoder(SPECS).fit(_table(1), seed=1)
+        kinds = [[s.activation for s in c.spans] for c in encoder.columns]
+        assert kinds[0] == ["tanh", "softmax"]  # continuous: offset, mode
+        assert encoder.columns[1].spans == [Span(2, "softmax"), Span(1, "tanh")]  # count
+        assert encoder.columns[2].spans == [Span(8, "softmax")]  # 8 brands, no other bucket
+        assert encoder.columns[3].spans == [Span(5, "softmax")]  # 4 keys + __other__
+
+    def test_high_cardinality_is_capped_with_an_other_bucket(self):
+        # Setup: 5,000 distinct brands, cap 20
+        rng = np.random.default_rng(3)
+        brands = pd.Series([f"brand{int(v)}" for v in rng.zipf(1.3, 20_000) % 5_000])
+        table = pd.DataFrame({"brand": brands})
+        encoder = TableEncoder([ColumnSpec("brand", "categorical", max_categories=20)])
+        encoder.fit(table)
+        # Run
+        back = encoder.reverse_transform(encoder.transform(table).astype(np.float64))["brand"]
+        # Assert: width bounded; the 20 most frequent exact, the rest -> the designated value
+        assert encoder.width == 21
+        kept = set(encoder.columns[0].encoder.categories)
+        other_value = encoder.columns[0].encoder.other_value
+        assert other_value not in kept
+        mask = brands.isin(kept)
+        assert (back[mask] == brands[mask]).all()
+        assert (back[~mask] == other_value).all()
+
+    def test_share_keys_beyond_the_cap_pool_into_other(self):
+        table = pd.DataFrame({"s": [{"a": 0.5, "b": 0.3, "c": 0.2}, {"a": 1.0}]})
+        encoder = TableEncoder([ColumnSpec("s", "shares", max_categories=1)]).fit(table)
+        back = encoder.reverse_transform(encoder.transform(table).astype(np.float64))["s"]
+        assert back[0] == pytest.approx({"a": 0.5, OTHER: 0.5}) and back[1] == {"a": 1.0}
+
+
+class TestMixture:
+    def test_finds_the_modes_and_prunes_the_rest(self):
+        rng = np.random.default_rng(0)
+        x = np.concatenate([rng.normal(0, 1, 3_000), rng.normal(50, 2, 1_000)])
+        weights, means, stds = fit_vgm(x, max_modes=10, seed=0)
+        big = weights > 0.05
+        assert big.sum() == 2
+        np.testing.assert_allclose(sorted(means[big]), [0, 50], atol=0.5)
+        np.testing.assert_allclose(sorted(weights[big]), [0.25, 0.75], atol=0.03)
+        assert np.isclose(weights.sum(), 1.0)
+
+    def test_deterministic_for_a_seed(self):
+        x = np.random.default_rng(1).lognormal(3, 1, 5_000)
+        a = fit_vgm(x, max_modes=10, seed=7)
+        b = fit_vgm(x, max_modes=10, seed=7)
+        for u, v in zip(a, b, strict=True):
+            np.testing.assert_array_equal(u, v)
+
+
+class TestNulls:
+    def test_null_indicator_and_round_trip(self):
+        table = pd.DataFrame({
+            "rate": [0.5, None, 0.25, None, 1.0],
+            "brand": ["a", None, "b", "a", None],
+            "n": pd.array([1, None, 0, 3, 2], dtype="Int64"),
+        })  # fmt: skip
+        specs = [ColumnSpec("rate", "continuous"), ColumnSpec("brand", "categorical"),
+                 ColumnSpec("n", "count")]  # fmt: skip
+        encoder = TableEncoder(specs).fit(table)
+        assert all(c.spans[0] == Span(2, "softmax") for c in encoder.columns)
+        back = encoder.reverse_transform(encoder.transform(table).astype(np.float64))
+        assert back["rate"].isna().tolist() == table["rate"].isna().tolist()
+        assert back["brand"].tolist() == ["a", None, "b", "a", None]
+        assert back["n"].tolist() == [1, None, 0, 3, 2]
+
+    def test_nulls_unseen_at_fit_are_refused(self):
+        encoder = TableEncoder([ColumnSpec("x", "continuous")]).fit(pd.DataFrame({"x": [1.0, 2.0]}))
+        with pytest.raises(InvalidDataError, match="'x' has nulls, but had none"):
+            encoder.transform(pd.DataFrame({"x": [1.0, None]}))
+
+
+class TestState:
+    def test_json_round_trip_gives_the_same_encoding(self):
+        table = _table(2)
+        encoder = TableEncoder(SPECS).fit(table, seed=2)
+        text = encoder.to_json()
+        again = TableEncoder.from_json(text)
+        np.testing.assert_array_equal(again.transform(table), encoder.transform(table))
+        assert again.spans == encoder.spans
+        assert json.loads(text)["encoding_version"] == 1
+
+    def test_other_version_is_refused(self):
+        text = TableEncoder(SPECS).fit(_table(0)).to_json()
+        data = json.loads(text)
+        data["encoding_version"] = 99
+        with pytest.raises(InvalidDataError, match="encoding_version 99.*refit"):
+            TableEncoder.from_json(json.dumps(data))
+
+
+class TestErrors:
+    def test_empty_table(self):
+        with pytest.raises(InvalidDataError, match="empty table"):
+            TableEncoder(SPECS).fit(_table(0).iloc[:0])
+
+    def test_all_null_column(self):
+        with pytest.raises(InvalidDataError, match="'x' is entirely null"):
+            TableEncoder([ColumnSpec("x", "continuous")]).fit(pd.DataFrame({"x": [None, None]}))
+
+    def test_missing_column_and_unknown_kind(self):
+        with pytest.raises(InvalidDataError, match=r"columns \['nope'\] are not in the table"):
+            TableEncoder([ColumnSpec("nope", "count")]).fit(_table(0))
+        with pytest.raises(ValueError, match="unknown column kinds"):
+            TableEncoder([ColumnSpec("x", "ordinal")])  # type: ignore[arg-type]
+
+    def test_negative_counts(self):
+        with pytest.raises(InvalidDataError, match="declare it `continuous`"):
+            TableEncoder([ColumnSpec("x", "count")]).fit(pd.DataFrame({"x": [1, -2]}))
+
+    def test_not_fitted(self):
+        with pytest.raises(NotFittedError, match="call fit"):
+            TableEncoder(SPECS).transform(_table(0))
