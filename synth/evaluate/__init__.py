@@ -1,0 +1,1 @@
+"""Fidelity, privacy and utility metrics of synthetic tables against real ones."""
