@@ -47,10 +47,15 @@ ENCODING_VERSION = 1
 
 @dataclass(frozen=True)
 class Span:
-    """A block of the encoded matrix: ``dim`` columns with one activation."""
+    """A block of the encoded matrix: ``dim`` columns with one activation.
+
+    A ``softmax`` span is ``discrete`` (one-hot: a category, a mode, a null flag; sampled as one
+    category) unless it holds a share vector (kept as probabilities).
+    """
 
     dim: int
     activation: Activation
+    discrete: bool = True
 
 
 @dataclass(frozen=True)
@@ -355,7 +360,7 @@ class SharesEncoder(ColumnEncoder):
         return {str(k): float(v) for k, v in (mapping or [])}  # Arrow maps arrive as pairs
 
     def spans(self) -> list[Span]:  # noqa: D102
-        return [Span(len(self.keys) + 1, "softmax")]
+        return [Span(len(self.keys) + 1, "softmax", discrete=False)]
 
     def transform(self, values: pd.Series) -> np.ndarray:  # noqa: D102
         index = {k: i for i, k in enumerate(self.keys)}

@@ -103,7 +103,7 @@ class TestWidths:
         assert kinds[0] == ["tanh", "softmax"]  # continuous: offset, mode
         assert encoder.columns[1].spans == [Span(2, "softmax"), Span(1, "tanh")]  # count
         assert encoder.columns[2].spans == [Span(8, "softmax")]  # 8 brands, no other bucket
-        assert encoder.columns[3].spans == [Span(5, "softmax")]  # 4 keys + __other__
+        assert encoder.columns[3].spans == [Span(5, "softmax", discrete=False)]  # 4 keys + other
 
     def test_high_cardinality_is_capped_with_an_other_bucket(self):
         # Setup: 5,000 distinct brands, cap 20

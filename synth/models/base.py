@@ -1,0 +1,360 @@
+"""What every generator shares: training config, span activations and losses, saving.
+
+Also the validation score used for early stopping and conditional sampling by rejection.
+
+A saved model is a folder: ``model.safetensors`` (the networks' tensors), ``encoder.json`` (the
+:class:`~synth.models.encoding.TableEncoder`) and ``model.json`` (class, config, format version,
+loss history). Loading reads tensors with ``safetensors`` and JSON only, so an untrusted folder
+cannot run code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from synth.config.base import StrictModel
+from synth.errors import InvalidDataError, NotFittedError
+from synth.evaluate.fidelity import column_shape
+from synth.models.encoding import ColumnSpec, Span, TableEncoder
+
+try:
+    import torch
+    from safetensors.torch import load_file, save_file
+    from torch.nn import functional as nnf
+except ImportError as exc:  # pragma: no cover - the ml extra is installed by bin/bootstrap
+    from synth.errors import SetupError
+
+    raise SetupError("synth.models needs torch and safetensors: install the `ml` extra") from exc
+
+log = logging.getLogger(__name__)
+
+MODEL_FORMAT_VERSION = 1
+WEIGHTS_FILE, ENCODER_FILE, MODEL_FILE = "model.safetensors", "encoder.json", "model.json"
+
+
+class TrainConfig(StrictModel):
+    """Training settings shared by the generators.
+
+    Attributes:
+        epochs: Most passes over the training rows.
+        batch_size: Rows per step.
+        lr: Adam learning rate.
+        weight_decay: Adam weight decay.
+        seed: Seeds the weight init, the batch order and the validation split.
+        device: ``cpu``, ``cuda`` or ``cuda:N``.
+        validation_fraction: Rows held out for the validation score (0 disables it).
+        validate_every: Epochs between validation scores.
+        patience: Validation checks without improvement before stopping (0: never stop early).
+    """
+
+    epochs: int = Field(default=300, ge=1, le=100_000)
+    batch_size: int = Field(default=500, ge=2, le=1_000_000)
+    lr: float = Field(default=1e-3, gt=0, le=1)
+    weight_decay: float = Field(default=1e-5, ge=0, le=1)
+    seed: int = 0
+    device: str = "cpu"
+    validation_fraction: float = Field(default=0.1, ge=0, lt=0.9)
+    validate_every: int = Field(default=5, ge=1)
+    patience: int = Field(default=10, ge=0)
+
+
+@dataclass(frozen=True)
+class EpochLog:
+    """One epoch of training: mean losses, the validation score when computed, seconds."""
+
+    epoch: int
+    losses: dict[str, float]
+    validation_score: float | None
+    seconds: float
+
+
+def activate(
+    raw: torch.Tensor,
+    spans: Sequence[Span],
+    *,
+    tau: float = 0.2,
+    gumbel: torch.Generator | None = None,
+    hard: bool = False,
+) -> torch.Tensor:
+    """Apply each span's activation: ``tanh`` for scalars, (Gumbel-)softmax for groups.
+
+    With ``gumbel`` (a seeded generator), discrete groups use the Gumbel-softmax with temperature
+    ``tau`` (``hard`` for one-hot samples); share vectors always use a plain softmax.
+    """
+    out, start = [], 0
+    for span in spans:
+        block = raw[:, start : start + span.dim]
+        start += span.dim
+        if span.activation == "tanh":
+            out.append(torch.tanh(block))
+        elif span.discrete and gumbel is not None:
+            noise = -torch.log(-torch.log(
+                torch.rand(block.shape, generator=gumbel, device=block.device).clamp_min(1e-10)
+            ).clamp_min(1e-10))  # fmt: skip
+            soft = torch.softmax((block + noise) / tau, dim=1)
+            if hard:
+                index = soft.argmax(dim=1, keepdim=True)
+                soft = torch.zeros_like(soft).scatter_(1, index, 1.0) - soft.detach() + soft
+            out.append(soft)
+        else:
+            out.append(torch.softmax(block, dim=1))
+    return torch.cat(out, dim=1)
+
+
+def span_losses(
+    raw: torch.Tensor,
+    target: torch.Tensor,
+    spans: Sequence[Span],
+    log_sigma: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Reconstruction loss summed over spans, mean over rows.
+
+    ``tanh`` spans: squared error of ``tanh(raw)`` (with ``log_sigma``, one value per ``tanh``
+    span, the Gaussian negative log-likelihood with that learned spread); discrete groups:
+    cross-entropy with the one-hot target; share vectors: cross-entropy with the target
+    distribution.
+    """
+    total = raw.new_zeros(())
+    start, scalar = 0, 0
+    for span in spans:
+        r, t = raw[:, start : start + span.dim], target[:, start : start + span.dim]
+        start += span.dim
+        if span.activation == "tanh":
+            error = ((torch.tanh(r) - t) ** 2).sum(dim=1).mean()
+            if log_sigma is not None:
+                ls = log_sigma[scalar]
+                error = error / (2 * torch.exp(2 * ls)) + ls
+            scalar += 1
+            total = total + error
+        else:
+            total = total + -(t * nnf.log_softmax(r, dim=1)).sum(dim=1).mean()
+    return total
+
+
+def shape_score(real: pd.DataFrame, synth: pd.DataFrame, specs: Sequence[ColumnSpec]) -> float:
+    """Mean column-shape score (KS / TV complements) over the encoded columns.
+
+    The cheap validation score used for early stopping.
+    """
+    scores = []
+    for spec in specs:
+        if spec.kind == "shares":
+            continue  # a map column has no single-column shape; its keys are scored elsewhere
+        sdtype = "categorical" if spec.kind == "categorical" else "numerical"
+        if spec.kind == "timestamp":
+            sdtype = "datetime"
+        scores.append(column_shape(real[spec.name], synth[spec.name], sdtype))  # type: ignore[arg-type]
+    return float(np.mean(scores)) if scores else float("nan")
+
+
+class Synthesizer(ABC):
+    """A generator of table rows: ``fit``, ``sample``, ``save`` / ``load``, loss history."""
+
+    name: ClassVar[str]
+    registry: ClassVar[dict[str, type[Synthesizer]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            Synthesizer.registry[cls.name] = cls
+
+    def __init__(self, train: TrainConfig | None = None) -> None:
+        self.train = train or TrainConfig()
+        self.encoder: TableEncoder | None = None
+        self.history: list[EpochLog] = []
+        self.device = torch.device(self.train.device)
+
+    # -- subclasses -------------------------------------------------------------------------------
+    @abstractmethod
+    def _build(self, width: int, spans: list[Span]) -> None:
+        """Create the networks for an encoded width."""
+
+    @abstractmethod
+    def _train_epoch(self, data: torch.Tensor, rng: torch.Generator) -> dict[str, float]:
+        """One pass over ``data`` (encoded rows on the device); return mean losses."""
+
+    @abstractmethod
+    def _generate(self, n: int, rng: torch.Generator) -> np.ndarray:
+        """``n`` encoded rows (activated) from the current networks."""
+
+    @abstractmethod
+    def _modules(self) -> dict[str, torch.nn.Module]:
+        """The networks whose ``state_dict`` s are saved, by name."""
+
+    @abstractmethod
+    def _config(self) -> dict[str, Any]:
+        """The model's own hyperparameters (JSON)."""
+
+    # -- shared surface ----------------------------------------------------------------------------
+    def fit(
+        self,
+        table: pd.DataFrame,
+        specs: Sequence[ColumnSpec],
+        *,
+        progress: Callable[[EpochLog], None] | None = None,
+    ) -> Synthesizer:
+        """Fit the encoder on ``table`` then train; keeps the best validated weights."""
+        if len(table) < 2:
+            raise InvalidDataError(f"cannot train on {len(table)} row(s): need at least 2")
+        torch.manual_seed(self.train.seed)
+        rng = np.random.default_rng(self.train.seed)
+        order = rng.permutation(len(table))
+        n_val = int(len(table) * self.train.validation_fraction)
+        val_rows = table.iloc[order[:n_val]].reset_index(drop=True)
+        train_rows = table.iloc[order[n_val:]].reset_index(drop=True)
+        self.encoder = TableEncoder(specs).fit(train_rows, seed=self.train.seed)
+        self._build(self.encoder.width, self.encoder.spans)
+        data = torch.from_numpy(self.encoder.transform(train_rows)).to(self.device)
+        gen = torch.Generator().manual_seed(self.train.seed)
+        best, best_state, stale = -np.inf, None, 0
+        self.history = []
+        for epoch in range(1, self.train.epochs + 1):
+            start = time.perf_counter()
+            losses = self._train_epoch(data, gen)
+            score = None
+            if n_val and epoch % self.train.validate_every == 0:
+                fake = self._decode(self._generate(min(len(val_rows), 2_000), gen))
+                score = shape_score(val_rows, fake, specs)
+            entry = EpochLog(epoch, losses, score, round(time.perf_counter() - start, 4))
+            self.history.append(entry)
+            (progress or _log_epoch)(entry)
+            if score is not None:
+                if score > best:
+                    best, stale = score, 0
+                    best_state = {k: {n: t.detach().clone() for n, t in m.state_dict().items()}
+                                  for k, m in self._modules().items()}  # fmt: skip
+                else:
+                    stale += 1
+                    if self.train.patience and stale >= self.train.patience:
+                        log.info("%s: early stop at epoch %d (best %.4f)", self.name, epoch, best)
+                        break
+        if best_state is not None:
+            for key, module in self._modules().items():
+                module.load_state_dict(best_state[key])
+        return self
+
+    def _decode(self, encoded: np.ndarray) -> pd.DataFrame:
+        assert self.encoder is not None
+        return self.encoder.reverse_transform(encoded)
+
+    def sample(
+        self, n: int, *, seed: int = 0, conditions: Mapping[str, object] | None = None,
+        max_tries: int = 50,
+    ) -> pd.DataFrame:  # fmt: skip
+        """Return ``n`` synthetic rows; the same seed gives the same rows.
+
+        ``conditions`` keeps only rows whose columns equal the given values (rejection sampling
+        in batches); a condition too rare to meet within ``max_tries`` batches is an error.
+        """
+        if self.encoder is None:
+            raise NotFittedError(f"{self.name} is not fitted: call fit() or load() first")
+        conditions = dict(conditions or {})
+        unknown = sorted(set(conditions) - {s.name for s in self.encoder.specs})
+        if unknown:
+            raise InvalidDataError(
+                f"unknown condition column(s) {unknown}; the model has "
+                f"{[s.name for s in self.encoder.specs]}"
+            )
+        gen = torch.Generator().manual_seed(seed)
+        for module in self._modules().values():
+            module.eval()
+        kept: list[pd.DataFrame] = []
+        have = 0
+        with torch.no_grad():
+            for _ in range(max_tries if conditions else 1):
+                batch = self._decode(self._generate(max(n, 1_000) if conditions else n, gen))
+                for column, value in conditions.items():
+                    batch = batch[batch[column] == value]
+                kept.append(batch)
+                have += len(batch)
+                if have >= n:
+                    break
+        for module in self._modules().values():
+            module.train()
+        if have < n:
+            raise InvalidDataError(
+                f"only {have} of {n} rows met the conditions {conditions} in {max_tries} batches: "
+                "the condition is too rare for rejection sampling"
+            )
+        return pd.concat(kept, ignore_index=True).iloc[:n].reset_index(drop=True)
+
+    @property
+    def loss_history(self) -> pd.DataFrame:
+        """One row per epoch: losses, validation score, seconds."""
+        return pd.DataFrame([{"epoch": e.epoch, **e.losses, "validation_score": e.validation_score,
+                              "seconds": e.seconds} for e in self.history])  # fmt: skip
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model folder (tensors, encoder JSON, model JSON)."""
+        if self.encoder is None:
+            raise NotFittedError(f"{self.name} is not fitted: nothing to save")
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        tensors = {
+            f"{key}.{name}": tensor.detach().cpu().contiguous()
+            for key, module in self._modules().items()
+            for name, tensor in module.state_dict().items()
+        }
+        save_file(tensors, str(folder / WEIGHTS_FILE))
+        (folder / ENCODER_FILE).write_text(self.encoder.to_json(), encoding="utf-8")
+        meta = {
+            "format_version": MODEL_FORMAT_VERSION,
+            "model": self.name,
+            "train": self.train.model_dump(mode="json"),
+            "config": self._config(),
+            "history": [asdict(e) for e in self.history],
+        }
+        (folder / MODEL_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True), "utf-8")
+        return folder
+
+    @classmethod
+    def load(cls, path: str | Path, *, device: str = "cpu") -> Synthesizer:
+        """Read a model folder written by :meth:`save` (any registered model class)."""
+        folder = Path(path)
+        missing = [
+            f for f in (WEIGHTS_FILE, ENCODER_FILE, MODEL_FILE) if not (folder / f).is_file()
+        ]
+        if missing:
+            raise InvalidDataError(f"{folder} is not a saved model: missing {missing}")
+        meta = json.loads((folder / MODEL_FILE).read_text(encoding="utf-8"))
+        if meta.get("format_version") != MODEL_FORMAT_VERSION:
+            raise InvalidDataError(
+                f"{folder / MODEL_FILE}: model format version {meta.get('format_version')!r}, "
+                f"this synth reads {MODEL_FORMAT_VERSION}: retrain the model with this version"
+            )
+        model_cls = Synthesizer.registry.get(meta.get("model", ""))
+        if model_cls is None:
+            raise InvalidDataError(f"{folder}: unknown model {meta.get('model')!r}")
+        train = TrainConfig(**{**meta["train"], "device": device})
+        model = model_cls._from_config(meta["config"], train)
+        model.encoder = TableEncoder.from_json((folder / ENCODER_FILE).read_text("utf-8"))
+        model._build(model.encoder.width, model.encoder.spans)
+        tensors = load_file(str(folder / WEIGHTS_FILE), device=device)
+        for key, module in model._modules().items():
+            prefix = f"{key}."
+            module.load_state_dict({n[len(prefix):]: t for n, t in tensors.items()
+                                    if n.startswith(prefix)})  # fmt: skip
+        model.history = [EpochLog(**e) for e in meta["history"]]
+        return model
+
+    @classmethod
+    @abstractmethod
+    def _from_config(cls, config: dict[str, Any], train: TrainConfig) -> Synthesizer:
+        """Construct from :meth:`_config` output."""
+
+
+def _log_epoch(entry: EpochLog) -> None:
+    losses = " ".join(f"{k}={v:.4f}" for k, v in entry.losses.items())
+    score = "" if entry.validation_score is None else f" val={entry.validation_score:.4f}"
+    log.info("epoch %d: %s%s (%.2fs)", entry.epoch, losses, score, entry.seconds)
