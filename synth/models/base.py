@@ -99,9 +99,8 @@ def activate(
         if span.activation == "tanh":
             out.append(torch.tanh(block))
         elif span.discrete and gumbel is not None:
-            noise = -torch.log(-torch.log(
-                torch.rand(block.shape, generator=gumbel, device=block.device).clamp_min(1e-10)
-            ).clamp_min(1e-10))  # fmt: skip
+            u = torch.rand(block.shape, generator=gumbel).to(block.device)
+            noise = -torch.log(-torch.log(u.clamp(1e-10, 1.0 - 1e-7)))
             soft = torch.softmax((block + noise) / tau, dim=1)
             if hard:
                 index = soft.argmax(dim=1, keepdim=True)
@@ -185,8 +184,14 @@ class Synthesizer(ABC):
         """One pass over ``data`` (encoded rows on the device); return mean losses."""
 
     @abstractmethod
-    def _generate(self, n: int, rng: torch.Generator) -> np.ndarray:
-        """``n`` encoded rows (activated) from the current networks."""
+    def _generate(
+        self, n: int, rng: torch.Generator, conditions: Mapping[str, object] | None = None
+    ) -> np.ndarray:
+        """``n`` encoded rows (activated) from the current networks.
+
+        A model may use ``conditions`` to steer generation (the GAN's conditional column); rows
+        are filtered on every condition afterwards anyway.
+        """
 
     @abstractmethod
     def _modules(self) -> dict[str, torch.nn.Module]:
@@ -273,7 +278,8 @@ class Synthesizer(ABC):
         have = 0
         with torch.no_grad():
             for _ in range(max_tries if conditions else 1):
-                batch = self._decode(self._generate(max(n, 1_000) if conditions else n, gen))
+                size = max(n, 1_000) if conditions else n
+                batch = self._decode(self._generate(size, gen, conditions))
                 for column, value in conditions.items():
                     batch = batch[batch[column] == value]
                 kept.append(batch)

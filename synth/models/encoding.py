@@ -272,7 +272,9 @@ class CountEncoder(ColumnEncoder):
 
     def reverse(self, block: np.ndarray) -> pd.Series:  # noqa: D102
         is_zero = block[:, :2].argmax(axis=1) == 1
-        value = np.rint(np.expm1(self.mean + 4.0 * self.std * block[:, 2]))
+        # any real input decodes to a valid count: NaN as 0, log value capped below int64's range
+        log_value = np.clip(self.mean + 4.0 * self.std * np.nan_to_num(block[:, 2]), 0.0, 43.0)
+        value = np.rint(np.expm1(log_value))
         return pd.Series(np.where(is_zero, 0, np.maximum(value, 1)).astype(np.int64))
 
     def fill_value(self) -> object:  # noqa: D102

@@ -10,6 +10,7 @@ discrete group from its softmax (share vectors stay probabilities).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -116,7 +117,9 @@ class VAE(Synthesizer):
             steps += 1
         return {k: v / max(steps, 1) for k, v in totals.items()}
 
-    def _generate(self, n: int, rng: torch.Generator) -> np.ndarray:
+    def _generate(
+        self, n: int, rng: torch.Generator, conditions: Mapping[str, object] | None = None
+    ) -> np.ndarray:
         with torch.no_grad():
             z = torch.randn((n, self.latent), generator=rng).to(self.device)
             raw = self.decoder_net(z)
