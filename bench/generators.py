@@ -1,0 +1,252 @@
+"""Benchmark the project's GAN and VAE against the ``ctgan`` package's CTGAN and TVAE.
+
+Datasets: the gold user-profile table built by the project's pipeline (ingest, clean, features
+with embeddings off) from (1) the real REES46 multi-category sample in ../shared/data and (2)
+``--sim-events`` simulated events (default 1M). Every model trains on the same flat columns:
+the profile's counts, continuous values and categorical columns (lifecycle, first interest tag,
+first brand); the share maps / vectors and timestamps, which ``ctgan`` cannot take, are left out
+of this comparison. 20% of the users are held out; each model trains on the rest with the same
+number of epochs and batch size, samples as many rows as the holdout, and is scored against it:
+the quality score (``synth.evaluate.fidelity``, SDMetrics' definitions) and the detection ROC
+AUC (``synth.evaluate.detection``).
+
+``ctgan`` (BSL licensed) is a benchmark-only dependency (the ``bench`` extra); ``synth/`` never
+imports it.
+
+Usage::
+
+    .venv/bin/python bench/generators.py                       # both datasets
+    .venv/bin/python bench/generators.py --sim-events 200000 --epochs 5   # a quick check
+
+Writes ``bench/results/generators.json`` and prints a summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+RESULT = ROOT / "bench" / "results" / "generators.json"
+DATA = Path(os.environ.get("SYNTH_SHARED_DATA", ROOT.parent / "shared" / "data"))
+MODELS = ("synth_gan", "synth_vae", "ctgan_ctgan", "ctgan_tvae")
+TARGETS: dict[str, tuple[str, float]] = {
+    "quality_synth_best": (">=", 0.85),
+    "quality_margin_over_best_baseline": (">", 0.0),
+    "detection_auc_synth_best": ("<=", 0.7),
+    "gan_vs_ctgan_seconds_per_epoch": ("<=", 1.0),
+}
+log = logging.getLogger("bench.generators")
+
+
+def user_profiles(name: str, source: Any, work: Path) -> pd.DataFrame:
+    """Build gold user profiles for ``source`` with the project's pipeline; return them."""
+    from synth.config.features import EmbeddingConfig, FeaturesConfig
+    from synth.config.job import JobConfig
+    from synth.features.pipeline import gold_table
+    from synth.io.delta import Lakehouse, read_table
+    from synth.pipeline import run
+    from synth.spark import build_session
+
+    cfg = JobConfig(
+        lakehouse=str(work / name),
+        source=source,
+        features=FeaturesConfig(embedding=EmbeddingConfig(enabled=False)),
+    )
+    spark = build_session("local", app_name=f"bench-generators-{name}")
+    try:
+        run(spark, cfg)
+        path = gold_table(Lakehouse(cfg.lakehouse), "user_profiles")
+        return read_table(spark, path).toPandas()
+    finally:
+        spark.stop()
+
+
+def flat(profiles: pd.DataFrame) -> tuple[pd.DataFrame, list[Any], list[str]]:
+    """The comparison columns: counts, continuous, categorical (see the module docstring)."""
+    from synth.models.profiles import model_frame
+    from synth.schema import USER_PROFILE_SCHEMA
+
+    mapped = model_frame(profiles, USER_PROFILE_SCHEMA)
+    specs = [s for s in mapped.specs if s.kind in ("count", "continuous", "categorical")]
+    frame = mapped.frame[[s.name for s in specs]].copy()
+    for spec in specs:
+        if spec.kind == "categorical":
+            frame[spec.name] = frame[spec.name].astype(str)  # ctgan wants plain labels
+    discrete = [s.name for s in specs if s.kind == "categorical"]
+    return frame, specs, discrete
+
+
+def run_model(name: str, train: pd.DataFrame, specs: list[Any], discrete: list[str],
+              epochs: int, batch_size: int, n_sample: int, seed: int) -> tuple[pd.DataFrame, dict[str, float]]:  # fmt: skip  # noqa: E501
+    """Train one model; return its sample and timings."""
+    import torch
+
+    torch.manual_seed(seed)
+    start = time.perf_counter()
+    if name.startswith("synth_"):
+        from synth.models.base import TrainConfig
+        from synth.models.gan import GAN
+        from synth.models.vae import VAE
+
+        lr = 2e-4 if name == "synth_gan" else 1e-3
+        cfg = TrainConfig(epochs=epochs, batch_size=batch_size, seed=seed, patience=0,
+                          validation_fraction=0.0, lr=lr)  # fmt: skip
+        model = GAN(cfg) if name == "synth_gan" else VAE(cfg)
+        model.fit(train, specs, progress=lambda _: None)
+        train_s = time.perf_counter() - start
+        t0 = time.perf_counter()
+        sample = model.sample(n_sample, seed=seed)
+    else:
+        from ctgan import CTGAN, TVAE
+
+        # ctgan takes no nulls in continuous columns: the usual workaround, a median fill plus
+        # an indicator column per nullable column, undone on the samples
+        nullable = [c for c in train.columns if c not in discrete and train[c].isna().any()]
+        train = train.copy()
+        for column in nullable:
+            train[column + "__null"] = train[column].isna().astype(str)
+            train[column] = train[column].fillna(train[column].median())
+        discrete = [*discrete, *(c + "__null" for c in nullable)]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            baseline = (CTGAN(epochs=epochs, batch_size=batch_size, enable_gpu=False)
+                        if name == "ctgan_ctgan" else
+                        TVAE(epochs=epochs, batch_size=batch_size, enable_gpu=False))  # fmt: skip
+            baseline.set_random_state(seed)
+            baseline.fit(train, discrete_columns=discrete)
+            train_s = time.perf_counter() - start
+            t0 = time.perf_counter()
+            sample = baseline.sample(n_sample)
+        for column in nullable:
+            sample.loc[sample[column + "__null"] == "True", column] = np.nan
+            sample = sample.drop(columns=column + "__null")
+    sample_s = time.perf_counter() - t0
+    return sample, {"train_s": train_s, "seconds_per_epoch": train_s / epochs,
+                    "sample_rows_per_s": n_sample / sample_s}  # fmt: skip
+
+
+def bench_dataset(name: str, profiles: pd.DataFrame, args: argparse.Namespace) -> dict[str, float]:
+    """All four models on one table; returns flat metrics prefixed by the dataset name."""
+    from synth.evaluate.detection import detection_auc
+    from synth.evaluate.fidelity import quality_score
+
+    frame, specs, discrete = flat(profiles)
+    rng = np.random.default_rng(args.seed)
+    order = rng.permutation(len(frame))
+    n_hold = len(frame) // 5
+    holdout = frame.iloc[order[:n_hold]].reset_index(drop=True)
+    train = frame.iloc[order[n_hold:]].reset_index(drop=True)
+    kinds = {s.name: ("categorical" if s.kind == "categorical" else "numerical") for s in specs}
+    out: dict[str, float] = {f"{name}_rows": float(len(frame)), f"{name}_columns": len(specs)}
+    for model in MODELS:
+        log.info("[%s] %s: training on %d rows, %d epochs", name, model, len(train), args.epochs)
+        sample, timing = run_model(model, train, specs, discrete, args.epochs, args.batch_size,
+                                   len(holdout), args.seed)  # fmt: skip
+        for column in discrete:
+            sample[column] = sample[column].astype(str)
+        quality = quality_score(holdout, sample, kinds).overall
+        auc = detection_auc(holdout, sample, specs, seed=args.seed)
+        for key, value in {**timing, "quality": quality, "detection_auc": auc}.items():
+            out[f"{name}_{model}_{key}"] = round(float(value), 4)
+        log.info("[%s] %s: quality %.3f, detection AUC %.3f, %.2f s/epoch", name, model,
+                 quality, auc, timing["seconds_per_epoch"])  # fmt: skip
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; return an exit code."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sim-events", type=int, default=1_000_000)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workdir", default=str(ROOT / "bench" / "work" / "generators"))
+    parser.add_argument("--output", default=str(RESULT))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    from synth.config.ingest import Rees46MultiCategorySource
+    from synth.config.job import SimulatorSource
+    from synth.config.simulate import SimulatorConfig
+
+    work = Path(args.workdir)
+    real_path = DATA / "rees46-multi-category-store"
+    if not real_path.exists():
+        log.error("real sample not found: %s", real_path)
+        return 2
+    datasets = {
+        "rees46": user_profiles("rees46", Rees46MultiCategorySource(paths=[str(real_path)]), work),
+        "sim": user_profiles(
+            "sim", SimulatorSource(simulator=SimulatorConfig(events=args.sim_events)), work
+        ),
+    }
+    metrics: dict[str, float] = {"epochs": args.epochs, "batch_size": args.batch_size}
+    for name, profiles in datasets.items():
+        metrics.update(bench_dataset(name, profiles, args))
+    ours = [f"{d}_{m}" for d in datasets for m in ("synth_gan", "synth_vae")]
+    theirs = [f"{d}_{m}" for d in datasets for m in ("ctgan_ctgan", "ctgan_tvae")]
+    # targets on the worst dataset: each of our best models against each dataset's best baseline
+    best_ours = {d: max(metrics[f"{d}_synth_gan_quality"], metrics[f"{d}_synth_vae_quality"])
+                 for d in datasets}  # fmt: skip
+    best_theirs = {d: max(metrics[f"{d}_ctgan_ctgan_quality"], metrics[f"{d}_ctgan_tvae_quality"])
+                   for d in datasets}  # fmt: skip
+    metrics["quality_synth_best"] = round(min(best_ours.values()), 4)
+    metrics["quality_margin_over_best_baseline"] = round(
+        min(best_ours[d] - best_theirs[d] for d in datasets), 4
+    )
+    metrics["detection_auc_synth_best"] = round(max(
+        min(metrics[f"{d}_synth_gan_detection_auc"], metrics[f"{d}_synth_vae_detection_auc"])
+        for d in datasets), 4)  # fmt: skip
+    metrics["gan_vs_ctgan_seconds_per_epoch"] = round(max(
+        metrics[f"{d}_synth_gan_seconds_per_epoch"] / metrics[f"{d}_ctgan_ctgan_seconds_per_epoch"]
+        for d in datasets), 3)  # fmt: skip
+    met = {}
+    for key, (op, bound) in TARGETS.items():
+        value = metrics[key]
+        met[key] = bool(value >= bound if op == ">=" else value > bound if op == ">"
+                        else value <= bound)  # fmt: skip
+    result = {
+        "benchmark": "generators",
+        "measured_at": datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        "machine": {
+            "cores": os.cpu_count(),
+            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        },  # fmt: skip
+        "metrics": metrics,
+        "targets": {k: [op, bound] for k, (op, bound) in TARGETS.items()},
+        "met": met,
+    }
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"\ngenerators: {args.epochs} epochs, batch {args.batch_size}")
+    print(f"  {'dataset / model':<26}{'quality':>9}{'det. AUC':>10}{'s/epoch':>9}{'rows/s':>10}")
+    for d in datasets:
+        for m in MODELS:
+            p = f"{d}_{m}"
+            print(f"  {p:<26}{metrics[p + '_quality']:>9.3f}{metrics[p + '_detection_auc']:>10.3f}"
+                  f"{metrics[p + '_seconds_per_epoch']:>9.2f}"
+                  f"{metrics[p + '_sample_rows_per_s']:>10,.0f}")  # fmt: skip
+    for key, (op, bound) in TARGETS.items():
+        print(f"  {key:<36}{metrics[key]:>9} (target {op} {bound})  "
+              f"{'MET' if met[key] else 'MISSED'}")  # fmt: skip
+    print(f"  written: {args.output}  (ours: {len(ours)} runs, baselines: {len(theirs)} runs)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
