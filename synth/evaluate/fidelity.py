@@ -155,6 +155,19 @@ def quality_score(
     if len(real) == 0 or len(synth) == 0:
         raise ValueError("cannot score an empty table")
     per_column = {c: column_shape(real[c], synth[c], k) for c, k in kinds.items()}
+    return combine_scores(per_column, real, synth, kinds)
+
+
+def combine_scores(
+    per_column: Mapping[str, float],
+    real: pd.DataFrame,
+    synth: pd.DataFrame,
+    kinds: Mapping[str, Sdtype],
+) -> QualityScore:
+    """Score the column pairs of ``real`` / ``synth`` and combine them with the column shapes.
+
+    Shared by the pandas and the Spark reports (the latter passes its sampled rows).
+    """
     per_pair: dict[str, float] = {}
     counted: list[str] = []
     for a, b in combinations(list(kinds), 2):
@@ -168,4 +181,4 @@ def quality_score(
     shapes = float(np.mean(list(per_column.values())))
     trends = float(np.mean([per_pair[k] for k in counted])) if counted else float("nan")
     overall = shapes if not counted else (shapes + trends) / 2.0
-    return QualityScore(shapes, trends, overall, per_column, per_pair, tuple(counted))
+    return QualityScore(shapes, trends, overall, dict(per_column), per_pair, tuple(counted))

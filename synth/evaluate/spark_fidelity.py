@@ -11,13 +11,11 @@ table.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from itertools import combinations
 
-import numpy as np
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from synth.evaluate.fidelity import NUMERIC_KINDS, QualityScore, Sdtype, pair_trend
+from synth.evaluate.fidelity import NUMERIC_KINDS, QualityScore, Sdtype, combine_scores
 
 _SIDE = "_side"
 
@@ -91,17 +89,4 @@ def quality_score_spark(
         n = df.count()
         fraction = min(1.0, pair_sample / n) if n else 1.0
         samples.append(df.select(*columns).sample(fraction=fraction, seed=seed).toPandas())
-    per_pair: dict[str, float] = {}
-    counted: list[str] = []
-    for a, b in combinations(columns, 2):
-        result = pair_trend(samples[0], samples[1], a, b, kinds)
-        if result is not None:
-            per_pair[f"{a}|{b}"] = result[0]
-            if result[1]:
-                counted.append(f"{a}|{b}")
-    if per_pair and not counted:
-        counted = list(per_pair)
-    shapes = float(np.mean(list(per_column.values())))
-    trends = float(np.mean([per_pair[k] for k in counted])) if counted else float("nan")
-    overall = shapes if not counted else (shapes + trends) / 2.0
-    return QualityScore(shapes, trends, overall, per_column, per_pair, tuple(counted))
+    return combine_scores(per_column, samples[0], samples[1], kinds)
