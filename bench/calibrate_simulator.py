@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from synth.config.simulate import BehaviourConfig, DirtConfig, SimulatorConfig  # noqa: E402
+from synth.evaluate.fidelity import ks_statistic  # noqa: E402
 from synth.simulate import plan_simulation, simulate_events  # noqa: E402
 from synth.simulate.events import HOUR_WEIGHTS_UTC, WEEKDAY_WEIGHTS  # noqa: E402
 from synth.spark import build_session  # noqa: E402
@@ -114,15 +115,6 @@ def marginals(df: pd.DataFrame) -> dict[str, float]:
     for et in EVENT_TYPES:
         out[f"share_{et}"] = float(shares.get(et, 0.0))
     return out
-
-
-def ks_statistic(a: np.ndarray, b: np.ndarray) -> float:
-    """Return the two-sample Kolmogorov-Smirnov statistic."""
-    a, b = np.sort(a), np.sort(b)
-    grid = np.concatenate([a, b])
-    cdf_a = np.searchsorted(a, grid, side="right") / len(a)
-    cdf_b = np.searchsorted(b, grid, side="right") / len(b)
-    return float(np.max(np.abs(cdf_a - cdf_b)))
 
 
 def window_share() -> float:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.offline import unshare_prefix
+
 pytestmark = pytest.mark.spark
 
 # The subprocess asserts on its own, then prints one JSON line for the test to check again.
@@ -93,31 +95,8 @@ def _find_ip() -> str:
     pytest.skip("`ip` (iproute2) is not installed: cannot bring up loopback in a new namespace")
 
 
-def _unshare_prefix() -> list[str]:
-    """Return the command prefix that opens a new network namespace, or skip with the reason."""
-    unshare = shutil.which("unshare")
-    if unshare is None:
-        pytest.skip(
-            "`unshare` is not installed (util-linux, Linux only): cannot isolate the network"
-        )
-    # As root a plain network namespace; otherwise a user namespace mapped to root, where allowed.
-    attempts = [[unshare, "-n"], [unshare, "-r", "-n"]]
-    errors = []
-    for prefix in attempts:
-        probe = subprocess.run(
-            [*prefix, "true"], capture_output=True, text=True, timeout=30, check=False
-        )
-        if probe.returncode == 0:
-            return prefix
-        errors.append(f"`{' '.join(prefix)} true`: {probe.stderr.strip() or probe.returncode}")
-    pytest.skip(
-        "a new network namespace is not permitted here (needs root or unprivileged user "
-        f"namespaces): {'; '.join(errors)}"
-    )
-
-
 def test_delta_offline_write_overwrite_read_time_travel(tmp_path: Path) -> None:
-    prefix = _unshare_prefix()
+    prefix = unshare_prefix()
     ip = _find_ip()
     script = tmp_path / "offline_delta.py"
     script.write_text(OFFLINE_SCRIPT, encoding="utf-8")

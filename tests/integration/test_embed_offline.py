@@ -8,13 +8,14 @@ check also runs under ``unshare -n`` (a fresh network namespace: loopback only, 
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+
+from tests.offline import unshare_prefix
 
 # The subprocess asserts on its own, then prints one JSON line for the test to check again.
 OFFLINE_SCRIPT = textwrap.dedent(
@@ -73,29 +74,6 @@ OFFLINE_SCRIPT = textwrap.dedent(
 HUB_SWITCHES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HOME")
 
 
-def _unshare_prefix() -> list[str]:
-    """Return the command prefix that opens a new network namespace, or skip with the reason."""
-    unshare = shutil.which("unshare")
-    if unshare is None:
-        pytest.skip(
-            "`unshare` is not installed (util-linux, Linux only): cannot isolate the network"
-        )
-    # As root a plain network namespace; otherwise a user namespace mapped to root, where allowed.
-    attempts = [[unshare, "-n"], [unshare, "-r", "-n"]]
-    errors = []
-    for prefix in attempts:
-        probe = subprocess.run(
-            [*prefix, "true"], capture_output=True, text=True, timeout=30, check=False
-        )
-        if probe.returncode == 0:
-            return prefix
-        errors.append(f"`{' '.join(prefix)} true`: {probe.stderr.strip() or probe.returncode}")
-    pytest.skip(
-        "a new network namespace is not permitted here (needs root or unprivileged user "
-        f"namespaces): {'; '.join(errors)}"
-    )
-
-
 def _run(prefix: list[str], mode: str, tmp_path: Path) -> dict:
     script = tmp_path / "offline_embed.py"
     script.write_text(OFFLINE_SCRIPT, encoding="utf-8")
@@ -128,7 +106,7 @@ def test_embed_without_hub_makes_no_network_calls(tmp_path: Path) -> None:
 
 
 def test_embed_in_network_namespace(tmp_path: Path) -> None:
-    report = _run(_unshare_prefix(), "namespace", tmp_path)
+    report = _run(unshare_prefix(), "namespace", tmp_path)
 
     assert report["interfaces"] == ["lo"]
     assert report["offline_error"]
