@@ -229,7 +229,7 @@ class Synthesizer(ABC):
             losses = self._train_epoch(data, gen)
             score = None
             if n_val and epoch % self.train.validate_every == 0:
-                fake = self._decode(self._generate(min(len(val_rows), 2_000), gen))
+                fake = self._decode(self._generate(min(len(val_rows), 2_000), gen), gen)
                 score = shape_score(val_rows, fake, specs)
             entry = EpochLog(epoch, losses, score, round(time.perf_counter() - start, 4))
             self.history.append(entry)
@@ -249,9 +249,11 @@ class Synthesizer(ABC):
                 module.load_state_dict(best_state[key])
         return self
 
-    def _decode(self, encoded: np.ndarray) -> pd.DataFrame:
+    def _decode(self, encoded: np.ndarray, gen: torch.Generator) -> pd.DataFrame:
+        """Decode generator output; long-tail categories are drawn with a seed from ``gen``."""
         assert self.encoder is not None
-        return self.encoder.reverse_transform(encoded)
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
+        return self.encoder.reverse_transform(encoded, seed=seed)
 
     def sample(
         self, n: int, *, seed: int = 0, conditions: Mapping[str, object] | None = None,
@@ -279,7 +281,7 @@ class Synthesizer(ABC):
         with torch.no_grad():
             for _ in range(max_tries if conditions else 1):
                 size = max(n, 1_000) if conditions else n
-                batch = self._decode(self._generate(size, gen, conditions))
+                batch = self._decode(self._generate(size, gen, conditions), gen)
                 for column, value in conditions.items():
                     batch = batch[batch[column] == value]
                 kept.append(batch)

@@ -6,16 +6,21 @@ groups (Gumbel-softmax in the GAN). ``reverse_transform`` maps a matrix back to 
 
 Column kinds (:data:`ENCODERS`, a registry keyed by :attr:`ColumnSpec.kind`):
 
-* ``continuous``: mode-specific normalisation. A 1-D variational Gaussian mixture (Dirichlet
-  weight prior, so unneeded modes get ~0 weight and are pruned) is fitted on a bounded, seeded
-  sample; a value becomes (one-hot of its most likely mode, its offset from that mode's mean in
-  units of 4 standard deviations).
+* ``continuous``: mode-specific normalisation with point masses. Values that alone hold at
+  least 1% of the column (zero rates and spends, a rate of exactly 1, a popular price: up to
+  ``max_atoms`` of them) are *atoms*, reproduced exactly; a 1-D variational Gaussian mixture
+  (Dirichlet weight prior, so unneeded modes get ~0 weight and are pruned) is fitted on a
+  bounded, seeded sample of the other values. A value becomes (one-hot over modes and atoms, its
+  offset from its mode's mean in units of 4 standard deviations; 0 for an atom). The reverse
+  clips to the range seen at fit time (a rate never comes back negative).
 * ``count``: non-negative integers, zero-inflated and heavy-tailed. A zero indicator (one-hot of
   two) plus ``log1p`` of the value, standardised over the non-zero values; the reverse rounds, so
   integers come back exactly and the zero mass is its own span.
 * ``categorical``: one-hot of the ``max_categories`` most frequent values (ties by value), all
   others in an explicit ``__other__`` bucket, so the width is bounded whatever the cardinality.
-  The reverse of ``__other__`` is the most frequent value among those bucketed (recorded at fit).
+  The fit records the bucket's :data:`TAIL_CAP` most frequent values and their counts; a seeded
+  reverse (sampling) draws ``__other__`` rows from them by frequency, so the long tail keeps its
+  shape, and an unseeded reverse (a plain decode) gives the most frequent of them.
 * ``shares``: a map of shares (category affinity) as a vector over the ``max_categories`` most
   common keys plus ``__other__``, one softmax span; the reverse keeps the non-zero shares.
 * ``timestamp``: epoch seconds, then as ``continuous``.
@@ -41,8 +46,12 @@ from synth.errors import InvalidDataError, NotFittedError
 
 Activation = Literal["tanh", "softmax"]
 ColumnKind = Literal["continuous", "count", "categorical", "shares", "timestamp"]
+Rng = np.random.Generator | None
 OTHER = "__other__"
-ENCODING_VERSION = 1
+ATOM_SHARE = 0.01  # a value holding this share of a column is a point mass
+ATOM_MIN_COUNT = 3
+TAIL_CAP = 1_000  # values of a categorical's __other__ bucket kept for sampling
+ENCODING_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -67,12 +76,15 @@ class ColumnSpec:
         kind: One of :data:`ENCODERS`.
         max_categories: For ``categorical`` and ``shares``: one-hot width cap (plus ``__other__``).
         max_modes: For ``continuous`` and ``timestamp``: most mixture modes.
+        max_atoms: For ``continuous`` and ``timestamp``: most point masses (values holding at
+            least :data:`ATOM_SHARE` of the column) reproduced exactly; 0 turns them off.
     """
 
     name: str
     kind: ColumnKind
     max_categories: int = 50
     max_modes: int = 10
+    max_atoms: int = 10
 
 
 # -- numerics ----------------------------------------------------------------------------------
@@ -161,8 +173,12 @@ class ColumnEncoder(ABC):
         """Encode non-null values: ``(len(values), sum of span dims)``."""
 
     @abstractmethod
-    def reverse(self, block: np.ndarray) -> pd.Series:
-        """Decode a block back to values (any real numbers in, valid values out)."""
+    def reverse(self, block: np.ndarray, rng: Rng = None) -> pd.Series:
+        """Decode a block back to values (any real numbers in, valid values out).
+
+        ``rng``, when given, draws what the block leaves open (a value of an ``__other__``
+        bucket); without it the decode is a pure function of the block.
+        """
 
     @abstractmethod
     def fill_value(self) -> object:
@@ -184,48 +200,77 @@ def _one_hot(index: np.ndarray, width: int) -> np.ndarray:
 
 
 class ContinuousEncoder(ColumnEncoder):
-    """Mode-specific normalisation with a variational Gaussian mixture."""
+    """Mode-specific normalisation with point masses (atoms) and a variational Gaussian mixture."""
 
     kind = "continuous"
     SAMPLE = 20_000  # values the mixture is fitted on (seeded sample); enough for 1-D modes
 
     def fit(self, values: pd.Series, seed: int) -> None:  # noqa: D102
         x = self._numbers(values)
-        if x.size > self.SAMPLE:
-            x = np.random.default_rng(seed).choice(x, self.SAMPLE, replace=False)
-        w, m, s = fit_vgm(x, max_modes=self.spec.max_modes, seed=seed)
-        self.weights, self.means, self.stds = w.tolist(), m.tolist(), s.tolist()
+        uniques, counts = np.unique(x, return_counts=True)
+        order = np.lexsort((uniques, -counts))[: self.spec.max_atoms]
+        heavy = order[(counts[order] >= max(ATOM_SHARE * x.size, ATOM_MIN_COUNT))]
+        self.atoms = sorted(float(v) for v in uniques[heavy])
+        rest = x[~np.isin(x, self.atoms)]
+        if rest.size > self.SAMPLE:
+            rest = np.random.default_rng(seed).choice(rest, self.SAMPLE, replace=False)
+        if rest.size:
+            w, m, s = fit_vgm(rest, max_modes=self.spec.max_modes, seed=seed)
+            self.weights, self.means, self.stds = w.tolist(), m.tolist(), s.tolist()
+        else:
+            self.weights, self.means, self.stds = [], [], []
         self.median = float(np.median(x))
+        self.low, self.high = float(x.min()), float(x.max())
 
     def _numbers(self, values: pd.Series) -> np.ndarray:
         return values.to_numpy(dtype=np.float64)
 
     def spans(self) -> list[Span]:  # noqa: D102
-        return [Span(1, "tanh"), Span(len(self.means), "softmax")]
+        return [Span(1, "tanh"), Span(len(self.means) + len(self.atoms), "softmax")]
 
     def transform(self, values: pd.Series) -> np.ndarray:  # noqa: D102
         x = self._numbers(values)
-        m, s, w = np.array(self.means), np.array(self.stds), np.array(self.weights)
-        log_p = np.log(w)[None, :] - np.log(s)[None, :] - 0.5 * ((x[:, None] - m) / s) ** 2
-        mode = log_p.argmax(axis=1)
-        scaled = (x - m[mode]) / (4.0 * s[mode])
-        return np.hstack([scaled[:, None], _one_hot(mode, len(self.means))])
+        width = len(self.means) + len(self.atoms)
+        slot = np.full(x.size, -1, dtype=np.int64)
+        scaled = np.zeros(x.size)
+        for i, atom in enumerate(self.atoms):
+            slot[x == atom] = len(self.means) + i
+        free = slot < 0
+        if free.any():
+            if not self.means:  # every fitted value was an atom: the nearest atom stands in
+                atoms = np.array(self.atoms)
+                slot[free] = np.abs(x[free, None] - atoms[None, :]).argmin(axis=1)
+            else:
+                m, s, w = np.array(self.means), np.array(self.stds), np.array(self.weights)
+                xf = x[free]
+                log_p = np.log(w)[None, :] - np.log(s)[None, :] - 0.5 * ((xf[:, None] - m) / s) ** 2
+                mode = log_p.argmax(axis=1)
+                slot[free] = mode
+                scaled[free] = (xf - m[mode]) / (4.0 * s[mode])
+        return np.hstack([scaled[:, None], _one_hot(slot, width)])
 
-    def reverse(self, block: np.ndarray) -> pd.Series:  # noqa: D102
-        mode = block[:, 1:].argmax(axis=1)
-        m, s = np.array(self.means), np.array(self.stds)
-        return pd.Series(m[mode] + 4.0 * s[mode] * block[:, 0], dtype="float64")
+    def reverse(self, block: np.ndarray, rng: Rng = None) -> pd.Series:  # noqa: D102
+        slot = block[:, 1:].argmax(axis=1)
+        n_modes = len(self.means)
+        m = np.array([*self.means, *self.atoms])
+        s = np.array([*self.stds, *([0.0] * len(self.atoms))])
+        out = m[slot] + 4.0 * s[slot] * np.nan_to_num(block[:, 0])
+        out = np.where(slot < n_modes, np.clip(out, self.low, self.high), out)
+        return pd.Series(out, dtype="float64")
 
     def fill_value(self) -> object:  # noqa: D102
         return self.median
 
     def state(self) -> dict[str, Any]:  # noqa: D102
         return {"weights": self.weights, "means": self.means, "stds": self.stds,
-                "median": self.median}  # fmt: skip
+                "atoms": self.atoms, "median": self.median, "low": self.low,
+                "high": self.high}  # fmt: skip
 
     def load_state(self, state: dict[str, Any]) -> None:  # noqa: D102
         self.weights, self.means, self.stds = state["weights"], state["means"], state["stds"]
+        self.atoms = [float(a) for a in state["atoms"]]
         self.median = float(state["median"])
+        self.low, self.high = float(state["low"]), float(state["high"])
 
 
 class TimestampEncoder(ContinuousEncoder):
@@ -237,8 +282,8 @@ class TimestampEncoder(ContinuousEncoder):
         ts = pd.to_datetime(values, utc=True)
         return (ts - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype=np.float64)
 
-    def reverse(self, block: np.ndarray) -> pd.Series:  # noqa: D102
-        secs = super().reverse(block).round()
+    def reverse(self, block: np.ndarray, rng: Rng = None) -> pd.Series:  # noqa: D102
+        secs = super().reverse(block, rng).round()
         return pd.Series(pd.to_datetime(secs, unit="s"), name=None)
 
     def fill_value(self) -> object:  # noqa: D102
@@ -270,7 +315,7 @@ class CountEncoder(ColumnEncoder):
         scaled = np.where(x > 0, (np.log1p(np.maximum(x, 0)) - self.mean) / (4.0 * self.std), 0.0)
         return np.hstack([_one_hot(zero, 2), scaled[:, None]])
 
-    def reverse(self, block: np.ndarray) -> pd.Series:  # noqa: D102
+    def reverse(self, block: np.ndarray, rng: Rng = None) -> pd.Series:  # noqa: D102
         is_zero = block[:, :2].argmax(axis=1) == 1
         # any real input decodes to a valid count: NaN as 0, log value capped below int64's range
         log_value = np.clip(self.mean + 4.0 * self.std * np.nan_to_num(block[:, 2]), 0.0, 43.0)
@@ -299,10 +344,13 @@ class CategoricalEncoder(ColumnEncoder):
     kind = "categorical"
 
     def fit(self, values: pd.Series, seed: int) -> None:  # noqa: D102
-        ranked = _ranked(values.astype(str).value_counts())
+        counts = values.astype(str).value_counts()
+        ranked = _ranked(counts)
         self.categories = ranked[: self.spec.max_categories]
         rest = ranked[self.spec.max_categories :]
         self.other_value = rest[0] if rest else None
+        self.tail = rest[:TAIL_CAP]
+        self.tail_counts = [int(counts[v]) for v in self.tail]
         self.dtype = str(values.dtype)
 
     @property
@@ -323,9 +371,15 @@ class CategoricalEncoder(ColumnEncoder):
             )
         return _one_hot(codes, self._width)
 
-    def reverse(self, block: np.ndarray) -> pd.Series:  # noqa: D102
+    def reverse(self, block: np.ndarray, rng: Rng = None) -> pd.Series:  # noqa: D102
         labels = [*self.categories, *([self.other_value] if self.other_value is not None else [])]
-        out = pd.Series(np.array(labels, dtype=object)[block.argmax(axis=1)])
+        picked = np.array(labels, dtype=object)[block.argmax(axis=1)]
+        other = block.argmax(axis=1) == len(self.categories)
+        if rng is not None and self.tail and other.any():
+            weights = np.array(self.tail_counts, dtype=np.float64)
+            draw = rng.choice(len(self.tail), size=int(other.sum()), p=weights / weights.sum())
+            picked[other] = np.array(self.tail, dtype=object)[draw]
+        out = pd.Series(picked)
         if self.dtype.startswith(("int", "Int")):
             return out.astype(np.int64)
         return out
@@ -334,12 +388,14 @@ class CategoricalEncoder(ColumnEncoder):
         return self.categories[0]
 
     def state(self) -> dict[str, Any]:  # noqa: D102
-        return {"categories": self.categories, "other_value": self.other_value,
-                "dtype": self.dtype}  # fmt: skip
+        return {"categories": self.categories, "other_value": self.other_value, "tail": self.tail,
+                "tail_counts": self.tail_counts, "dtype": self.dtype}  # fmt: skip
 
     def load_state(self, state: dict[str, Any]) -> None:  # noqa: D102
         self.categories = list(state["categories"])
         self.other_value = state["other_value"]
+        self.tail = list(state["tail"])
+        self.tail_counts = [int(c) for c in state["tail_counts"]]
         self.dtype = str(state["dtype"])
 
 
@@ -372,7 +428,7 @@ class SharesEncoder(ColumnEncoder):
                 out[row, index.get(key, len(self.keys))] += share
         return out
 
-    def reverse(self, block: np.ndarray) -> pd.Series:  # noqa: D102
+    def reverse(self, block: np.ndarray, rng: Rng = None) -> pd.Series:  # noqa: D102
         clipped = np.clip(block, 0.0, None)
         totals = clipped.sum(axis=1, keepdims=True)
         shares = np.divide(clipped, totals, out=np.zeros_like(clipped), where=totals > 0)
@@ -483,13 +539,19 @@ class TableEncoder:
             blocks.append(col.encoder.transform(filled.reset_index(drop=True)))
         return np.hstack(blocks).astype(np.float32)
 
-    def reverse_transform(self, matrix: np.ndarray) -> pd.DataFrame:
-        """Decode a matrix (e.g. generator output) back into a table."""
+    def reverse_transform(self, matrix: np.ndarray, *, seed: int | None = None) -> pd.DataFrame:
+        """Decode a matrix (e.g. generator output) back into a table.
+
+        With ``seed``, what the matrix leaves open (which long-tail value an ``__other__`` row
+        is) is drawn from the fitted frequencies, reproducibly; without it the decode is a pure
+        function of the matrix.
+        """
         if matrix.ndim != 2 or matrix.shape[1] != self.width:
             raise ValueError(f"expected a matrix of {self.width} columns, got {matrix.shape}")
         out: dict[str, pd.Series] = {}
         start = 0
-        for col in self.columns:
+        for i, col in enumerate(self.columns):
+            rng = None if seed is None else np.random.default_rng([seed, i])
             width = sum(s.dim for s in col.spans)
             block = matrix[:, start : start + width].astype(np.float64)
             start += width
@@ -497,7 +559,7 @@ class TableEncoder:
             if col.has_nulls:
                 nulls = block[:, :2].argmax(axis=1) == 1
                 block = block[:, 2:]
-            values = col.encoder.reverse(block)
+            values = col.encoder.reverse(block, rng)
             if nulls.any():
                 values = values.astype(object)
                 values[nulls] = None

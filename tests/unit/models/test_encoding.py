@@ -11,6 +11,7 @@ import pytest
 
 from synth.errors import InvalidDataError, NotFittedError
 from synth.models.encoding import (
+    ENCODING_VERSION,
     OTHER,
     ColumnSpec,
     Span,
@@ -123,11 +124,78 @@ class TestWidths:
         assert (back[mask] == brands[mask]).all()
         assert (back[~mask] == other_value).all()
 
+    def test_seeded_decode_draws_the_long_tail_by_frequency(self):
+        # Setup: 20 kept brands; the other bucket holds a long tail
+        rng = np.random.default_rng(4)
+        brands = pd.Series([f"brand{int(v)}" for v in rng.zipf(1.3, 20_000) % 5_000])
+        encoder = TableEncoder([ColumnSpec("brand", "categorical", max_categories=20)])
+        encoder.fit(pd.DataFrame({"brand": brands}))
+        matrix = encoder.transform(pd.DataFrame({"brand": brands})).astype(np.float64)
+        column = encoder.columns[0].encoder
+        # Run
+        first = encoder.reverse_transform(matrix, seed=1)["brand"]
+        again = encoder.reverse_transform(matrix, seed=1)["brand"]
+        # Assert: reproducible; tail rows become tail values, spread like the real tail
+        pd.testing.assert_series_equal(first, again)
+        tail_rows = ~brands.isin(column.categories)
+        assert set(first[tail_rows]) <= set(column.tail)
+        assert first[tail_rows].nunique() > 100
+        real_top = brands[tail_rows].value_counts(normalize=True)
+        got_top = first[tail_rows].value_counts(normalize=True)
+        assert abs(got_top.get(real_top.index[0], 0) - real_top.iloc[0]) < 0.02
+
     def test_share_keys_beyond_the_cap_pool_into_other(self):
         table = pd.DataFrame({"s": [{"a": 0.5, "b": 0.3, "c": 0.2}, {"a": 1.0}]})
         encoder = TableEncoder([ColumnSpec("s", "shares", max_categories=1)]).fit(table)
         back = encoder.reverse_transform(encoder.transform(table).astype(np.float64))["s"]
         assert back[0] == pytest.approx({"a": 0.5, OTHER: 0.5}) and back[1] == {"a": 1.0}
+
+
+class TestPointMasses:
+    def _rates(self, seed: int, n: int = 4_000) -> pd.Series:
+        # a purchase rate: 88% exactly 0, 3% each exactly 1/3, 1/2, 1, the rest spread in (0, 1)
+        rng = np.random.default_rng(seed)
+        pick = rng.random(n)
+        spread = rng.beta(2, 5, n)
+        return pd.Series(np.select([pick < 0.88, pick < 0.91, pick < 0.94, pick < 0.97],
+                                   [0.0, 1 / 3, 0.5, 1.0], spread))  # fmt: skip
+
+    @pytest.mark.parametrize("seed", SEEDS)
+    def test_frequent_values_are_atoms_reproduced_exactly(self, seed):
+        # Setup
+        rates = self._rates(seed)
+        table = pd.DataFrame({"rate": rates})
+        encoder = TableEncoder([ColumnSpec("rate", "continuous")]).fit(table)
+        column = encoder.columns[0].encoder
+        # Run
+        back = encoder.reverse_transform(encoder.transform(table).astype(np.float64))["rate"]
+        # Assert: the four point masses are atoms, and come back as exactly those values
+        assert column.atoms == [0.0, 1 / 3, 0.5, 1.0]
+        atom_rows = rates.isin(column.atoms)
+        assert (back[atom_rows] == rates[atom_rows]).all()
+        np.testing.assert_allclose(back[~atom_rows], rates[~atom_rows], rtol=1e-5, atol=1e-5)
+
+    def test_noise_decodes_inside_the_fitted_range(self):
+        rates = self._rates(0)
+        encoder = TableEncoder([ColumnSpec("rate", "continuous")])
+        encoder.fit(pd.DataFrame({"rate": rates}))
+        noise = np.random.default_rng(1).normal(0, 3, (2_000, encoder.width))
+        back = encoder.reverse_transform(noise)["rate"]
+        assert back.min() >= rates.min() and back.max() <= rates.max()
+
+    def test_atoms_can_be_turned_off(self):
+        rates = self._rates(0)
+        encoder = TableEncoder([ColumnSpec("rate", "continuous", max_atoms=0)])
+        encoder.fit(pd.DataFrame({"rate": rates}))
+        assert encoder.columns[0].encoder.atoms == []
+
+    def test_a_column_of_only_atoms_maps_unseen_values_to_the_nearest(self):
+        values = pd.DataFrame({"x": [0.0] * 50 + [1.0] * 50})
+        encoder = TableEncoder([ColumnSpec("x", "continuous")]).fit(values)
+        back = encoder.reverse_transform(
+            encoder.transform(pd.DataFrame({"x": [0.2, 0.9, 1.0]})).astype(np.float64)
+        )["x"]
+        assert back.tolist() == [0.0, 1.0, 1.0]
 
 
 class TestMixture:
@@ -179,7 +247,7 @@ class TestState:
         again = TableEncoder.from_json(text)
         np.testing.assert_array_equal(again.transform(table), encoder.transform(table))
         assert again.spans == encoder.spans
-        assert json.loads(text)["encoding_version"] == 1
+        assert json.loads(text)["encoding_version"] == ENCODING_VERSION
 
     def test_other_version_is_refused(self):
         text = TableEncoder(SPECS).fit(_table(0)).to_json()
