@@ -10,9 +10,11 @@ Column kinds (:data:`ENCODERS`, a registry keyed by :attr:`ColumnSpec.kind`):
   least 1% of the column (zero rates and spends, a rate of exactly 1, a popular price: up to
   ``max_atoms`` of them) are *atoms*, reproduced exactly; a 1-D variational Gaussian mixture
   (Dirichlet weight prior, so unneeded modes get ~0 weight and are pruned) is fitted on a
-  bounded, seeded sample of the other values. A value becomes (one-hot over modes and atoms, its
-  offset from its mode's mean in units of 4 standard deviations; 0 for an atom). The reverse
-  clips to the range seen at fit time (a rate never comes back negative).
+  bounded, seeded sample of the other values (of their logarithms when they are positive and
+  span more than three decades, e.g. durations from seconds to weeks). A value becomes
+  (one-hot over modes and atoms, its offset from its mode's mean in units of 4 standard
+  deviations; 0 for an atom). The reverse clips to the range seen at fit time (a rate never
+  comes back negative).
 * ``count``: non-negative integers, zero-inflated and heavy-tailed. A zero indicator (one-hot of
   two) plus ``log1p`` of the value, standardised over the non-zero values; the reverse rounds, so
   integers come back exactly and the zero mass is its own span.
@@ -50,6 +52,7 @@ Rng = np.random.Generator | None
 OTHER = "__other__"
 ATOM_SHARE = 0.01  # a value holding this share of a column is a point mass
 ATOM_MIN_COUNT = 3
+LOG_RANGE = 1_000.0  # positive values whose 90th / 10th percentile exceeds this: modes in logs
 TAIL_CAP = 1_000  # values of a categorical's __other__ bucket kept for sampling
 ENCODING_VERSION = 2
 
@@ -214,6 +217,9 @@ class ContinuousEncoder(ColumnEncoder):
         rest = x[~np.isin(x, self.atoms)]
         if rest.size > self.SAMPLE:
             rest = np.random.default_rng(seed).choice(rest, self.SAMPLE, replace=False)
+        self.log = self._wide(rest)
+        if self.log:
+            rest = np.log(rest)
         if rest.size:
             w, m, s = fit_vgm(rest, max_modes=self.spec.max_modes, seed=seed)
             self.weights, self.means, self.stds = w.tolist(), m.tolist(), s.tolist()
@@ -224,6 +230,13 @@ class ContinuousEncoder(ColumnEncoder):
 
     def _numbers(self, values: pd.Series) -> np.ndarray:
         return values.to_numpy(dtype=np.float64)
+
+    def _wide(self, rest: np.ndarray) -> bool:
+        """Whether the non-atom values are positive and span decades (then modes are in logs)."""
+        if rest.size < 2 or rest.min() <= 0:
+            return False
+        low, high = np.quantile(rest, [0.1, 0.9])
+        return bool(high / low > LOG_RANGE)
 
     def spans(self) -> list[Span]:  # noqa: D102
         return [Span(1, "tanh"), Span(len(self.means) + len(self.atoms), "softmax")]
@@ -242,7 +255,7 @@ class ContinuousEncoder(ColumnEncoder):
                 slot[free] = np.abs(x[free, None] - atoms[None, :]).argmin(axis=1)
             else:
                 m, s, w = np.array(self.means), np.array(self.stds), np.array(self.weights)
-                xf = x[free]
+                xf = np.log(np.maximum(x[free], self.low)) if self.log else x[free]
                 log_p = np.log(w)[None, :] - np.log(s)[None, :] - 0.5 * ((xf[:, None] - m) / s) ** 2
                 mode = log_p.argmax(axis=1)
                 slot[free] = mode
@@ -252,10 +265,16 @@ class ContinuousEncoder(ColumnEncoder):
     def reverse(self, block: np.ndarray, rng: Rng = None) -> pd.Series:  # noqa: D102
         slot = block[:, 1:].argmax(axis=1)
         n_modes = len(self.means)
-        m = np.array([*self.means, *self.atoms])
-        s = np.array([*self.stds, *([0.0] * len(self.atoms))])
-        out = m[slot] + 4.0 * s[slot] * np.nan_to_num(block[:, 0])
-        out = np.where(slot < n_modes, np.clip(out, self.low, self.high), out)
+        in_mode = slot < n_modes
+        out = np.array([*self.means, *self.atoms])[slot]
+        if n_modes:
+            mode = np.minimum(slot, n_modes - 1)
+            offset = np.array(self.means)[mode] + 4.0 * np.array(self.stds)[mode] * np.nan_to_num(
+                block[:, 0]
+            )
+            if self.log:
+                offset = np.exp(np.minimum(offset, 700.0))
+            out = np.where(in_mode, np.clip(offset, self.low, self.high), out)
         return pd.Series(out, dtype="float64")
 
     def fill_value(self) -> object:  # noqa: D102
@@ -263,12 +282,13 @@ class ContinuousEncoder(ColumnEncoder):
 
     def state(self) -> dict[str, Any]:  # noqa: D102
         return {"weights": self.weights, "means": self.means, "stds": self.stds,
-                "atoms": self.atoms, "median": self.median, "low": self.low,
+                "atoms": self.atoms, "log": self.log, "median": self.median, "low": self.low,
                 "high": self.high}  # fmt: skip
 
     def load_state(self, state: dict[str, Any]) -> None:  # noqa: D102
         self.weights, self.means, self.stds = state["weights"], state["means"], state["stds"]
         self.atoms = [float(a) for a in state["atoms"]]
+        self.log = bool(state["log"])
         self.median = float(state["median"])
         self.low, self.high = float(state["low"]), float(state["high"])
 

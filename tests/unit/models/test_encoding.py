@@ -189,6 +189,19 @@ class TestPointMasses:
         encoder.fit(pd.DataFrame({"rate": rates}))
         assert encoder.columns[0].encoder.atoms == []
 
+    def test_values_spanning_decades_get_modes_in_logs(self):
+        # Setup: durations from seconds to weeks (in days), as a tenure column
+        rng = np.random.default_rng(5)
+        days = pd.Series(np.exp(rng.uniform(np.log(1e-4), np.log(30.0), 3_000)))
+        table = pd.DataFrame({"tenure": days, "price": rng.normal(100, 10, 3_000)})
+        encoder = TableEncoder([ColumnSpec("tenure", "continuous"),
+                                ColumnSpec("price", "continuous")]).fit(table)  # fmt: skip
+        # Run
+        back = encoder.reverse_transform(encoder.transform(table).astype(np.float64))
+        # Assert: logs for the wide column only; small values keep their relative precision
+        assert encoder.columns[0].encoder.log and not encoder.columns[1].encoder.log
+        np.testing.assert_allclose(back["tenure"], days, rtol=1e-4)
+
     def test_a_column_of_only_atoms_maps_unseen_values_to_the_nearest(self):
         values = pd.DataFrame({"x": [0.0] * 50 + [1.0] * 50})
         encoder = TableEncoder([ColumnSpec("x", "continuous")]).fit(values)
