@@ -96,7 +96,11 @@ def _transform_lenient(encoder: TableEncoder, table: pd.DataFrame) -> np.ndarray
             known = set(col.encoder.state()["categories"])
             if col.encoder.state()["other_value"] is None:
                 fill = col.encoder.fill_value()
-                safe[name] = [v if v is None or str(v) in known else fill for v in safe[name]]
+                safe[name] = pd.Series(
+                    [v if v is None or str(v) in known else fill for v in safe[name]],
+                    index=safe.index,
+                    dtype=object,
+                )
         if not col.has_nulls and safe[name].isna().any():
             safe[name] = safe[name].where(safe[name].notna(), col.encoder.fill_value())
     return encoder.transform(safe)

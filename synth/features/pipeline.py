@@ -18,6 +18,7 @@ import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pyspark import StorageLevel
@@ -53,6 +54,9 @@ from synth.schema import (
     USER_ID,
     schema_mismatches,
 )
+
+if TYPE_CHECKING:  # torch is only imported when embeddings are built
+    from synth.features.embed import Projection
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +108,7 @@ class FeaturesReport:
         verb = "built" if self.rebuilt else "up to date"
         lines = [f"gold from silver v{self.silver_version} ({verb}):"]
         for name, info in self.tables.items():
-            lines.append(f"  {name:<14} {int(info['rows']):>12,} rows  v{info['version']}")
+            lines.append(f"  {name:<14} {int(str(info['rows'])):>12,} rows  v{info['version']}")
         lines.append(
             f"  without train events (no profile): {self.users_without_train_events:,} users, "
             f"{self.items_without_train_events:,} items"
@@ -135,7 +139,7 @@ def _sample_vectors(embedded: DataFrame, cfg: EmbeddingConfig) -> np.ndarray:
     return np.asarray([r[_EMB_FULL] for r in rows], dtype=np.float64)
 
 
-def _fit_padded(vectors: np.ndarray, cfg: EmbeddingConfig):  # noqa: ANN202  (embed's Projection)
+def _fit_padded(vectors: np.ndarray, cfg: EmbeddingConfig) -> Projection:
     """Fit the projection; with fewer distinct texts than ``dim + 1``, pad with zero components.
 
     PCA cannot find more directions than the sample has (rows - 1); the extra output values are

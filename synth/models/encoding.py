@@ -435,7 +435,8 @@ class SharesEncoder(ColumnEncoder):
     def _items(mapping: object) -> dict[str, float]:
         if isinstance(mapping, dict):
             return {str(k): float(v) for k, v in mapping.items()}
-        return {str(k): float(v) for k, v in (mapping or [])}  # Arrow maps arrive as pairs
+        pairs = mapping if isinstance(mapping, (list, tuple, np.ndarray)) else []
+        return {str(k): float(v) for k, v in pairs}  # Arrow maps arrive as (key, value) pairs
 
     def spans(self) -> list[Span]:  # noqa: D102
         return [Span(len(self.keys) + 1, "softmax", discrete=False)]

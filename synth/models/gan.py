@@ -288,12 +288,13 @@ class GAN(Synthesizer):
 
     def _fixed_category(self, conditions: Mapping[str, object]) -> int | None:
         """The condition category index when ``conditions`` fixes the condition column."""
-        if self.condition_column not in conditions or self.encoder is None:
+        name = self.condition_column
+        if name is None or name not in conditions or self.encoder is None:
             return None
-        column = next(c for c in self.encoder.columns if c.spec.name == self.condition_column)
+        column = next(c for c in self.encoder.columns if c.spec.name == name)
         encoder = column.encoder
         assert isinstance(encoder, CategoricalEncoder)
-        value = str(conditions[self.condition_column])
+        value = str(conditions[name])
         if value in encoder.categories:
             return encoder.categories.index(value)
         return None  # unseen or bucketed into __other__: leave it to rejection sampling

@@ -47,7 +47,8 @@ def _positional_shares(name: str, values: pd.Series) -> tuple[str, pd.Series]:
     def to_map(v: object) -> dict[str, float] | None:
         if v is None or (isinstance(v, float) and pd.isna(v)):
             return None
-        return {str(i): float(x) for i, x in enumerate(v) if x}  # type: ignore[arg-type]
+        items: list[float] = [float(x) for x in v]  # type: ignore[attr-defined]
+        return {str(i): x for i, x in enumerate(items) if x}
 
     return name, values.map(to_map)
 
