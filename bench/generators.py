@@ -77,7 +77,7 @@ def user_profiles(name: str, source: Any, work: Path) -> pd.DataFrame:
     )
     spark = build_session("local", app_name=f"bench-generators-{name}")
     try:
-        run(spark, cfg)
+        run(spark, cfg, stages=("simulate", "ingest", "clean", "features"))
         path = gold_table(Lakehouse(cfg.lakehouse), "user_profiles")
         return read_table(spark, path).toPandas()
     finally:

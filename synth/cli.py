@@ -34,6 +34,12 @@ def _parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--lakehouse", default=None, help="lakehouse root (overrides the config)")
         p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+        if name in ("run", "train"):
+            p.add_argument(
+                "--resume",
+                action="store_true",
+                help="train: continue from the last checkpoint of the same model id",
+            )
         if name == "run":
             p.add_argument("--from", dest="from_stage", choices=STAGES, default=STAGES[0])
             p.add_argument("--to", dest="to_stage", choices=STAGES, default=STAGES[-1])
@@ -78,6 +84,8 @@ def main(argv: Sequence[str] | None = None, *, default_command: str | None = Non
         if args.spark_profile:
             overrides["spark_profile"] = args.spark_profile
         cfg = load_job_config(args.config, overrides=overrides)
+        if getattr(args, "resume", False):
+            cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"resume": True})})
         stages = _stages(args)
         spark = build_session(cfg.spark_profile, app_name=f"synth-{args.command}")
         summary = run(spark, cfg, stages=stages, progress=progress)

@@ -1,7 +1,8 @@
-"""The pipeline's stages so far: simulate -> ingest -> clean -> features.
+"""The pipeline's stages so far: simulate -> ingest -> clean -> features -> train.
 
 The simulator is the embedded default source; ingestion writes bronze, cleaning silver, and
-featurization the gold profile and interaction tables.
+featurization the gold profile and interaction tables, and training a generator of one gold
+table into the model store (``<lakehouse>/_models``).
 
 Each stage is a function of ``(spark, config, lakehouse)``; :func:`run` chains them with progress
 logging and returns a summary that the CLI prints and writes as JSON.
@@ -28,7 +29,7 @@ from synth.io.delta import Lakehouse, write_json
 
 log = logging.getLogger(__name__)
 
-STAGES: tuple[str, ...] = ("simulate", "ingest", "clean", "features")
+STAGES: tuple[str, ...] = ("simulate", "ingest", "clean", "features", "train")
 _SIM_MARKER = "_synth_simulator.json"
 
 
@@ -131,11 +132,18 @@ def run(
             result = creport.to_dict()
             for line in creport.summary().splitlines():
                 say(f"[clean] {line}")
-        else:
+        elif stage == "features":
             freport = build_features(spark, lakehouse, cfg.features)
             result = freport.to_dict()
             for line in freport.summary().splitlines():
                 say(f"[features] {line}")
+        else:
+            from synth.train.stage import train
+
+            treport = train(spark, lakehouse, cfg.train)
+            result = treport.to_dict()
+            for line in treport.summary().splitlines():
+                say(f"[train] {line}")
         summary.seconds[stage] = round(time.perf_counter() - start, 2)
         summary.stages[stage] = result
         say(f"[{stage}] done in {summary.seconds[stage]:.1f}s")

@@ -29,6 +29,7 @@ from synth.config.ingest import (
     _check_name,
 )
 from synth.config.simulate import SimulatorConfig
+from synth.config.train import TrainStageConfig
 
 
 class SimulatorSource(StrictModel):
@@ -81,6 +82,7 @@ class JobConfig(StrictModel):
     source: JobSource
     clean: CleanConfig = CleanConfig()
     features: FeaturesConfig = FeaturesConfig()
+    train: TrainStageConfig = TrainStageConfig()
 
 
 def load_job_config(path: str | Path, *, overrides: dict[str, object] | None = None) -> JobConfig:

@@ -88,19 +88,5 @@ def detection_auc(
 
 
 def _transform_lenient(encoder: TableEncoder, table: pd.DataFrame) -> np.ndarray:
-    """Encode synthetic rows; values the real data never had fall into a neutral encoding."""
-    safe = table.copy()
-    for col in encoder.columns:
-        name = col.spec.name
-        if col.spec.kind == "categorical":
-            known = set(col.encoder.state()["categories"])
-            if col.encoder.state()["other_value"] is None:
-                fill = col.encoder.fill_value()
-                safe[name] = pd.Series(
-                    [v if v is None or str(v) in known else fill for v in safe[name]],
-                    index=safe.index,
-                    dtype=object,
-                )
-        if not col.has_nulls and safe[name].isna().any():
-            safe[name] = safe[name].where(safe[name].notna(), col.encoder.fill_value())
-    return encoder.transform(safe)
+    """Encode synthetic rows; values the real data never had take the column's fill value."""
+    return encoder.transform_lenient(table)[0]

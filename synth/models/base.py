@@ -21,9 +21,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
 
-from synth.config.base import StrictModel
+from synth.config.train import TrainConfig
 from synth.errors import InvalidDataError, NotFittedError
 from synth.evaluate.fidelity import column_shape
 from synth.models.encoding import ColumnSpec, Span, TableEncoder
@@ -41,32 +40,7 @@ log = logging.getLogger(__name__)
 
 MODEL_FORMAT_VERSION = 1
 WEIGHTS_FILE, ENCODER_FILE, MODEL_FILE = "model.safetensors", "encoder.json", "model.json"
-
-
-class TrainConfig(StrictModel):
-    """Training settings shared by the generators.
-
-    Attributes:
-        epochs: Most passes over the training rows.
-        batch_size: Rows per step.
-        lr: Adam learning rate.
-        weight_decay: Adam weight decay.
-        seed: Seeds the weight init, the batch order and the validation split.
-        device: ``cpu``, ``cuda`` or ``cuda:N``.
-        validation_fraction: Rows held out for the validation score (0 disables it).
-        validate_every: Epochs between validation scores.
-        patience: Validation checks without improvement before stopping (0: never stop early).
-    """
-
-    epochs: int = Field(default=300, ge=1, le=100_000)
-    batch_size: int = Field(default=500, ge=2, le=1_000_000)
-    lr: float = Field(default=1e-3, gt=0, le=1)
-    weight_decay: float = Field(default=1e-5, ge=0, le=1)
-    seed: int = 0
-    device: str = "cpu"
-    validation_fraction: float = Field(default=0.1, ge=0, lt=0.9)
-    validate_every: int = Field(default=5, ge=1)
-    patience: int = Field(default=10, ge=0)
+OPTIMIZER_FILE, OPTIMIZER_META = "optimizer.safetensors", "optimizer.json"
 
 
 @dataclass(frozen=True)
@@ -173,6 +147,7 @@ class Synthesizer(ABC):
         self.encoder: TableEncoder | None = None
         self.history: list[EpochLog] = []
         self.device = torch.device(self.train.device)
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
 
     # -- subclasses -------------------------------------------------------------------------------
     @abstractmethod
@@ -198,6 +173,10 @@ class Synthesizer(ABC):
         """The networks whose ``state_dict`` s are saved, by name."""
 
     @abstractmethod
+    def _optimized(self) -> dict[str, list[str]]:
+        """For each of :attr:`optimizers`, the names of the modules whose parameters it steps."""
+
+    @abstractmethod
     def _config(self) -> dict[str, Any]:
         """The model's own hyperparameters (JSON)."""
 
@@ -218,15 +197,14 @@ class Synthesizer(ABC):
         n_val = int(len(table) * self.train.validation_fraction)
         val_rows = table.iloc[order[:n_val]].reset_index(drop=True)
         train_rows = table.iloc[order[n_val:]].reset_index(drop=True)
-        self.encoder = TableEncoder(specs).fit(train_rows, seed=self.train.seed)
-        self._build(self.encoder.width, self.encoder.spans)
-        data = torch.from_numpy(self.encoder.transform(train_rows)).to(self.device)
+        self.setup(TableEncoder(specs).fit(train_rows, seed=self.train.seed))
+        data = self.encode(train_rows)
         gen = torch.Generator().manual_seed(self.train.seed)
         best, best_state, stale = -np.inf, None, 0
         self.history = []
         for epoch in range(1, self.train.epochs + 1):
             start = time.perf_counter()
-            losses = self._train_epoch(data, gen)
+            losses = self.train_epoch(data, gen)
             score = None
             if n_val and epoch % self.train.validate_every == 0:
                 fake = self._decode(self._generate(min(len(val_rows), 2_000), gen), gen)
@@ -248,6 +226,69 @@ class Synthesizer(ABC):
             for key, module in self._modules().items():
                 module.load_state_dict(best_state[key])
         return self
+
+    # -- building blocks of fit (the distributed trainer in synth.train drives these) -------------
+    def setup(self, encoder: TableEncoder) -> Synthesizer:
+        """Take a fitted encoder and build fresh networks and optimizers for it (seeded)."""
+        self.encoder = encoder
+        self._build(encoder.width, encoder.spans)
+        return self
+
+    def encode(self, table: pd.DataFrame) -> torch.Tensor:
+        """Rows encoded with the model's encoder, as a float32 tensor on the model's device."""
+        if self.encoder is None:
+            raise NotFittedError(f"{self.name}: call setup(encoder) or fit() first")
+        return torch.from_numpy(self.encoder.transform(table)).to(self.device)
+
+    def train_epoch(self, data: torch.Tensor, rng: torch.Generator) -> dict[str, float]:
+        """One pass over ``data`` (encoded rows, as :meth:`encode` returns); mean losses."""
+        if self.encoder is None:
+            raise NotFittedError(f"{self.name}: call setup(encoder) or fit() first")
+        # layers that draw from torch's global generator (dropout) are seeded from ``rng`` too,
+        # so an epoch is a function of (weights, optimizer state, data, rng): resumable exactly
+        torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=rng)))
+        return self._train_epoch(data.to(self.device), rng)
+
+    def optimizer_parameters(self) -> dict[str, list[tuple[str, torch.nn.Parameter]]]:
+        """For each optimizer, its parameters with unique names (for Horovod's wrapper)."""
+        modules = self._modules()
+        return {
+            opt: [(f"{m}.{n}", p) for m in names for n, p in modules[m].named_parameters()]
+            for opt, names in self._optimized().items()
+        }
+
+    def save_optimizers(self, folder: str | Path) -> None:
+        """Write the optimizers' state (tensors as safetensors, the rest as JSON) for resuming."""
+        tensors: dict[str, torch.Tensor] = {}
+        meta: dict[str, Any] = {}
+        for name, optimizer in self.optimizers.items():
+            state = optimizer.state_dict()
+            scalars: dict[str, dict[str, Any]] = {}
+            for index, values in state["state"].items():
+                for key, value in values.items():
+                    if isinstance(value, torch.Tensor):
+                        tensors[f"{name}.{index}.{key}"] = value.detach().cpu().contiguous()
+                    else:
+                        scalars.setdefault(str(index), {})[key] = value
+            meta[name] = {"param_groups": state["param_groups"], "scalars": scalars}
+        folder = Path(folder)
+        save_file(tensors, str(folder / OPTIMIZER_FILE))
+        (folder / OPTIMIZER_META).write_text(json.dumps(meta, sort_keys=True), encoding="utf-8")
+
+    def load_optimizers(self, folder: str | Path) -> None:
+        """Restore :meth:`save_optimizers` (the networks must be built: :meth:`setup` / load)."""
+        folder = Path(folder)
+        meta = json.loads((folder / OPTIMIZER_META).read_text(encoding="utf-8"))
+        tensors = load_file(str(folder / OPTIMIZER_FILE), device=str(self.device))
+        for name, optimizer in self.optimizers.items():
+            state: dict[int, dict[str, Any]] = {}
+            for key, tensor in tensors.items():
+                opt, index, field = key.split(".", 2)
+                if opt == name:
+                    state.setdefault(int(index), {})[field] = tensor
+            for index, values in meta[name]["scalars"].items():
+                state.setdefault(int(index), {}).update(values)
+            optimizer.load_state_dict({"state": state, "param_groups": meta[name]["param_groups"]})
 
     def _decode(self, encoded: np.ndarray, gen: torch.Generator) -> pd.DataFrame:
         """Decode generator output; long-tail categories are drawn with a seed from ``gen``."""
@@ -346,8 +387,7 @@ class Synthesizer(ABC):
             raise InvalidDataError(f"{folder}: unknown model {meta.get('model')!r}")
         train = TrainConfig(**{**meta["train"], "device": device})
         model = model_cls._from_config(meta["config"], train)
-        model.encoder = TableEncoder.from_json((folder / ENCODER_FILE).read_text("utf-8"))
-        model._build(model.encoder.width, model.encoder.spans)
+        model.setup(TableEncoder.from_json((folder / ENCODER_FILE).read_text("utf-8")))
         tensors = load_file(str(folder / WEIGHTS_FILE), device=device)
         for key, module in model._modules().items():
             prefix = f"{key}."

@@ -542,23 +542,64 @@ class TableEncoder:
         return sum(span.dim for span in self.spans)
 
     def transform(self, table: pd.DataFrame) -> np.ndarray:
-        """Encode ``table`` into a float32 matrix of :attr:`width` columns."""
+        """Encode ``table`` into a float32 matrix of :attr:`width` columns.
+
+        Raises:
+            InvalidDataError: A column has nulls it had none of at fit time, or a categorical
+                column without an ``__other__`` bucket has a value not seen at fit time.
+        """
+        return self._encode(table, lenient=False)[0]
+
+    def transform_lenient(self, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Encode rows the fit did not see (e.g. with an encoder fitted on a sample).
+
+        A null in a column that had none at fit time, and a categorical value outside the
+        fitted categories of a column without an ``__other__`` bucket, are encoded as the
+        column's fill value (its most frequent category, its median). Returns the matrix and,
+        per row, how many cells were replaced so, for the caller to count and report.
+        """
+        return self._encode(table, lenient=True)
+
+    def _encode(self, table: pd.DataFrame, *, lenient: bool) -> tuple[np.ndarray, np.ndarray]:
         blocks = []
+        replaced = np.zeros(len(table), dtype=np.int64)
         for col in self.columns:
-            values = table[col.spec.name]
+            values = table[col.spec.name].reset_index(drop=True)
             nulls = values.isna().to_numpy()
+            fill = nulls.copy()
             if nulls.any() and not col.has_nulls:
-                raise InvalidDataError(
-                    f"column {col.spec.name!r} has nulls, but had none when the encoder was fitted"
-                )
-            filled = values.copy()
-            if nulls.any():
+                if not lenient:
+                    raise InvalidDataError(
+                        f"column {col.spec.name!r} has nulls, but had none when the encoder was "
+                        "fitted"
+                    )
+                replaced += nulls
+            unseen = self._unseen(col, values) & ~nulls
+            if unseen.any():
+                if not lenient:
+                    shown = sorted({str(v) for v in values[unseen]})[:5]
+                    raise InvalidDataError(
+                        f"column {col.spec.name!r}: values not seen at fit time: {shown}"
+                    )
+                replaced += unseen
+                fill |= unseen
+            filled = values
+            if fill.any():
                 filler = col.encoder.fill_value()
-                filled = pd.Series([filler if n else v for v, n in zip(values, nulls, strict=True)])
+                filled = pd.Series([filler if f else v for v, f in zip(values, fill, strict=True)])
             if col.has_nulls:
                 blocks.append(_one_hot(nulls.astype(np.int64), 2))
-            blocks.append(col.encoder.transform(filled.reset_index(drop=True)))
-        return np.hstack(blocks).astype(np.float32)
+            blocks.append(col.encoder.transform(filled))
+        return np.hstack(blocks).astype(np.float32), replaced
+
+    @staticmethod
+    def _unseen(col: _Column, values: pd.Series) -> np.ndarray:
+        """Categorical cells outside the fitted categories of a column with no other bucket."""
+        encoder = col.encoder
+        if not isinstance(encoder, CategoricalEncoder) or encoder.other_value is not None:
+            return np.zeros(len(values), dtype=bool)
+        known = set(encoder.categories)
+        return np.array([v is not None and str(v) not in known for v in values], dtype=bool)
 
     def reverse_transform(self, matrix: np.ndarray, *, seed: int | None = None) -> pd.DataFrame:
         """Decode a matrix (e.g. generator output) back into a table.

@@ -149,13 +149,21 @@ class GAN(Synthesizer):
         self.generator.to(self.device)
         self.critic.to(self.device)
         betas = (0.5, 0.9)
-        self.g_opt = torch.optim.Adam(self.generator.parameters(), lr=self.train.lr, betas=betas,
-                                      weight_decay=self.train.weight_decay)  # fmt: skip
-        self.c_opt = torch.optim.Adam(self.critic.parameters(), lr=self.train.lr, betas=betas,
-                                      weight_decay=self.train.weight_decay)  # fmt: skip
+        self.optimizers = {
+            name: torch.optim.Adam(
+                module.parameters(),
+                lr=self.train.lr,
+                betas=betas,
+                weight_decay=self.train.weight_decay,
+            )  # fmt: skip
+            for name, module in self._modules().items()
+        }
 
     def _modules(self) -> dict[str, nn.Module]:
         return {"generator": self.generator, "critic": self.critic}
+
+    def _optimized(self) -> dict[str, list[str]]:
+        return {"generator": ["generator"], "critic": ["critic"]}
 
     def _config(self) -> dict[str, Any]:
         return {
@@ -227,10 +235,12 @@ class GAN(Synthesizer):
             fake_in = fake if cond is None else torch.cat([fake, cond], dim=1)
             c_loss = self.critic(fake_in.detach()).mean() - self.critic(real_in).mean()
             penalty = self._gradient_penalty(real_in, fake_in.detach(), rng)
-            self.c_opt.zero_grad(set_to_none=True)
+            self.optimizers["critic"].zero_grad(set_to_none=True)
             (c_loss + self.gp_weight * penalty).backward()
-            self.c_opt.step()
-            # generator step
+            self.optimizers["critic"].step()
+            # generator step: the critic is frozen, so only the generator gets gradients (its
+            # gradients here would be discarded anyway; a distributed optimizer must not see them)
+            self.critic.requires_grad_(False)
             raw = self.generator(self._noise(bs, cond, rng))
             fake = activate(raw, self.spans, tau=self.tau, gumbel=rng)
             fake_in = fake if cond is None else torch.cat([fake, cond], dim=1)
@@ -239,9 +249,10 @@ class GAN(Synthesizer):
                 start, dim = self._cond
                 g_loss = g_loss + nnf.cross_entropy(raw[:, start : start + dim],
                                                     cond.argmax(dim=1))  # fmt: skip
-            self.g_opt.zero_grad(set_to_none=True)
+            self.optimizers["generator"].zero_grad(set_to_none=True)
             g_loss.backward()
-            self.g_opt.step()
+            self.optimizers["generator"].step()
+            self.critic.requires_grad_(True)
             totals["critic"] += float(c_loss.detach())
             totals["generator"] += float(g_loss.detach())
         return {k: v / steps for k, v in totals.items()}

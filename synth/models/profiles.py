@@ -90,6 +90,26 @@ class ModelFrame:
     all_null: tuple[str, ...]
 
 
+def model_columns(table: pd.DataFrame, schema: StructType) -> dict[str, tuple[str, pd.Series]]:
+    """Every model column of ``table`` (rows of ``schema``): ``{name: (kind, values)}``.
+
+    Raises:
+        ValueError: A column of ``schema`` has a type no rule covers.
+    """
+    out: dict[str, tuple[str, pd.Series]] = {}
+    for field in schema.fields:
+        if field.name in EXCLUDED:
+            continue
+        for matches, convert, kind in RULES:
+            if matches(field.dataType):
+                name, values = convert(field.name, table[field.name].reset_index(drop=True))
+                out[name] = (kind, values)
+                break
+        else:
+            raise ValueError(f"no model rule for column {field.name!r} of type {field.dataType}")
+    return out
+
+
 def model_frame(table: pd.DataFrame, schema: StructType, *, max_categories: int = 50) -> ModelFrame:
     """Return the flat frame the generators learn from ``table`` (rows of ``schema``).
 
@@ -102,18 +122,23 @@ def model_frame(table: pd.DataFrame, schema: StructType, *, max_categories: int 
     columns: dict[str, pd.Series] = {}
     specs: list[ColumnSpec] = []
     all_null: list[str] = []
-    for field in schema.fields:
-        if field.name in EXCLUDED:
+    for name, (kind, values) in model_columns(table, schema).items():
+        if len(values) and values.isna().all():
+            all_null.append(name)
             continue
-        for matches, convert, kind in RULES:
-            if matches(field.dataType):
-                name, values = convert(field.name, table[field.name].reset_index(drop=True))
-                if len(values) and values.isna().all():
-                    all_null.append(name)
-                    break
-                columns[name] = values
-                specs.append(ColumnSpec(name, kind, max_categories=max_categories))  # type: ignore[arg-type]
-                break
-        else:
-            raise ValueError(f"no model rule for column {field.name!r} of type {field.dataType}")
+        columns[name] = values
+        specs.append(ColumnSpec(name, kind, max_categories=max_categories))  # type: ignore[arg-type]
     return ModelFrame(pd.DataFrame(columns), specs, tuple(all_null))
+
+
+def model_rows(table: pd.DataFrame, schema: StructType, names: list[str]) -> pd.DataFrame:
+    """The model columns ``names`` of ``table``, converted as :func:`model_frame` does.
+
+    For encoding more rows (a partition, a batch) with an encoder fitted on a sample: the columns
+    are fixed by the encoder, whatever this batch holds.
+    """
+    columns = model_columns(table, schema)
+    missing = [n for n in names if n not in columns]
+    if missing:
+        raise ValueError(f"model columns {missing} are not derived from this schema")
+    return pd.DataFrame({n: columns[n][1] for n in names})

@@ -85,11 +85,14 @@ class VAE(Synthesizer):
         sizes = [self.latent, *reversed(self.hidden), width]
         self.decoder_net = _Decoder(sizes, n_scalars).to(self.device)
         params = [*self.encoder_net.parameters(), *self.decoder_net.parameters()]
-        self.optimizer = torch.optim.Adam(params, lr=self.train.lr,
-                                          weight_decay=self.train.weight_decay)  # fmt: skip
+        adam = torch.optim.Adam(params, lr=self.train.lr, weight_decay=self.train.weight_decay)
+        self.optimizers = {"vae": adam}
 
     def _modules(self) -> dict[str, nn.Module]:
         return {"encoder": self.encoder_net, "decoder": self.decoder_net}
+
+    def _optimized(self) -> dict[str, list[str]]:
+        return {"vae": ["encoder", "decoder"]}
 
     def _config(self) -> dict[str, Any]:
         return {"latent": self.latent, "hidden": list(self.hidden), "kl_weight": self.kl_weight}
@@ -111,9 +114,10 @@ class VAE(Synthesizer):
             recon = span_losses(self.decoder_net(z), batch, self.spans, self.decoder_net.log_sigma)
             kl = -0.5 * (1 + logvar - mu**2 - logvar.exp()).sum(dim=1).mean()
             loss = recon + self.kl_weight * kl
-            self.optimizer.zero_grad(set_to_none=True)
+            optimizer = self.optimizers["vae"]
+            optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            self.optimizer.step()
+            optimizer.step()
             totals["reconstruction"] += float(recon.detach())
             totals["kl"] += float(kl.detach())
             steps += 1

@@ -1,0 +1,1 @@
+"""Distributed generator training: Delta snapshot -> encoded Petastorm cache -> one shared loop."""

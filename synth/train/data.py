@@ -1,0 +1,205 @@
+"""The training data path: a Delta version of a gold table -> an encoded Parquet cache -> Petastorm.
+
+* :func:`fit_encoder`: the data encoding is fitted once, on the driver, on a bounded seeded
+  sample of the table version (then shipped to every worker as JSON).
+* :func:`build_cache`: the whole table version is encoded by Spark (``mapInPandas``, the encoder
+  loaded once per batch stream) into float32 columns ``e0 .. e{width-1}``, written as Parquet
+  under ``<lakehouse>/_cache/train/<table>/v<version>-<encoder fingerprint>``. The cache is keyed
+  by table, Delta version and encoding, so a later run on the same version reuses it and a new
+  version never reads a stale one. Cells the sample-fitted encoder had not seen (a category
+  outside the sample, a null where the sample had none) are encoded as the column's fill value
+  and counted in the cache's metadata (``replaced_cells``): nothing is dropped silently.
+* :func:`read_shard`: Petastorm's batch reader over the cache, sharded by rank (row groups),
+  row-group order shuffled with a seed per epoch; returns the shard as one float32 matrix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import FloatType, LongType, StructField, StructType
+
+from synth.errors import InvalidDataError
+from synth.io.delta import Lakehouse
+from synth.models.encoding import TableEncoder
+from synth.models.profiles import ModelFrame, model_frame, model_rows
+from synth.schema import PRODUCT_ID, USER_ID
+
+log = logging.getLogger(__name__)
+
+CACHE_META = "_synth_cache.json"
+REPLACED = "replaced_cells"
+ROW_GROUP_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class CacheInfo:
+    """An encoded training cache: where it is and what it holds."""
+
+    url: str
+    table: str
+    version: int
+    fingerprint: str
+    rows: int
+    width: int
+    files: int
+    replaced_cells: int
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready."""
+        return asdict(self)
+
+
+def fingerprint(encoder: TableEncoder) -> str:
+    """A short hash of the fitted encoding (its JSON state)."""
+    return hashlib.sha256(encoder.to_json().encode()).hexdigest()[:12]
+
+
+def fit_encoder(
+    df: DataFrame,
+    schema: StructType,
+    *,
+    rows: int,
+    sample_rows: int,
+    max_categories: int,
+    seed: int,
+) -> tuple[TableEncoder, ModelFrame]:
+    """Fit the encoding on a seeded sample of at most ``sample_rows`` of ``df`` (``rows`` rows).
+
+    Returns the encoder and the sample as a model frame (also used to score the trained model).
+    """
+    if rows == 0:
+        raise InvalidDataError("the training table is empty: nothing to learn")
+    fraction = min(1.0, 1.2 * sample_rows / rows)
+    sampled = df if fraction >= 1.0 else df.sample(fraction=fraction, seed=seed)
+    key = USER_ID if USER_ID in df.columns else PRODUCT_ID
+    pdf = sampled.orderBy(key).limit(sample_rows).toPandas()
+    frame = model_frame(pdf, schema, max_categories=max_categories)
+    if frame.all_null:
+        log.info("train: columns null in every sampled row, left out: %s", list(frame.all_null))
+    encoder = TableEncoder(frame.specs).fit(frame.frame, seed=seed)
+    return encoder, frame
+
+
+def cache_url(lakehouse: Lakehouse, table: str, version: int, encoder: TableEncoder) -> str:
+    """Where the encoded cache of ``table`` at ``version`` lives."""
+    return f"{lakehouse.root.rstrip('/')}/_cache/train/{table}/v{version}-{fingerprint(encoder)}"
+
+
+def _local(url: str) -> Path | None:
+    """The local path of ``url``, or None for a remote store (no metadata file then)."""
+    for prefix in ("file://", "file:"):
+        if url.startswith(prefix):
+            return Path(url[len(prefix) :])
+    return None if "://" in url else Path(url)
+
+
+def read_cache_info(url: str) -> CacheInfo | None:
+    """The metadata of a complete cache at ``url``, or None."""
+    local = _local(url)
+    if local is None or not (local / CACHE_META).is_file():
+        return None
+    return CacheInfo(**json.loads((local / CACHE_META).read_text(encoding="utf-8")))
+
+
+def build_cache(
+    spark: SparkSession,
+    df: DataFrame,
+    schema: StructType,
+    encoder: TableEncoder,
+    *,
+    url: str,
+    table: str,
+    version: int,
+    rows: int,
+    rows_per_file: int,
+    min_files: int,
+) -> CacheInfo:
+    """Encode every row of ``df`` into the Parquet cache at ``url`` (reused when complete)."""
+    existing = read_cache_info(url)
+    if existing is not None and existing.rows == rows and existing.version == version:
+        log.info("train: reusing the encoded cache %s (%d rows)", url, rows)
+        return existing
+    names = [c.spec.name for c in encoder.columns]
+    width = encoder.width
+    state = encoder.to_json()
+    fields = [StructField(f"e{i}", FloatType(), False) for i in range(width)]
+    out_schema = StructType([*fields, StructField(REPLACED, LongType(), False)])
+    columns = [f"e{i}" for i in range(width)]
+
+    def encode(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        fitted = TableEncoder.from_json(state)
+        for pdf in batches:
+            matrix, replaced = fitted.transform_lenient(model_rows(pdf, schema, names))
+            out = pd.DataFrame(matrix, columns=columns)
+            out[REPLACED] = replaced
+            yield out
+
+    files = max(min_files, math.ceil(rows / rows_per_file))
+    key = USER_ID if USER_ID in df.columns else PRODUCT_ID
+    log.info("train: encoding %d rows x %d columns into %d files at %s", rows, width, files, url)
+    (
+        df.repartition(files, F.col(key))
+        .mapInPandas(encode, out_schema)  # type: ignore[arg-type]
+        .write.mode("overwrite")
+        .option("parquet.block.size", ROW_GROUP_BYTES)
+        .parquet(url)
+    )
+    written = spark.read.parquet(url).agg(F.count("*").alias("n"), F.sum(REPLACED).alias("r"))
+    counted = written.first()
+    assert counted is not None
+    if int(counted["n"]) != rows:
+        raise InvalidDataError(f"encoded cache {url} holds {counted['n']} rows, expected {rows}")
+    info = CacheInfo(url=url, table=table, version=version, fingerprint=fingerprint(encoder),
+                     rows=rows, width=width, files=files,
+                     replaced_cells=int(counted["r"] or 0))  # fmt: skip
+    local = _local(url)
+    if local is not None:
+        (local / CACHE_META).write_text(json.dumps(info.to_dict(), indent=2), encoding="utf-8")
+    if info.replaced_cells:
+        log.warning("train: %d cells held values the encoder's sample had not seen; encoded as "
+                    "their column's fill value (raise encoder_sample_rows to see more)",
+                    info.replaced_cells)  # fmt: skip
+    return info
+
+
+def petastorm_url(url: str) -> str:
+    """Petastorm wants a URL with a scheme: a local path becomes ``file://``."""
+    return url if "://" in url else f"file://{Path(url).resolve()}"
+
+
+def read_shard(url: str, width: int, *, rank: int, size: int, seed: int) -> np.ndarray:
+    """Rank ``rank`` of ``size``'s shard of the cache, row groups in a seeded order.
+
+    Returns a ``(rows, width)`` float32 matrix (the shard of one epoch).
+    """
+    from petastorm import make_batch_reader
+
+    columns = [f"e{i}" for i in range(width)]
+    chunks: list[np.ndarray] = []
+    with make_batch_reader(
+        petastorm_url(url),
+        schema_fields=columns,
+        cur_shard=rank if size > 1 else None,
+        shard_count=size if size > 1 else None,
+        shuffle_row_groups=True,
+        seed=seed,
+        num_epochs=1,
+        reader_pool_type="thread",
+        workers_count=2,
+    ) as reader:
+        for batch in reader:
+            chunks.append(np.column_stack([getattr(batch, c) for c in columns]).astype(np.float32))
+    if not chunks:
+        return np.zeros((0, width), dtype=np.float32)
+    return np.concatenate(chunks)

@@ -1,0 +1,170 @@
+"""The one training loop every backend runs (one call per process), with checkpoints and resume.
+
+Each epoch, every rank reads its Petastorm shard of the encoded cache (row groups in an order
+seeded by the epoch), all ranks cut their shard to the smallest shard's length (so every rank
+takes the same number of optimizer steps: a collective step on one rank alone would hang the
+others), and the model's own ``train_epoch`` (the single-process code of ``synth.models``,
+unchanged) runs on it with a torch generator seeded by ``(seed, rank, epoch)``. Losses are
+averaged over the ranks; rank 0 writes a checkpoint (weights, optimizer state, history) after
+every epoch, atomically, and keeps the last two.
+
+Because the per-epoch randomness depends only on ``(seed, rank, epoch)``, a run killed after
+epoch k and resumed from its checkpoint continues exactly as the uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from synth.config.train import TrainConfig
+from synth.models.base import EpochLog, Synthesizer
+from synth.models.encoding import TableEncoder
+from synth.train.collective import COLLECTIVES, Collective
+from synth.train.data import read_shard
+
+log = logging.getLogger(__name__)
+
+LATEST = "LATEST"
+STOP_AFTER_ENV = (
+    "SYNTH_TRAIN_EXIT_AFTER_EPOCH"  # tests: die (exit 137) after this epoch's checkpoint
+)
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """Everything a training process needs (plain data: it is pickled to the workers)."""
+
+    model: str
+    params: dict[str, Any]
+    train: dict[str, Any]
+    encoder_json: str
+    cache_url: str
+    width: int
+    checkpoint_dir: str
+    backend: str
+    resume: bool
+    use_gpu: bool = False
+    threads: int = 1
+
+
+def build_model(job: TrainJob, device: str) -> Synthesizer:
+    """A fresh model of the job's class with its encoder, on ``device``."""
+    cls = Synthesizer.registry[job.model]
+    config = TrainConfig(**{**job.train, "device": device})
+    model = cls(config, **job.params)  # type: ignore[call-arg]
+    return model.setup(TableEncoder.from_json(job.encoder_json))
+
+
+def epoch_generator(seed: int, rank: int, epoch: int) -> torch.Generator:
+    """The randomness of one rank's epoch (batch order, noise): a function of its coordinates."""
+    return torch.Generator().manual_seed(((seed * 1_000_003) + rank) * 1_000_003 + epoch)
+
+
+def latest_epoch(checkpoint_dir: str) -> int:
+    """The last epoch with a complete checkpoint, 0 when none."""
+    marker = Path(checkpoint_dir) / LATEST
+    return int(marker.read_text().strip()) if marker.is_file() else 0
+
+
+def checkpoint_path(checkpoint_dir: str, epoch: int) -> Path:
+    """The folder of epoch ``epoch``'s checkpoint."""
+    return Path(checkpoint_dir) / f"epoch-{epoch:05d}"
+
+
+def write_checkpoint(model: Synthesizer, checkpoint_dir: str, epoch: int) -> Path:
+    """Save weights, optimizer state and history for ``epoch``; then point LATEST at it."""
+    final = checkpoint_path(checkpoint_dir, epoch)
+    partial = final.with_name(final.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    model.save(partial)
+    model.save_optimizers(partial)
+    shutil.rmtree(final, ignore_errors=True)
+    partial.rename(final)
+    marker = Path(checkpoint_dir) / LATEST
+    tmp = marker.with_suffix(".tmp")
+    tmp.write_text(str(epoch))
+    os.replace(tmp, marker)
+    for old in sorted(Path(checkpoint_dir).glob("epoch-*")):
+        if old.name.endswith(".partial") or int(old.name.split("-")[1]) < epoch - 1:
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def restore(model: Synthesizer, checkpoint_dir: str, epoch: int, device: str) -> None:
+    """Load ``epoch``'s checkpoint into ``model`` (weights, optimizer state, history)."""
+    folder = checkpoint_path(checkpoint_dir, epoch)
+    saved = Synthesizer.load(folder, device=device)
+    for name, module in model._modules().items():
+        module.load_state_dict(saved._modules()[name].state_dict())
+    model.load_optimizers(folder)
+    model.history = list(saved.history)
+
+
+def train_worker(job: TrainJob) -> dict[str, Any] | None:
+    """Train on this process's shard; rank 0 returns the run's summary, the others None."""
+    torch.set_num_threads(max(1, job.threads))
+    if job.use_gpu:
+        os.environ["SYNTH_USE_GPU"] = "1"
+    collective: Collective = COLLECTIVES[job.backend]()
+    rank, size = collective.rank, collective.size
+    device = f"cuda:{collective.local_rank}" if job.use_gpu else str(job.train.get("device", "cpu"))
+    if size > 1 and not job.use_gpu:
+        device = "cpu"
+    model = build_model(job, device)
+    seed, epochs = int(job.train.get("seed", 0)), int(job.train["epochs"])
+    start = 1
+    if job.resume:
+        done = latest_epoch(job.checkpoint_dir)
+        if done:
+            restore(model, job.checkpoint_dir, done, device)
+            start = done + 1
+            if rank == 0:
+                log.info("train: resuming after epoch %d from %s", done, job.checkpoint_dir)
+    elif rank == 0:
+        shutil.rmtree(job.checkpoint_dir, ignore_errors=True)
+    if rank == 0:
+        Path(job.checkpoint_dir).mkdir(parents=True, exist_ok=True)
+    collective.prepare(model)
+    stop_after = int(os.environ.get(STOP_AFTER_ENV, "0"))
+    rows_seen = 0
+    try:
+        for epoch in range(start, epochs + 1):
+            began = time.perf_counter()
+            shard = read_shard(job.cache_url, job.width, rank=rank, size=size, seed=seed + epoch)
+            rows = collective.min_int(len(shard))
+            if rows < 2:
+                raise RuntimeError(f"rank {rank}: the shard of epoch {epoch} has {rows} rows")
+            data = torch.from_numpy(shard[:rows])
+            losses = model.train_epoch(data, epoch_generator(seed, rank, epoch))
+            losses = collective.mean(losses)
+            rows_seen += rows * size
+            entry = EpochLog(epoch, losses, None, round(time.perf_counter() - began, 4))
+            model.history.append(entry)
+            if rank == 0:
+                write_checkpoint(model, job.checkpoint_dir, epoch)
+                shown = " ".join(f"{k}={v:.4f}" for k, v in losses.items())
+                log.info("train: epoch %d/%d %s (%d rows x %d ranks, %.2fs)", epoch, epochs,
+                         shown, rows, size, entry.seconds)  # fmt: skip
+            if stop_after and epoch == stop_after:
+                os._exit(137)  # a kill right after the checkpoint (resume tests)
+    finally:
+        collective.close()
+    if rank != 0:
+        return None
+    return {
+        "epochs": epochs,
+        "resumed_after": start - 1,
+        "world_size": size,
+        "rows_per_epoch": rows_seen // max(1, epochs - start + 1),
+        "history": [entry.__dict__ for entry in model.history],
+        "checkpoint": str(checkpoint_path(job.checkpoint_dir, latest_epoch(job.checkpoint_dir))),
+        "device": device,
+    }

@@ -1,0 +1,202 @@
+"""The ``train`` stage: a gold table's Delta version -> a trained generator in the model store.
+
+1. Resolve the table's current Delta version (recorded in the artifact; training reads exactly
+   that version, by time travel, even if the table moves on meanwhile).
+2. Fit the data encoding on the driver on a bounded seeded sample; encode the whole version
+   into the Petastorm cache (:mod:`synth.train.data`), reused when already there.
+3. Launch :func:`synth.train.loop.train_worker` on the configured backend (:data:`LAUNCHERS`):
+   in this process (``local``), with ``horovod.spark.run`` (``horovod``), or with PySpark's
+   ``TorchDistributor`` (``torch_distributor``).
+4. Load the last checkpoint, score it (quality against the encoder's sample, detection AUC),
+   and write the model folder plus ``artifact.json``: table, path and Delta version, config,
+   backend, world size, seed, encoder (``encoder.json``), metrics, loss history, cache.
+
+The model id is ``<table>-<model>-v<version>-<config hash>``: the same config on the same table
+version lands in the same folder, which is what ``resume`` continues.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+from synth.config.train import TrainStageConfig
+from synth.errors import InputError
+from synth.features.pipeline import gold_table
+from synth.io.delta import Lakehouse, read_table, table_exists, table_version
+from synth.schema import GOLD_SCHEMAS
+from synth.train.data import build_cache, cache_url, fit_encoder
+from synth.train.loop import TrainJob, train_worker
+
+log = logging.getLogger(__name__)
+
+ARTIFACT = "artifact.json"
+
+
+@dataclass
+class TrainReport:
+    """What one training run produced."""
+
+    model_id: str
+    model_dir: str
+    table: str
+    table_path: str
+    delta_version: int
+    backend: str
+    world_size: int
+    seed: int
+    epochs: int
+    resumed_after: int
+    seconds: float
+    metrics: dict[str, float] = field(default_factory=dict)
+    cache: dict[str, object] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready."""
+        return asdict(self)
+
+    def summary(self) -> str:
+        """A few human-readable lines."""
+        metrics = ", ".join(f"{k} {v:.3f}" for k, v in self.metrics.items())
+        return (
+            f"{self.model_id}: {self.epochs} epochs on {self.table} v{self.delta_version} "
+            f"({self.backend}, {self.world_size} process(es), {self.seconds:.0f}s)\n"
+            f"  {metrics}\n  model: {self.model_dir}"
+        )
+
+
+def model_id(cfg: TrainStageConfig, version: int) -> str:
+    """``<table>-<model>-v<version>-<hash of the config without resume>``."""
+    payload = json.dumps(cfg.model_dump(mode="json", exclude={"resume"}), sort_keys=True)
+    return f"{cfg.table}-{cfg.model}-v{version}-{hashlib.sha256(payload.encode()).hexdigest()[:8]}"
+
+
+def _model_params(cfg: TrainStageConfig) -> dict[str, Any]:
+    params = (cfg.vae if cfg.model == "vae" else cfg.gan).model_dump(mode="json")
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+
+
+def _launch_local(spark: SparkSession, job: TrainJob, cfg: TrainStageConfig) -> dict[str, Any]:
+    result = train_worker(job)
+    assert result is not None
+    return result
+
+
+def _launch_horovod(spark: SparkSession, job: TrainJob, cfg: TrainStageConfig) -> dict[str, Any]:
+    try:
+        import horovod.spark
+    except ImportError as exc:
+        raise InputError(
+            "train.backend is `horovod` but Horovod is not installed: run bin/bootstrap (it "
+            "builds Horovod when cmake and a C++ compiler are there) or pick `torch_distributor`"
+        ) from exc
+    results = horovod.spark.run(train_worker, args=(job,), num_proc=cfg.num_processes,
+                                use_gloo=not cfg.use_gpu, start_timeout=600)  # fmt: skip
+    return next(r for r in results if r is not None)
+
+
+def _launch_torch_distributor(
+    spark: SparkSession, job: TrainJob, cfg: TrainStageConfig
+) -> dict[str, Any]:
+    from pyspark.ml.torch.distributor import TorchDistributor
+
+    distributor = TorchDistributor(num_processes=cfg.num_processes, local_mode=cfg.local_mode,
+                                   use_gpu=cfg.use_gpu)  # fmt: skip
+    result = distributor.run(train_worker, job)
+    assert result is not None
+    return dict(result)
+
+
+LAUNCHERS: dict[str, Callable[[SparkSession, TrainJob, TrainStageConfig], dict[str, Any]]] = {
+    "local": _launch_local,
+    "horovod": _launch_horovod,
+    "torch_distributor": _launch_torch_distributor,
+}
+
+
+def train(spark: SparkSession, lakehouse: Lakehouse, cfg: TrainStageConfig) -> TrainReport:
+    """Run the ``train`` stage (see the module docstring)."""
+    from synth.evaluate.detection import detection_auc
+    from synth.evaluate.fidelity import quality_score
+    from synth.models.base import Synthesizer
+
+    began = time.perf_counter()
+    path = gold_table(lakehouse, cfg.table)
+    if not table_exists(spark, path):
+        raise InputError(f"gold table {path} does not exist: run the `features` stage first")
+    version = table_version(spark, path)
+    schema = GOLD_SCHEMAS[cfg.table]
+    df = read_table(spark, path, version=version)
+    rows = df.count()
+    seed = cfg.train.seed
+    encoder, frame = fit_encoder(df, schema, rows=rows, sample_rows=cfg.encoder_sample_rows,
+                                 max_categories=cfg.max_categories, seed=seed)  # fmt: skip
+    processes = 1 if cfg.backend == "local" else cfg.num_processes
+    cache = build_cache(spark, df, schema, encoder, url=cache_url(lakehouse, cfg.table, version,
+                        encoder), table=cfg.table, version=version, rows=rows,
+                        rows_per_file=cfg.cache_rows_per_file, min_files=2 * processes)  # fmt: skip
+    ident = model_id(cfg, version)
+    model_dir = f"{lakehouse.root.rstrip('/')}/_models/{cfg.table}/{ident}"
+    job = TrainJob(
+        model=cfg.model,
+        params=_model_params(cfg),
+        train=cfg.train.model_dump(mode="json"),
+        encoder_json=encoder.to_json(),
+        cache_url=cache.url,
+        width=cache.width,
+        checkpoint_dir=f"{model_dir}/checkpoints",
+        backend=cfg.backend,
+        resume=cfg.resume,
+        use_gpu=cfg.use_gpu,
+        threads=max(1, (os.cpu_count() or 1) // processes),
+    )
+    log.info("train: %s on %s v%d (%d rows) with %s x%d", cfg.model, cfg.table, version, rows,
+             cfg.backend, processes)  # fmt: skip
+    result = LAUNCHERS[cfg.backend](spark, job, cfg)
+    model = Synthesizer.load(result["checkpoint"])
+    # score against the sample the encoder saw (flat columns; share maps have no shape score)
+    scored = [c.spec for c in encoder.columns if c.spec.kind != "shares"]
+    names = [s.name for s in scored]
+    real = frame.frame[names].head(cfg.sample_rows).reset_index(drop=True)
+    synth = model.sample(len(real), seed=seed)[names]
+    kinds = {s.name: ("categorical" if s.kind == "categorical" else "datetime"
+                      if s.kind == "timestamp" else "numerical") for s in scored}  # fmt: skip
+    quality = quality_score(real, synth, kinds)  # type: ignore[arg-type]
+    metrics = {
+        "quality": round(quality.overall, 4),
+        "column_shapes": round(quality.column_shapes, 4),
+        "column_pair_trends": round(quality.column_pair_trends, 4),
+        "detection_auc": round(detection_auc(real, synth, scored, seed=seed), 4),
+    }
+    target = Path(model_dir) / "model"
+    shutil.rmtree(target, ignore_errors=True)
+    model.save(target)
+    report = TrainReport(
+        model_id=ident,
+        model_dir=str(target),
+        table=cfg.table,
+        table_path=path,
+        delta_version=version,
+        backend=cfg.backend,
+        world_size=int(result["world_size"]),
+        seed=seed,
+        epochs=int(result["epochs"]),
+        resumed_after=int(result["resumed_after"]),
+        seconds=round(time.perf_counter() - began, 2),
+        metrics=metrics,
+        cache=cache.to_dict(),
+    )
+    artifact = {**report.to_dict(), "config": cfg.model_dump(mode="json"),
+                "history": result["history"], "device": result.get("device")}  # fmt: skip
+    (target / ARTIFACT).write_text(json.dumps(artifact, indent=2, sort_keys=True), "utf-8")
+    return report
