@@ -235,7 +235,7 @@ class GAN(Synthesizer):
             fake_in = fake if cond is None else torch.cat([fake, cond], dim=1)
             c_loss = self.critic(fake_in.detach()).mean() - self.critic(real_in).mean()
             penalty = self._gradient_penalty(real_in, fake_in.detach(), rng)
-            self.optimizers["critic"].zero_grad(set_to_none=True)
+            self.optimizers["critic"].zero_grad()  # grads to None (Horovod takes no argument)
             (c_loss + self.gp_weight * penalty).backward()
             self.optimizers["critic"].step()
             # generator step: the critic is frozen, so only the generator gets gradients (its
@@ -249,7 +249,7 @@ class GAN(Synthesizer):
                 start, dim = self._cond
                 g_loss = g_loss + nnf.cross_entropy(raw[:, start : start + dim],
                                                     cond.argmax(dim=1))  # fmt: skip
-            self.optimizers["generator"].zero_grad(set_to_none=True)
+            self.optimizers["generator"].zero_grad()  # grads to None (Horovod takes no argument)
             g_loss.backward()
             self.optimizers["generator"].step()
             self.critic.requires_grad_(True)

@@ -115,7 +115,7 @@ class VAE(Synthesizer):
             kl = -0.5 * (1 + logvar - mu**2 - logvar.exp()).sum(dim=1).mean()
             loss = recon + self.kl_weight * kl
             optimizer = self.optimizers["vae"]
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()  # grads to None (Horovod takes no argument)
             loss.backward()
             optimizer.step()
             totals["reconstruction"] += float(recon.detach())

@@ -41,6 +41,10 @@ class Collective(ABC):
         """The smallest ``value`` over the ranks."""
 
     @abstractmethod
+    def sum_int(self, value: int) -> int:
+        """The sum of ``value`` over the ranks."""
+
+    @abstractmethod
     def mean(self, values: dict[str, float]) -> dict[str, float]:
         """Each value averaged over the ranks (same keys on every rank)."""
 
@@ -55,6 +59,9 @@ class LocalCollective(Collective):
         return None
 
     def min_int(self, value: int) -> int:  # noqa: D102
+        return value
+
+    def sum_int(self, value: int) -> int:  # noqa: D102
         return value
 
     def mean(self, values: dict[str, float]) -> dict[str, float]:  # noqa: D102
@@ -85,6 +92,11 @@ class HorovodCollective(Collective):
     def min_int(self, value: int) -> int:  # noqa: D102
         out = self.hvd.allreduce(torch.tensor([value], dtype=torch.int64), op=self.hvd.Min,
                                  name="synth.min_int")  # fmt: skip
+        return int(out[0])
+
+    def sum_int(self, value: int) -> int:  # noqa: D102
+        out = self.hvd.allreduce(torch.tensor([value], dtype=torch.int64), op=self.hvd.Sum,
+                                 name="synth.sum_int")  # fmt: skip
         return int(out[0])
 
     def mean(self, values: dict[str, float]) -> dict[str, float]:  # noqa: D102
@@ -147,6 +159,11 @@ class TorchDistributedCollective(Collective):
     def min_int(self, value: int) -> int:  # noqa: D102
         tensor = torch.tensor([value], dtype=torch.int64)
         self.dist.all_reduce(tensor, op=self.dist.ReduceOp.MIN)
+        return int(tensor[0])
+
+    def sum_int(self, value: int) -> int:  # noqa: D102
+        tensor = torch.tensor([value], dtype=torch.int64)
+        self.dist.all_reduce(tensor)
         return int(tensor[0])
 
     def mean(self, values: dict[str, float]) -> dict[str, float]:  # noqa: D102

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from synth.config.train import TrainConfig
+from synth.models import gan, vae  # noqa: F401  (registers the model classes)
 from synth.models.base import EpochLog, Synthesizer
 from synth.models.encoding import TableEncoder
 from synth.train.collective import COLLECTIVES, Collective
@@ -48,6 +49,7 @@ class TrainJob:
     encoder_json: str
     cache_url: str
     width: int
+    rows: int
     checkpoint_dir: str
     backend: str
     resume: bool
@@ -139,9 +141,19 @@ def train_worker(job: TrainJob) -> dict[str, Any] | None:
         for epoch in range(start, epochs + 1):
             began = time.perf_counter()
             shard = read_shard(job.cache_url, job.width, rank=rank, size=size, seed=seed + epoch)
+            total = collective.sum_int(len(shard))
+            if total != job.rows:
+                raise RuntimeError(
+                    f"epoch {epoch}: the {size} shard(s) of {job.cache_url} hold {total} rows, "
+                    f"the cache has {job.rows}: a reader lost rows"
+                )
             rows = collective.min_int(len(shard))
             if rows < 2:
-                raise RuntimeError(f"rank {rank}: the shard of epoch {epoch} has {rows} rows")
+                raise RuntimeError(
+                    f"rank {rank}/{size}: epoch {epoch}: the smallest shard of {job.cache_url} has "
+                    f"{rows} rows (this rank's: {len(shard)}); write the cache with more files "
+                    "(train.cache_rows_per_file) than processes"
+                )
             data = torch.from_numpy(shard[:rows])
             losses = model.train_epoch(data, epoch_generator(seed, rank, epoch))
             losses = collective.mean(losses)

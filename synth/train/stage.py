@@ -154,6 +154,7 @@ def train(spark: SparkSession, lakehouse: Lakehouse, cfg: TrainStageConfig) -> T
         encoder_json=encoder.to_json(),
         cache_url=cache.url,
         width=cache.width,
+        rows=cache.rows,
         checkpoint_dir=f"{model_dir}/checkpoints",
         backend=cfg.backend,
         resume=cfg.resume,

@@ -28,7 +28,11 @@ def _table(n: int = 400) -> tuple[pd.DataFrame, list[ColumnSpec]]:
         "x": rng.normal(0, 1, n),
         "c": rng.choice(["a", "b", "c"], n),
     })  # fmt: skip
-    specs = [ColumnSpec("n", "count"), ColumnSpec("x", "continuous"), ColumnSpec("c", "categorical")]
+    specs = [
+        ColumnSpec("n", "count"),
+        ColumnSpec("x", "continuous"),
+        ColumnSpec("c", "categorical"),
+    ]
     return table, specs
 
 
