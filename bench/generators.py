@@ -31,28 +31,28 @@ Writes ``bench/results/generators.json`` and prints a summary.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
 import time
 import warnings
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for entry in (str(ROOT), str(ROOT / "bench")):
+    if entry not in sys.path:
+        sys.path.insert(0, entry)
+
+from common import Targets, print_targets, write_result  # noqa: E402
 
 RESULT = ROOT / "bench" / "results" / "generators.json"
 DATA = Path(os.environ.get("SYNTH_SHARED_DATA", ROOT.parent / "shared" / "data"))
 MODELS = ("synth_gan", "synth_vae", "ctgan_ctgan", "ctgan_tvae")
-TARGETS: dict[str, tuple[str, float]] = {
+TARGETS: Targets = {
     "quality_synth_best": (">=", 0.85),
     "quality_margin_over_best_baseline": (">", 0.0),
     "detection_auc_synth_best": ("<=", 0.7),
@@ -234,24 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     metrics["gan_vs_ctgan_seconds_per_epoch"] = round(max(
         metrics[f"{d}_synth_gan_seconds_per_epoch"] / metrics[f"{d}_ctgan_ctgan_seconds_per_epoch"]
         for d in datasets), 3)  # fmt: skip
-    met = {}
-    for key, (op, bound) in TARGETS.items():
-        value = metrics[key]
-        met[key] = bool(value >= bound if op == ">=" else value > bound if op == ">"
-                        else value <= bound)  # fmt: skip
-    result = {
-        "benchmark": "generators",
-        "measured_at": datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
-        "machine": {
-            "cores": os.cpu_count(),
-            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-        },  # fmt: skip
-        "metrics": metrics,
-        "targets": {k: [op, bound] for k, (op, bound) in TARGETS.items()},
-        "met": met,
-    }
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    met = write_result("generators", metrics, TARGETS, Path(args.output))
     print(f"\ngenerators: {metrics['rees46_epochs']} epochs on the real sample, "
           f"{metrics['sim_epochs']} on the simulated table, batch {args.batch_size}")  # fmt: skip
     print(f"  {'dataset / model':<26}{'quality':>9}{'holdout':>9}{'det. AUC':>10}{'s/epoch':>9}"
@@ -264,9 +247,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{metrics[p + '_sample_rows_per_s']:>10,.0f}")  # fmt: skip
         ceiling = metrics[d + "_real_vs_holdout_quality"]
         print(f"  {d + ' real vs holdout':<26}{'':>9}{ceiling:>9.3f}")
-    for key, (op, bound) in TARGETS.items():
-        print(f"  {key:<36}{metrics[key]:>9} (target {op} {bound})  "
-              f"{'MET' if met[key] else 'MISSED'}")  # fmt: skip
+    print_targets(metrics, TARGETS, met)
     print(f"  written: {args.output}  (ours: {len(ours)} runs, baselines: {len(theirs)} runs)")
     return 0
 

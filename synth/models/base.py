@@ -279,7 +279,8 @@ class Synthesizer(ABC):
         """Restore :meth:`save_optimizers` (the networks must be built: :meth:`setup` / load)."""
         folder = Path(folder)
         meta = json.loads((folder / OPTIMIZER_META).read_text(encoding="utf-8"))
-        tensors = load_file(str(folder / OPTIMIZER_FILE), device=str(self.device))
+        # on the CPU: load_state_dict moves moments to the parameters' device, keeps Adam's step
+        tensors = load_file(str(folder / OPTIMIZER_FILE), device="cpu")
         for name, optimizer in self.optimizers.items():
             state: dict[int, dict[str, Any]] = {}
             for key, tensor in tensors.items():
