@@ -5,12 +5,13 @@
 * :func:`build_cache`: the whole table version is encoded by Spark (``mapInPandas``, the encoder
   loaded once per batch stream) into one ``array<float>`` column ``x`` per row (Petastorm's batch
   reader returns it as a ready ``(rows, width)`` float32 matrix: 3x faster to read here than one
-  scalar column per encoded value), written as Parquet
-  under ``<lakehouse>/_cache/train/<table>/v<version>-<encoder fingerprint>``. The cache is keyed
-  by table, Delta version and encoding, so a later run on the same version reuses it and a new
-  version never reads a stale one. Cells the sample-fitted encoder had not seen (a category
-  outside the sample, a null where the sample had none) are encoded as the column's fill value
-  and counted in the cache's metadata (``replaced_cells``): nothing is dropped silently.
+  scalar column per encoded value), written as Parquet under
+  ``<lakehouse>/_cache/train/<table>/v<version>-<encoder fingerprint>-layout<n>``. The cache is
+  keyed by table, Delta version, encoding and layout, so a later run on the same version reuses
+  it and a new version never reads a stale one. Cells the sample-fitted encoder had not seen (a
+  category outside the sample, a null where the sample had none) are encoded as the column's
+  fill value and counted in the cache's metadata (``replaced_cells``): nothing is dropped
+  silently.
 * :func:`read_shard`: Petastorm's batch reader over the cache, sharded by rank (row groups),
   row-group order shuffled with a seed per epoch; returns the shard as one float32 matrix.
 """
@@ -99,7 +100,8 @@ def fit_encoder(
 
 def cache_url(lakehouse: Lakehouse, table: str, version: int, encoder: TableEncoder) -> str:
     """Where the encoded cache of ``table`` at ``version`` lives."""
-    return f"{lakehouse.root.rstrip('/')}/_cache/train/{table}/v{version}-{fingerprint(encoder)}"
+    root = f"{lakehouse.root.rstrip('/')}/_cache/train/{table}"
+    return f"{root}/v{version}-{fingerprint(encoder)}-layout{CACHE_LAYOUT}"
 
 
 def _local(url: str) -> Path | None:
@@ -115,7 +117,8 @@ def read_cache_info(url: str) -> CacheInfo | None:
     local = _local(url)
     if local is None or not (local / CACHE_META).is_file():
         return None
-    return CacheInfo(**json.loads((local / CACHE_META).read_text(encoding="utf-8")))
+    data = json.loads((local / CACHE_META).read_text(encoding="utf-8"))
+    return CacheInfo(**{"layout": 1, **data})  # files before layout 2 did not record it
 
 
 def build_cache(
