@@ -10,7 +10,8 @@ A registry (:data:`COLLECTIVES`) keyed by the config's ``backend``:
   (Gloo on CPU, NCCL on GPU); parameters broadcast from rank 0; every optimizer wrapped so its
   step first averages the gradients with one flattened ``all_reduce`` per optimizer (what DDP's
   reducer does; DDP's module wrapper itself is not used because the WGAN-GP critic's gradient
-  penalty differentiates through ``torch.autograd.grad``, which DDP does not support).
+  penalty differentiates through ``torch.autograd.grad``, which DDP's documentation lists as
+  unsupported and which gives wrong reduced gradients under DDP: pytorch/pytorch#47562).
 """
 
 from __future__ import annotations

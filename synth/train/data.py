@@ -4,7 +4,7 @@
   sample of the table version (then shipped to every worker as JSON).
 * :func:`build_cache`: the whole table version is encoded by Spark (``mapInPandas``, the encoder
   loaded once per batch stream) into one ``array<float>`` column ``x`` per row (Petastorm's batch
-  reader returns it as a ready ``(rows, width)`` float32 matrix: 3x faster to read here than one
+  reader returns it as a ready ``(rows, width)`` float32 matrix, much faster to read than one
   scalar column per encoded value), written as Parquet under
   ``<lakehouse>/_cache/train/<table>/v<version>-<encoder fingerprint>-layout<n>``. The cache is
   keyed by table, Delta version, encoding and layout, so a later run on the same version reuses

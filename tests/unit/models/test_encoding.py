@@ -292,3 +292,22 @@ class TestErrors:
     def test_not_fitted(self):
         with pytest.raises(NotFittedError, match="call fit"):
             TableEncoder(SPECS).transform(_table(0))
+
+
+class TestLenient:
+    def test_unseen_values_and_new_nulls_take_the_fill_value_and_are_counted(self):
+        # Setup: fitted on a sample without "z" and without nulls in x
+        fit = pd.DataFrame({"c": ["a", "a", "b"], "x": [1.0, 2.0, 3.0]})
+        encoder = TableEncoder([ColumnSpec("c", "categorical"), ColumnSpec("x", "continuous")])
+        encoder.fit(fit)
+        rows = pd.DataFrame({"c": ["a", "z", "b"], "x": [1.0, None, 3.0]})
+        # Run
+        matrix, replaced = encoder.transform_lenient(rows)
+        # Assert: row 1 had two replaced cells; strict transform names the problem
+        assert replaced.tolist() == [0, 2, 0]
+        back = encoder.reverse_transform(matrix.astype(np.float64))
+        assert back["c"].tolist() == ["a", "a", "b"]
+        with pytest.raises(InvalidDataError, match=r"'c': values not seen at fit time: \['z'\]"):
+            encoder.transform(rows)
+        with pytest.raises(InvalidDataError, match="'x' has nulls"):
+            encoder.transform(rows.assign(c="a"))
