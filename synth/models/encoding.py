@@ -218,6 +218,9 @@ class ContinuousEncoder(ColumnEncoder):
         if rest.size > self.SAMPLE:
             rest = np.random.default_rng(seed).choice(rest, self.SAMPLE, replace=False)
         self.log = self._wide(rest)
+        # in log mode, values at or below the smallest fitted one (e.g. a synthetic -0.1 where the
+        # real column has atoms at 0 and positive values) are encoded as that smallest value
+        self.log_floor = float(rest.min()) if self.log else 0.0
         if self.log:
             rest = np.log(rest)
         if rest.size:
@@ -255,7 +258,7 @@ class ContinuousEncoder(ColumnEncoder):
                 slot[free] = np.abs(x[free, None] - atoms[None, :]).argmin(axis=1)
             else:
                 m, s, w = np.array(self.means), np.array(self.stds), np.array(self.weights)
-                xf = np.log(np.maximum(x[free], self.low)) if self.log else x[free]
+                xf = np.log(np.maximum(x[free], self.log_floor)) if self.log else x[free]
                 log_p = np.log(w)[None, :] - np.log(s)[None, :] - 0.5 * ((xf[:, None] - m) / s) ** 2
                 mode = log_p.argmax(axis=1)
                 slot[free] = mode
@@ -282,13 +285,14 @@ class ContinuousEncoder(ColumnEncoder):
 
     def state(self) -> dict[str, Any]:  # noqa: D102
         return {"weights": self.weights, "means": self.means, "stds": self.stds,
-                "atoms": self.atoms, "log": self.log, "median": self.median, "low": self.low,
-                "high": self.high}  # fmt: skip
+                "atoms": self.atoms, "log": self.log, "log_floor": self.log_floor,
+                "median": self.median, "low": self.low, "high": self.high}  # fmt: skip
 
     def load_state(self, state: dict[str, Any]) -> None:  # noqa: D102
         self.weights, self.means, self.stds = state["weights"], state["means"], state["stds"]
         self.atoms = [float(a) for a in state["atoms"]]
         self.log = bool(state["log"])
+        self.log_floor = float(state["log_floor"])
         self.median = float(state["median"])
         self.low, self.high = float(state["low"]), float(state["high"])
 

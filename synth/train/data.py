@@ -90,7 +90,8 @@ def fit_encoder(
     fraction = min(1.0, 1.2 * sample_rows / rows)
     sampled = df if fraction >= 1.0 else df.sample(fraction=fraction, seed=seed)
     key = USER_ID if USER_ID in df.columns else PRODUCT_ID
-    pdf = sampled.orderBy(key).limit(sample_rows).toPandas()
+    # a seeded hash order: deterministic, and unrelated to how ids were assigned
+    pdf = sampled.orderBy(F.xxhash64(F.col(key), F.lit(seed))).limit(sample_rows).toPandas()
     frame = model_frame(pdf, schema, max_categories=max_categories)
     if frame.all_null:
         log.info("train: columns null in every sampled row, left out: %s", list(frame.all_null))

@@ -201,6 +201,9 @@ class TestPointMasses:
         # Assert: logs for the wide column only; small values keep their relative precision
         assert encoder.columns[0].encoder.log and not encoder.columns[1].encoder.log
         np.testing.assert_allclose(back["tenure"], days, rtol=1e-4)
+        # values the real column never had (zero, negative) still encode to finite numbers
+        odd = encoder.transform(pd.DataFrame({"tenure": [0.0, -3.0], "price": [100.0, 90.0]}))
+        assert np.isfinite(odd).all()
 
     def test_a_column_of_only_atoms_maps_unseen_values_to_the_nearest(self):
         values = pd.DataFrame({"x": [0.0] * 50 + [1.0] * 50})
