@@ -18,7 +18,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import logging
 import math
@@ -197,12 +199,19 @@ def read_shard(url: str, width: int, *, rank: int, size: int, seed: int) -> np.n
 
     Returns a ``(rows, width)`` float32 matrix (the shard of one epoch).
     """
-    with warnings.catch_warnings():
+    petastorm_log = logging.getLogger("petastorm")
+    level = petastorm_log.level
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         # Petastorm 0.13.1 (pinned with pyarrow 14) calls pyarrow's legacy filesystem and
-        # dataset API, and pyarrow warns about each call on every read (FutureWarning): known,
-        # harmless with the pinned pyarrow, and nothing the user can fix
+        # dataset API, and pyarrow warns about each call on every read (FutureWarning); it also
+        # logs that a plain Parquet dataset has no Petastorm schema and prints "Cache cleanup
+        # complete." on every reader: all expected here, so kept out of the training output
         warnings.simplefilter("ignore", FutureWarning)
-        chunks = _read_batches(url, rank=rank, size=size, seed=seed)
+        petastorm_log.setLevel(logging.ERROR)
+        try:
+            chunks = _read_batches(url, rank=rank, size=size, seed=seed)
+        finally:
+            petastorm_log.setLevel(level)
     if not chunks:
         return np.zeros((0, width), dtype=np.float32)
     return np.concatenate(chunks)
