@@ -33,17 +33,15 @@ import os
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 for entry in (str(ROOT), str(ROOT / "bench")):
     if entry not in sys.path:
         sys.path.insert(0, entry)
 
+from common import write_result  # noqa: E402  (the shared result file)
 from ingest_clean import GIB, PeakRss  # noqa: E402  (the shared RSS sampler)
 
 RESULT = ROOT / "bench" / "results" / "features.json"
@@ -233,23 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         **{f"write_{k}_s": v for k, v in report["seconds"].items() if k != "total"},
         **{f"rows_{k}": v["rows"] for k, v in report["tables"].items()},
     }
-    met = {
-        name: (metrics[name] <= bound) if op == "<=" else (metrics[name] >= bound)
-        for name, (op, bound) in TARGETS.items()
-    }
-    result = {
-        "benchmark": "features",
-        "measured_at": datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
-        "machine": {
-            "cores": os.cpu_count(),
-            "memory_gb": round(psutil.virtual_memory().total / GIB, 1),
-        },
-        "metrics": metrics,
-        "targets": {name: [op, bound] for name, (op, bound) in TARGETS.items()},
-        "met": met,
-    }
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    met = write_result("features", metrics, TARGETS, Path(args.output))
     print(f"\nfeatures: silver ({rows:,} events) -> gold, {os.cpu_count()} cores")
     for key in ("gold_total_s", "events_per_s", "silver_scan_s", "gold_vs_scan_ratio",
                 "embedding_items", "embedding_texts", "embedding_s", "embedding_items_per_s",

@@ -23,20 +23,17 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
-
-import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 for entry in (str(ROOT), str(ROOT / "bench")):
     if entry not in sys.path:
         sys.path.insert(0, entry)
 
+from common import write_result  # noqa: E402  (the shared result file)
 from ingest_clean import GIB, PeakRss  # noqa: E402  (the shared RSS sampler)
 
 RESULT = ROOT / "bench" / "results" / "simulate_scale.json"
@@ -130,23 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             (large["seconds"] / large["rows"]) / (base["seconds"] / base["rows"]), 3
         ),
     }
-    met = {
-        name: (metrics[name] <= bound) if op == "<=" else (metrics[name] >= bound)
-        for name, (op, bound) in TARGETS.items()
-    }
-    result = {
-        "benchmark": "simulate_scale",
-        "measured_at": datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
-        "machine": {
-            "cores": os.cpu_count(),
-            "memory_gb": round(psutil.virtual_memory().total / GIB, 1),
-        },
-        "metrics": metrics,
-        "targets": {name: [op, bound] for name, (op, bound) in TARGETS.items()},
-        "met": met,
-    }
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    met = write_result("simulate_scale", metrics, TARGETS, Path(args.output))
     rows, base_rows = metrics["rows"], metrics["baseline_rows"]
     print(f"\nsimulate_scale: {rows:,} events vs a {base_rows:,} baseline")
     print(f"  {'':<12}{'seconds':>10}{'peak RSS GiB':>15}")
