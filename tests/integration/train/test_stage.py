@@ -173,3 +173,22 @@ class TestHorovodBuild:
         out = subprocess.run([str(Path(sys.executable).parent / "horovodrun"), "--check-build"],
                              capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
         assert "[X] PyTorch" in out.stdout and "[X] Gloo" in out.stdout
+
+
+class TestBadInput:
+    def test_without_gold_tables_is_a_clear_error(self, spark, lakehouse):
+        from synth.errors import InputError
+
+        with pytest.raises(InputError, match=r"gold table .*user_profiles does not exist: run "
+                                             r"the `features` stage first"):  # fmt: skip
+            train(spark, lakehouse, _stage())
+
+    def test_an_empty_table_is_a_clear_error(self, spark):
+        from synth.errors import InvalidDataError
+        from synth.schema import USER_PROFILE_SCHEMA
+        from synth.train.data import fit_encoder
+
+        empty = spark.createDataFrame([], USER_PROFILE_SCHEMA)
+        with pytest.raises(InvalidDataError, match="the training table is empty"):
+            fit_encoder(empty, USER_PROFILE_SCHEMA, rows=0, sample_rows=100, max_categories=5,
+                        seed=0)  # fmt: skip
