@@ -54,6 +54,7 @@ ATOM_SHARE = 0.01  # a value holding this share of a column is a point mass
 ATOM_MIN_COUNT = 3
 LOG_RANGE = 1_000.0  # positive values whose 90th / 10th percentile exceeds this: modes in logs
 TAIL_CAP = 1_000  # values of a categorical's __other__ bucket kept for sampling
+SHARE_EPSILON = 1e-9  # decoded shares at or below this are dropped (a map keeps real keys only)
 ENCODING_VERSION = 2
 
 
@@ -453,13 +454,28 @@ class SharesEncoder(ColumnEncoder):
                 out[row, index.get(key, len(self.keys))] += share
         return out
 
-    def reverse(self, block: np.ndarray, rng: Rng = None) -> pd.Series:  # noqa: D102
+    @property
+    def labels(self) -> list[str]:
+        """The keys of the dense form's columns: the fitted keys, then ``__other__``."""
+        return [*self.keys, OTHER]
+
+    def reverse_dense(self, block: np.ndarray) -> np.ndarray:
+        """Decode to a dense share matrix over :attr:`labels` (rows sum to 1, or all 0)."""
         clipped = np.clip(block, 0.0, None)
         totals = clipped.sum(axis=1, keepdims=True)
         shares = np.divide(clipped, totals, out=np.zeros_like(clipped), where=totals > 0)
-        labels = [*self.keys, OTHER]
-        return pd.Series([{labels[j]: float(r[j]) for j in np.flatnonzero(r > 1e-9)}
-                          for r in shares], dtype=object)  # fmt: skip
+        shares[shares <= SHARE_EPSILON] = 0.0
+        return shares
+
+    def reverse(self, block: np.ndarray, rng: Rng = None) -> pd.Series:  # noqa: D102
+        shares = self.reverse_dense(block)
+        rows, cols = np.nonzero(shares)  # row-major: each row's entries are contiguous
+        keys = np.array(self.labels, dtype=object)[cols].tolist()
+        values = shares[rows, cols].tolist()
+        bounds = np.searchsorted(rows, np.arange(len(shares) + 1)).tolist()
+        maps = [dict(zip(keys[a:b], values[a:b], strict=True))
+                for a, b in zip(bounds[:-1], bounds[1:], strict=True)]  # fmt: skip
+        return pd.Series(maps, dtype=object)
 
     def fill_value(self) -> object:  # noqa: D102
         return {}
@@ -484,6 +500,31 @@ ENCODERS: dict[str, Callable[[ColumnSpec], ColumnEncoder]] = {
 
 
 # -- the table encoder -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DenseShares:
+    """A decoded share column in dense form: ``values[:, j]`` is the share of ``labels[j]``.
+
+    Rows flagged in ``nulls`` are null maps (their values are meaningless).
+    """
+
+    labels: list[str]
+    values: np.ndarray
+    nulls: np.ndarray
+
+    def take(self, index: np.ndarray) -> DenseShares:
+        """The rows at ``index`` (a boolean mask or integer positions)."""
+        return DenseShares(self.labels, self.values[index], self.nulls[index])
+
+    @staticmethod
+    def concat(parts: Sequence[DenseShares]) -> DenseShares:
+        """Stack row blocks of the same column."""
+        return DenseShares(
+            parts[0].labels,
+            np.vstack([p.values for p in parts]),
+            np.concatenate([p.nulls for p in parts]),
+        )
+
+
 @dataclass
 class _Column:
     spec: ColumnSpec
@@ -612,9 +653,31 @@ class TableEncoder:
         is) is drawn from the fitted frequencies, reproducibly; without it the decode is a pure
         function of the matrix.
         """
+        columns = self.reverse_columns(matrix, seed=seed)
+        out: dict[str, pd.Series] = {}
+        for col in self.columns:
+            decoded = columns[col.spec.name]
+            if isinstance(decoded, DenseShares):
+                assert isinstance(col.encoder, SharesEncoder)
+                values = col.encoder.reverse(decoded.values)  # already a share matrix: idempotent
+                if decoded.nulls.any():
+                    values = values.astype(object)
+                    values[decoded.nulls] = None
+                decoded = values
+            out[col.spec.name] = decoded
+        return pd.DataFrame(out)
+
+    def reverse_columns(
+        self, matrix: np.ndarray, *, seed: int | None = None
+    ) -> dict[str, pd.Series | DenseShares]:
+        """Decode column by column; share columns stay dense (:class:`DenseShares`).
+
+        The columnar form of :meth:`reverse_transform` (same values, same draws): for writers
+        that build Arrow maps from the dense matrix instead of one dict per row.
+        """
         if matrix.ndim != 2 or matrix.shape[1] != self.width:
             raise ValueError(f"expected a matrix of {self.width} columns, got {matrix.shape}")
-        out: dict[str, pd.Series] = {}
+        out: dict[str, pd.Series | DenseShares] = {}
         start = 0
         for i, col in enumerate(self.columns):
             rng = None if seed is None else np.random.default_rng([seed, i])
@@ -625,12 +688,17 @@ class TableEncoder:
             if col.has_nulls:
                 nulls = block[:, :2].argmax(axis=1) == 1
                 block = block[:, 2:]
+            if isinstance(col.encoder, SharesEncoder):
+                out[col.spec.name] = DenseShares(
+                    col.encoder.labels, col.encoder.reverse_dense(block), nulls
+                )
+                continue
             values = col.encoder.reverse(block, rng)
             if nulls.any():
                 values = values.astype(object)
                 values[nulls] = None
             out[col.spec.name] = values
-        return pd.DataFrame(out)
+        return out
 
     def to_json(self) -> str:
         """The fitted encoder as JSON (no pickles)."""

@@ -295,7 +295,7 @@ class GAN(Synthesizer):
             raw = self.generator(self._noise(n, cond, rng))
             out = activate(raw, self.spans, tau=self.tau, gumbel=rng, hard=True)
         self.generator.train()
-        return out.cpu().numpy().astype(np.float64)
+        return out.cpu().numpy()
 
     def _fixed_category(self, conditions: Mapping[str, object]) -> int | None:
         """The condition category index when ``conditions`` fixes the condition column."""

@@ -139,9 +139,13 @@ class VAE(Synthesizer):
                     out.append(torch.tanh(block) + sigma[scalar] * noise)
                     scalar += 1
                 elif span.discrete:
+                    # one category per row by inverse CDF (one uniform per row: cheaper than
+                    # multinomial, and the same draws on any device)
                     probs = torch.softmax(block, dim=1).cpu()
-                    pick = torch.multinomial(probs, 1, generator=rng)
+                    u = torch.rand((n, 1), generator=rng, dtype=probs.dtype)
+                    pick = (probs.cumsum(dim=1) < u).sum(dim=1, keepdim=True)
+                    pick = pick.clamp_(max=span.dim - 1)
                     out.append(torch.zeros_like(probs).scatter_(1, pick, 1.0).to(self.device))
                 else:
                     out.append(torch.softmax(block, dim=1))
-            return torch.cat(out, dim=1).cpu().numpy().astype(np.float64)
+            return torch.cat(out, dim=1).cpu().numpy()
