@@ -83,6 +83,9 @@ class TrainStageConfig(StrictModel):
             shards by row group, so a table needs at least ``num_processes`` files).
         sample_rows: Rows sampled after training to score the model (quality, detection).
         resume: Continue from the last checkpoint of the same run instead of starting over.
+        holdout_fraction: Share of the table's rows (by a seeded hash of the id) never trained
+            on: the privacy filter and evaluation compare synthetic rows with them.
+        holdout_seed: Seed of that hash.
     """
 
     table: Literal["user_profiles", "item_profiles"] = "user_profiles"
@@ -99,6 +102,8 @@ class TrainStageConfig(StrictModel):
     cache_rows_per_file: int = Field(default=50_000, ge=100)
     sample_rows: int = Field(default=20_000, ge=100)
     resume: bool = False
+    holdout_fraction: float = Field(default=0.1, ge=0.0, le=0.5)
+    holdout_seed: int = Field(default=7, ge=0)
 
     @model_validator(mode="after")
     def _check(self) -> TrainStageConfig:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, FloatType, LongType, StructField, StructType
 
@@ -40,6 +40,7 @@ from synth.io.delta import Lakehouse
 from synth.models.encoding import TableEncoder
 from synth.models.profiles import ModelFrame, model_frame, model_rows
 from synth.schema import PRODUCT_ID, USER_ID
+from synth.seeding import derive_seed, uniform
 
 log = logging.getLogger(__name__)
 
@@ -101,10 +102,26 @@ def fit_encoder(
     return encoder, frame
 
 
-def cache_url(lakehouse: Lakehouse, table: str, version: int, encoder: TableEncoder) -> str:
-    """Where the encoded cache of ``table`` at ``version`` lives."""
+def table_key(table: str) -> str:
+    """The id column of a gold profile table."""
+    return PRODUCT_ID if table == "item_profiles" else USER_ID
+
+
+def holdout_mask(key: str, fraction: float, seed: int) -> Column:
+    """True for the holdout rows: a seeded hash of the id below ``fraction``.
+
+    A function of the id alone (partition independent): training leaves these rows out, and the
+    privacy filter and evaluation find the same rows again from the recorded fraction and seed.
+    """
+    return uniform(derive_seed(seed, "holdout"), key) < F.lit(float(fraction))
+
+
+def cache_url(
+    lakehouse: Lakehouse, table: str, version: int, encoder: TableEncoder, *, holdout: str = ""
+) -> str:
+    """Where the encoded cache of ``table`` at ``version`` (less its holdout) lives."""
     root = f"{lakehouse.root.rstrip('/')}/_cache/train/{table}"
-    return f"{root}/v{version}-{fingerprint(encoder)}-layout{CACHE_LAYOUT}"
+    return f"{root}/v{version}-{fingerprint(encoder)}-layout{CACHE_LAYOUT}{holdout}"
 
 
 def _local(url: str) -> Path | None:

@@ -35,7 +35,7 @@ from synth.errors import InputError
 from synth.features.pipeline import gold_table
 from synth.io.delta import Lakehouse, read_table, table_exists, table_version
 from synth.schema import GOLD_SCHEMAS
-from synth.train.data import build_cache, cache_url, fit_encoder
+from synth.train.data import build_cache, cache_url, fit_encoder, holdout_mask, table_key
 from synth.train.loop import TrainJob, train_worker
 
 log = logging.getLogger(__name__)
@@ -137,13 +137,18 @@ def train(spark: SparkSession, lakehouse: Lakehouse, cfg: TrainStageConfig) -> T
     version = table_version(spark, path)
     schema = GOLD_SCHEMAS[cfg.table]
     df = read_table(spark, path, version=version)
+    holdout = ""
+    if cfg.holdout_fraction > 0:
+        # the holdout rows are never trained on: privacy checks compare synthetic rows with them
+        df = df.where(~holdout_mask(table_key(cfg.table), cfg.holdout_fraction, cfg.holdout_seed))
+        holdout = f"-h{cfg.holdout_fraction:g}s{cfg.holdout_seed}"
     rows = df.count()
     seed = cfg.train.seed
     encoder, frame = fit_encoder(df, schema, rows=rows, sample_rows=cfg.encoder_sample_rows,
                                  max_categories=cfg.max_categories, seed=seed)  # fmt: skip
     processes = 1 if cfg.backend == "local" else cfg.num_processes
     cache = build_cache(spark, df, schema, encoder, url=cache_url(lakehouse, cfg.table, version,
-                        encoder), table=cfg.table, version=version, rows=rows,
+                        encoder, holdout=holdout), table=cfg.table, version=version, rows=rows,
                         rows_per_file=cfg.cache_rows_per_file, min_files=2 * processes)  # fmt: skip
     ident = model_id(cfg, version)
     model_dir = f"{lakehouse.root.rstrip('/')}/_models/{cfg.table}/{ident}"
