@@ -78,10 +78,24 @@ def train_split(silver: DataFrame) -> DataFrame:
     return silver.where(F.col(SPLIT) == F.lit(SPLIT_TRAIN))
 
 
-def with_reference_time(events: DataFrame) -> DataFrame:
-    """Add ``_ref``: the frame's last event time in epoch seconds (a broadcast one-row join)."""
+def with_reference_time(events: DataFrame, reference_s: float | None = None) -> DataFrame:
+    """Add ``_ref``: the frame's last event time in epoch seconds (a broadcast one-row join).
+
+    ``reference_s`` fixes it instead (profiles of a subset of users, or of real plus synthetic
+    events, keep the real train split's reference time).
+    """
+    if reference_s is not None:
+        return events.withColumn(_REF, F.lit(float(reference_s)))
     ref = events.agg(F.max(_secs(EVENT_TIME)).alias(_REF))
     return events.crossJoin(F.broadcast(ref))
+
+
+def reference_time(train: DataFrame) -> float:
+    """The train split's reference time (its last event, epoch seconds). Runs one Spark job."""
+    row = train.agg(F.max(_secs(EVENT_TIME)).alias(_REF)).first()
+    if row is None or row[_REF] is None:
+        raise ValueError("no events: the reference time is undefined")
+    return float(row[_REF])
 
 
 def category_level(code: Column, level: int) -> Column:
@@ -101,9 +115,14 @@ def _top_k(key: Column, count: Column, k: int) -> Column:
     return F.transform(F.slice(ranked, 1, k), lambda s: s["k"])
 
 
-def user_profiles(train: DataFrame, cfg: ProfileConfig) -> DataFrame:
-    """Return one row per user with a train event (:data:`USER_PROFILE_SCHEMA`)."""
-    events = with_reference_time(train).withColumn(_SECS, _secs(EVENT_TIME))
+def user_profiles(
+    train: DataFrame, cfg: ProfileConfig, *, reference_s: float | None = None
+) -> DataFrame:
+    """Return one row per user with a train event (:data:`USER_PROFILE_SCHEMA`).
+
+    ``reference_s`` fixes the reference time (default: the frame's last event).
+    """
+    events = with_reference_time(train, reference_s).withColumn(_SECS, _secs(EVENT_TIME))
     secs = F.col(_SECS)
     hour = F.floor(F.pmod(secs, F.lit(DAY_S)) / F.lit(3_600.0)).cast("int")
     weekday = F.pmod(F.floor(secs / F.lit(DAY_S)) + F.lit(3), F.lit(7)).cast("int")  # Monday 0
@@ -197,12 +216,13 @@ def item_text(category_code: Column, brand: Column) -> Column:
     return F.when(text == F.lit(""), F.lit("product")).otherwise(text)
 
 
-def item_profiles(train: DataFrame) -> DataFrame:
+def item_profiles(train: DataFrame, *, reference_s: float | None = None) -> DataFrame:
     """Return one row per product with a train event (:data:`ITEM_PROFILE_SCHEMA`).
 
     ``text_embedding`` is null here; :func:`synth.features.pipeline.build_features` fills it.
+    ``reference_s`` fixes the reference time (default: the frame's last event).
     """
-    events = with_reference_time(train).withColumn(_SECS, _secs(EVENT_TIME))
+    events = with_reference_time(train, reference_s).withColumn(_SECS, _secs(EVENT_TIME))
     days = F.col(_SECS) / F.lit(DAY_S)
     agg = events.groupBy(PRODUCT_ID).agg(
         F.mode(CATEGORY_ID, deterministic=True).alias(CATEGORY_ID),
