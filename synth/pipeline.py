@@ -1,8 +1,10 @@
-"""The pipeline's stages so far: simulate -> ingest -> clean -> features -> train.
+"""The pipeline's stages: simulate, ingest, clean, features, train, synthesize, filter, fuse.
 
 The simulator is the embedded default source; ingestion writes bronze, cleaning silver, and
 featurization the gold profile and interaction tables, and training a generator of one gold
-table into the model store (``<lakehouse>/_models``).
+table into the model store (``<lakehouse>/_models``). Synthesis samples it at Spark scale,
+filtering flags rows for validity, realism and privacy, and fusion writes behaviour events and
+the fused real + synthetic profile tables (:mod:`synth.generate.stage`).
 
 Each stage is a function of ``(spark, config, lakehouse)``; :func:`run` chains them with progress
 logging and returns a summary that the CLI prints and writes as JSON.
@@ -29,7 +31,16 @@ from synth.io.delta import Lakehouse, write_json
 
 log = logging.getLogger(__name__)
 
-STAGES: tuple[str, ...] = ("simulate", "ingest", "clean", "features", "train")
+STAGES: tuple[str, ...] = (
+    "simulate",
+    "ingest",
+    "clean",
+    "features",
+    "train",
+    "synthesize",
+    "filter",
+    "fuse",
+)
 _SIM_MARKER = "_synth_simulator.json"
 
 
@@ -137,13 +148,20 @@ def run(
             result = freport.to_dict()
             for line in freport.summary().splitlines():
                 say(f"[features] {line}")
-        else:
+        elif stage == "train":
             from synth.train.stage import train
 
             treport = train(spark, lakehouse, cfg.train)
             result = treport.to_dict()
             for line in treport.summary().splitlines():
                 say(f"[train] {line}")
+        else:
+            from synth.generate.stage import GENERATE_STAGES
+
+            greport = GENERATE_STAGES[stage](spark, lakehouse, cfg)
+            result = greport.to_dict()
+            for line in greport.summary().splitlines():
+                say(f"[{stage}] {line}")
         summary.seconds[stage] = round(time.perf_counter() - start, 2)
         summary.stages[stage] = result
         say(f"[{stage}] done in {summary.seconds[stage]:.1f}s")

@@ -29,6 +29,7 @@ from synth.config.ingest import (
     _check_name,
 )
 from synth.config.simulate import SimulatorConfig
+from synth.config.synthesize import SynthesizeConfig
 from synth.config.train import TrainStageConfig
 
 
@@ -83,6 +84,7 @@ class JobConfig(StrictModel):
     clean: CleanConfig = CleanConfig()
     features: FeaturesConfig = FeaturesConfig()
     train: TrainStageConfig = TrainStageConfig()
+    synthesize: SynthesizeConfig = SynthesizeConfig()
 
 
 def load_job_config(path: str | Path, *, overrides: dict[str, object] | None = None) -> JobConfig:

@@ -1,7 +1,9 @@
 """Delta Lake I/O: the lakehouse layout, reads, writes and table metadata.
 
 Tables are path-based (no metastore needed) under one lakehouse root, named by layer:
-``<root>/bronze/<name>``, ``<root>/silver/<name>``, ``<root>/gold/<name>``.
+``<root>/bronze/<name>``, ``<root>/silver/<name>``, ``<root>/gold/<name>``, and for synthesis
+``<root>/synthetic/<name>`` (per-run synthetic rows) and ``<root>/fused/<name>`` (real +
+synthetic profiles).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Literal
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
-Layer = Literal["bronze", "silver", "gold"]
+Layer = Literal["bronze", "silver", "gold", "synthetic", "fused"]
 WriteMode = Literal["append", "overwrite"]
 
 
@@ -132,6 +134,51 @@ def last_commit_metadata(spark: SparkSession, path: str) -> dict[str, str]:
     if row is None or not row["userMetadata"]:
         return {}
     return dict(json.loads(row["userMetadata"]))
+
+
+def replace_partition(df: DataFrame, path: str, *, column: str, value: str) -> int:
+    """Replace the rows of ``df`` 's partition ``column = value`` atomically; return the version.
+
+    Creates the table (partitioned by ``column``) when absent. Other partitions are untouched,
+    and a failed write leaves the previous version readable. ``value`` must be a validated
+    identifier (no quotes).
+    """
+    writer = (
+        df.write.format("delta").mode("overwrite").option("replaceWhere", f"`{column}` = '{value}'")
+    )
+    if not table_exists(df.sparkSession, path):
+        writer = writer.partitionBy(column)
+    writer.save(path)
+    return table_version(df.sparkSession, path)
+
+
+def merge_partition(
+    df: DataFrame, path: str, *, keys: list[str], column: str, value: str
+) -> dict[str, int]:
+    """Make partition ``column = value`` of the table equal to ``df`` with one Delta MERGE.
+
+    Rows matched on ``keys`` are updated, new ones inserted, and rows of that partition missing
+    from ``df`` deleted; other partitions are untouched. Running it again with the same ``df``
+    leaves the same rows (idempotent), and a failure aborts the whole commit. Returns Delta's
+    operation metrics (rows inserted / updated / deleted).
+    """
+    spark = df.sparkSession
+    if not table_exists(spark, path):
+        df.limit(0).write.format("delta").partitionBy(column).save(path)
+    condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in [column, *keys])
+    (
+        DeltaTable.forPath(spark, path)
+        .alias("t")
+        .merge(df.alias("s"), condition)
+        .whenMatchedUpdateAll()
+        .whenNotMatchedInsertAll()
+        .whenNotMatchedBySourceDelete(condition=f"t.`{column}` = '{value}'")
+        .execute()
+    )
+    row = DeltaTable.forPath(spark, path).history(1).select("operationMetrics").first()
+    metrics = dict((row["operationMetrics"] if row is not None else None) or {})
+    wanted = ("numTargetRowsInserted", "numTargetRowsUpdated", "numTargetRowsDeleted")
+    return {k: int(metrics.get(k, 0)) for k in wanted}
 
 
 def write_json(path: str, payload: dict[str, object]) -> None:

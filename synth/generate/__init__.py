@@ -1,0 +1,1 @@
+"""Synthesis at Spark scale: block sampling, behaviour events, filters and fusion."""

@@ -1,0 +1,660 @@
+"""Stages ``synthesize``, ``filter`` and ``fuse``: a trained model -> fused profile tables.
+
+Tables (Delta, partitioned by ``run_id``; re-running a run id replaces exactly its rows):
+
+* ``synthetic/<table>_raw``: every sampled row (gold schema of the model's table, synthetic
+  negative ids, ``_row``, ``run_id``, ``model_id``), derived columns recomputed from their
+  definitions (:mod:`synth.generate.consistency`). Written by :func:`synthesize`.
+* ``synthetic/<table>``: every raw row again, with ``realism_score``, ``dcr`` and
+  ``rejected_reason`` (null when kept): nothing is dropped silently. Written by
+  :func:`filter_synthetic`; the report counts rows per reason, and raw = kept + rejected.
+* ``synthetic/events``: behaviour events in the silver schema (plus ``run_id``, ``model_id``,
+  ``origin``: ``synthetic_user`` or ``enrichment``). ``synthetic/events_rejected``: events that
+  failed their checks (an item outside the catalog, a time outside the real window), with the
+  reason. Written by :func:`fuse`.
+* ``fused/user_profiles``, ``fused/item_profiles``: real and synthetic rows with provenance
+  (``is_synthetic``, ``enriched``, ``model_id``, ``run_id``) and ``weight``, written with one
+  Delta MERGE per table (:func:`synth.io.delta.merge_partition`): idempotent per run id, and a
+  failed run leaves the previous state readable.
+
+Enrichment rule (``synthesize.fusion.enrich``): a real user with at most ``max_events`` train
+events receives ``target_events - n_events`` synthetic events drawn from their own profile
+(categories, top brand, price sensitivity, hours, within their first..last seen window), the
+event types split by the real population's funnel (largest share first, rounded); their fused
+profile is recomputed from real + synthetic events with the real reference time and flagged
+``enriched``. Fused item profiles are recomputed from real + synthetic events (items are real;
+``enriched`` marks items that received synthetic events). Synthetic user rows keep the
+generator's profile as sampled.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import (
+    ArrayType,
+    BooleanType,
+    DoubleType,
+    StringType,
+    StructField,
+    StructType,
+)
+
+from synth.clean.pipeline import silver_table
+from synth.config.job import JobConfig
+from synth.errors import InputError, InvalidDataError
+from synth.features.pipeline import gold_table
+from synth.generate.consistency import apply_identities
+from synth.generate.filters import (
+    DCR,
+    REALISM,
+    Constraint,
+    Reason,
+    derive_constraints,
+    fit_scorer,
+    row_hash,
+    score_frame,
+    violation,
+)
+from synth.generate.sampler import (
+    MODEL_ID,
+    ROW,
+    RUN_ID,
+    ModelBlob,
+    plan_blocks,
+    sample_flat,
+    to_gold,
+)
+from synth.io.delta import (
+    Lakehouse,
+    merge_partition,
+    read_table,
+    replace_partition,
+    table_exists,
+    table_version,
+    written_rows,
+)
+from synth.models.encoding import TableEncoder
+from synth.models.profiles import model_rows
+from synth.schema import (
+    EVENT_TIME,
+    EVENT_TYPE,
+    EVENT_TYPES,
+    GOLD_SCHEMAS,
+    ITEM_PROFILE_SCHEMA,
+    PRODUCT_ID,
+    SILVER_SCHEMA,
+    USER_ID,
+    USER_PROFILE_SCHEMA,
+)
+from synth.seeding import derive_seed
+from synth.train.data import holdout_mask, table_key
+
+log = logging.getLogger(__name__)
+
+REJECTED = "rejected_reason"
+ORIGIN, SYNTHETIC_USER, ENRICHMENT = "origin", "synthetic_user", "enrichment"
+IS_SYNTHETIC, ENRICHED, WEIGHT = "is_synthetic", "enriched", "weight"
+PROVENANCE: tuple[str, ...] = (IS_SYNTHETIC, ENRICHED, MODEL_ID, RUN_ID, WEIGHT)
+
+
+def synthetic_table(lakehouse: Lakehouse, name: str) -> str:
+    """Path of a table of the synthetic layer (``<table>_raw``, ``<table>``, ``events``)."""
+    return lakehouse.table_path("synthetic", name)
+
+
+def fused_table(lakehouse: Lakehouse, name: str) -> str:
+    """Path of a fused profile table (``user_profiles`` or ``item_profiles``)."""
+    return lakehouse.table_path("fused", name)
+
+
+# -- which model, which run ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class ModelRef:
+    """A trained model folder and what its ``artifact.json`` says about it."""
+
+    model_dir: str
+    model_id: str
+    table: str
+    table_path: str
+    delta_version: int
+    holdout_fraction: float
+    holdout_seed: int
+
+
+def resolve_model(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> ModelRef:
+    """The model to sample: ``synthesize.model_dir``, or the one the ``train`` config produces."""
+    from synth.train.stage import ARTIFACT, model_id
+
+    if cfg.synthesize.model_dir:
+        folder = Path(cfg.synthesize.model_dir)
+    else:
+        path = gold_table(lakehouse, cfg.train.table)
+        if not table_exists(spark, path):
+            raise InputError(f"gold table {path} does not exist: run the `features` stage first")
+        ident = model_id(cfg.train, table_version(spark, path))
+        folder = Path(lakehouse.root.rstrip("/")) / "_models" / cfg.train.table / ident / "model"
+    artifact = folder / ARTIFACT
+    if not artifact.is_file():
+        raise InputError(
+            f"no trained model at {folder} ({ARTIFACT} missing): run the `train` stage with this "
+            "config first, or set synthesize.model_dir to a model folder"
+        )
+    data = json.loads(artifact.read_text(encoding="utf-8"))
+    config = data.get("config", {})
+    return ModelRef(
+        model_dir=str(folder),
+        model_id=str(data["model_id"]),
+        table=str(data["table"]),
+        table_path=str(data["table_path"]),
+        delta_version=int(data["delta_version"]),
+        holdout_fraction=float(config.get("holdout_fraction", 0.0)),
+        holdout_seed=int(config.get("holdout_seed", 0)),
+    )
+
+
+def resolve_run_id(cfg: JobConfig, ref: ModelRef) -> str:
+    """``synthesize.run_id``, or ``<model id>-s<seed>``."""
+    return cfg.synthesize.run_id or f"{ref.model_id}-s{cfg.synthesize.seed}"[-64:]
+
+
+def _encoder(blob: ModelBlob) -> TableEncoder:
+    return TableEncoder.from_json(blob.files["encoder.json"].decode("utf-8"))
+
+
+def _real(spark: SparkSession, ref: ModelRef) -> tuple[DataFrame, DataFrame | None]:
+    """The model's table at its trained version: (training rows, holdout rows or None)."""
+    real = read_table(spark, ref.table_path, version=ref.delta_version)
+    if ref.holdout_fraction <= 0:
+        return real, None
+    mask = holdout_mask(table_key(ref.table), ref.holdout_fraction, ref.holdout_seed)
+    return real.where(~mask), real.where(mask)
+
+
+def _count_by(df: DataFrame, column: str) -> tuple[dict[str, int], int]:
+    """Rows per non-null value of ``column``, and rows where it is null (one Spark job)."""
+    rows = df.groupBy(column).agg(F.count(F.lit(1)).alias("n")).collect()
+    counts = {str(r[column]): int(r["n"]) for r in rows if r[column] is not None}
+    return counts, sum(int(r["n"]) for r in rows if r[column] is None)
+
+
+def _hash_sample(df: DataFrame, key: str, rows: int, seed: int) -> pd.DataFrame:
+    """At most ``rows`` rows in a seeded hash order of ``key`` (deterministic), on the driver."""
+    return df.orderBy(F.xxhash64(F.col(key), F.lit(seed))).limit(rows).toPandas()
+
+
+# -- synthesize ----------------------------------------------------------------------------------
+@dataclass
+class SynthesizeReport:
+    """What the ``synthesize`` stage wrote."""
+
+    run_id: str
+    model_id: str
+    table: str
+    path: str
+    rows: int
+    groups: list[int]
+    blocks: int
+    partitions: int
+    seconds: float
+    rows_per_s: float
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready."""
+        return asdict(self)
+
+    def summary(self) -> str:
+        """One line."""
+        return (
+            f"{self.rows:,} synthetic {self.table} rows ({self.blocks} blocks, "
+            f"{self.partitions} partitions) in {self.seconds:.1f}s = {self.rows_per_s:,.0f} rows/s"
+            f" -> {self.path} run_id={self.run_id}"
+        )
+
+
+def synthesize(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> SynthesizeReport:
+    """Sample the model into ``synthetic/<table>_raw`` (partition ``run_id``)."""
+    began = time.perf_counter()
+    s = cfg.synthesize
+    ref = resolve_model(spark, lakehouse, cfg)
+    run = resolve_run_id(cfg, ref)
+    blob = ModelBlob.from_dir(ref.model_dir)
+    encoder = _encoder(blob)
+    gold = GOLD_SCHEMAS[ref.table]
+    key = table_key(ref.table)
+    real = read_table(spark, ref.table_path, version=ref.delta_version)
+    names = {spec.name for spec in encoder.specs}
+    positional = [
+        f.name
+        for f in gold.fields
+        if f.name in names
+        and isinstance(f.dataType, ArrayType)
+        and f.dataType.elementType == DoubleType()
+    ]
+    row = real.agg(F.min(key).alias("low"),
+                   *[F.max(F.size(c)).alias(c) for c in positional]).first()  # fmt: skip
+    assert row is not None
+    if row["low"] is not None and row["low"] < 0:
+        raise InvalidDataError(
+            f"{ref.table_path}: real {key} values go down to {row['low']}; synthetic ids are the "
+            "negative numbers, so real ids must be >= 0 (remap the source's ids)"
+        )
+    groups = [s.rows, *[c.rows for c in s.conditions]]
+    conditions = [{}, *[dict(c.where) for c in s.conditions]]
+    partitions = s.partitions or spark.sparkContext.defaultParallelism
+    flat = sample_flat(spark, blob, encoder, gold, groups=groups, conditions=conditions,
+                       seed=s.seed, block_rows=s.block_rows, partitions=partitions,
+                       torch_threads=s.torch_threads)  # fmt: skip
+    rows = to_gold(flat, gold, run_id=run, model_id=ref.model_id,
+                   array_lengths={c: int(row[c]) for c in positional})  # fmt: skip
+    derived = apply_identities(rows, ref.table)
+    rows = derived.select(  # the identities keep every column; restore the gold comments
+        *[F.col(c.name).cast(c.dataType).alias(c.name, metadata=c.metadata) if c.name in gold.names
+          else F.col(c.name) for c in rows.schema.fields])  # fmt: skip
+    path = synthetic_table(lakehouse, f"{ref.table}_raw")
+    log.info("synthesize: %s rows of %s from %s (run %s)", f"{sum(groups):,}", ref.table,
+             ref.model_id, run)  # fmt: skip
+    replace_partition(rows, path, column=RUN_ID, value=run)
+    written = written_rows(spark, path)
+    seconds = time.perf_counter() - began
+    return SynthesizeReport(
+        run_id=run, model_id=ref.model_id, table=ref.table, path=path, rows=written,
+        groups=groups, blocks=len(plan_blocks(groups, s.block_rows, s.seed)),
+        partitions=partitions, seconds=round(seconds, 2),
+        rows_per_s=round(written / max(seconds, 1e-9), 1),
+    )  # fmt: skip
+
+
+# -- filter --------------------------------------------------------------------------------
+@dataclass
+class FilterReport:
+    """What the filters removed and why; raw rows = kept + every reason's count."""
+
+    run_id: str
+    path: str
+    raw_rows: int
+    kept_rows: int
+    removed: dict[str, int]
+    constraints: list[str]
+    notes: list[str]
+    realism: dict[str, float | None] = field(default_factory=dict)
+    privacy: dict[str, float | None] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready."""
+        return asdict(self)
+
+    def summary(self) -> str:
+        """A few lines."""
+        removed = ", ".join(f"{k} {v:,}" for k, v in sorted(self.removed.items())) or "none"
+        quality = self.realism.get("quality_before"), self.realism.get("quality_after")
+        lines = [
+            f"kept {self.kept_rows:,} of {self.raw_rows:,} rows; removed: {removed}",
+            f"  {len(self.constraints)} validity constraints; quality before/after "
+            f"{quality[0]} / {quality[1]}; privacy threshold {self.privacy.get('threshold')}",
+        ]
+        return "\n".join(lines + [f"  note: {n}" for n in self.notes])
+
+
+def _quality(encoder: TableEncoder, gold: StructType, real: pd.DataFrame,
+             synth: pd.DataFrame) -> float | None:  # fmt: skip
+    from synth.evaluate.fidelity import quality_score
+
+    if real.empty or synth.empty:
+        return None
+    specs = [s for s in encoder.specs if s.kind != "shares"]
+    names = [s.name for s in specs]
+    kinds = {s.name: ("categorical" if s.kind == "categorical" else "datetime"
+                      if s.kind == "timestamp" else "numerical") for s in specs}  # fmt: skip
+    score = quality_score(model_rows(real, gold, names), model_rows(synth, gold, names), kinds)  # type: ignore[arg-type]
+    return round(score.overall, 4)
+
+
+def filter_synthetic(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> FilterReport:
+    """Score and flag the run's raw rows into ``synthetic/<table>`` (see the module docstring)."""
+    from synth.evaluate.detection import roc_auc
+
+    began = time.perf_counter()
+    fcfg = cfg.synthesize.filters
+    seed = cfg.synthesize.seed
+    ref = resolve_model(spark, lakehouse, cfg)
+    run = resolve_run_id(cfg, ref)
+    encoder = _encoder(ModelBlob.from_dir(ref.model_dir))
+    gold = GOLD_SCHEMAS[ref.table]
+    key = table_key(ref.table)
+    raw_path = synthetic_table(lakehouse, f"{ref.table}_raw")
+    if not table_exists(spark, raw_path):
+        raise InputError(f"{raw_path} does not exist: run the `synthesize` stage first")
+    raw = read_table(spark, raw_path).where(F.col(RUN_ID) == F.lit(run))
+    train_rows, holdout = _real(spark, ref)
+    notes: list[str] = []
+
+    constraints: list[Constraint] = []
+    reason = F.lit(None).cast("string")
+    if fcfg.validity.enabled:
+        constraints, more = derive_constraints(train_rows, encoder, fcfg.validity)
+        notes += more
+        reason = violation(constraints, raw.columns)
+    flagged = raw.withColumn(REJECTED, reason)
+    if fcfg.privacy.enabled and fcfg.privacy.exact:
+        real_all = read_table(spark, ref.table_path, version=ref.delta_version)
+        copies = real_all.select(row_hash(real_all, encoder).alias("_h")).distinct()
+        flagged = (flagged.withColumn("_h", row_hash(flagged, encoder))
+                   .join(copies.withColumn("_copy", F.lit(True)), "_h", "left")
+                   .withColumn(REJECTED, F.coalesce(F.col(REJECTED), F.when(
+                       F.col("_copy"), F.lit(Reason.EXACT_COPY))))
+                   .drop("_h", "_copy"))  # fmt: skip
+
+    # the detector and the distance reference, fitted on the driver on seeded samples
+    rows_real = _hash_sample(train_rows, key, fcfg.realism.sample_rows, seed)
+    names = [s.name for s in encoder.specs]
+    x_real = encoder.transform_lenient(model_rows(rows_real, gold, names))[0]
+    x_syn = None
+    rows_syn = pd.DataFrame()
+    if fcfg.realism.enabled:
+        valid = flagged.where(F.col(REJECTED).isNull()).drop(REJECTED)
+        rows_syn = _hash_sample(valid, ROW, fcfg.realism.sample_rows, seed)
+        if len(rows_syn):
+            x_syn = encoder.transform_lenient(model_rows(rows_syn, gold, names))[0]
+    reference = None
+    threshold: float | None = None
+    privacy: dict[str, float | None] = {"quantile": fcfg.privacy.quantile, "threshold": None}
+    if fcfg.privacy.enabled and fcfg.privacy.quantile > 0:
+        if holdout is None:
+            notes.append("no holdout (train.holdout_fraction is 0): distance filter skipped")
+        else:
+            ref_rows = _hash_sample(train_rows, key, fcfg.privacy.reference_rows, seed + 1)
+            reference = encoder.transform_lenient(model_rows(ref_rows, gold, names))[0]
+            hold_rows = _hash_sample(holdout, key, fcfg.privacy.holdout_rows, seed + 2)
+            if len(hold_rows) == 0:
+                notes.append("the holdout is empty: distance filter skipped")
+                reference = None
+            else:
+                probe = fit_scorer(encoder, x_real, None, reference, seed=seed)
+                x_hold = encoder.transform_lenient(model_rows(hold_rows, gold, names))[0]
+                hold_dcr = probe.dcr(x_hold)
+                threshold = float(np.quantile(hold_dcr, fcfg.privacy.quantile))
+                privacy.update(threshold=round(threshold, 6), holdout_rows=float(len(hold_rows)),
+                               reference_rows=float(len(ref_rows)),
+                               holdout_dcr_median=round(float(np.median(hold_dcr)), 6))  # fmt: skip
+    scorer = fit_scorer(encoder, x_real, x_syn, reference, seed=seed)
+    scored = score_frame(flagged, scorer, gold)
+    later = F.lit(None).cast("string")
+    if threshold is not None:
+        later = F.when(F.col(DCR) < F.lit(threshold), F.lit(Reason.TOO_CLOSE))
+    if x_syn is not None:
+        later = F.coalesce(F.when(F.col(REALISM) > F.lit(fcfg.realism.threshold),
+                                  F.lit(Reason.REALISM)), later)  # fmt: skip
+    out = scored.withColumn(REJECTED, F.coalesce(F.col(REJECTED), later))
+    path = synthetic_table(lakehouse, ref.table)
+    log.info("filter: scoring run %s into %s", run, path)
+    replace_partition(out, path, column=RUN_ID, value=run)
+
+    written = read_table(spark, path).where(F.col(RUN_ID) == F.lit(run))
+    counts, kept = _count_by(written, REJECTED)
+    raw_rows = raw.count()
+    if kept + sum(counts.values()) != raw_rows:
+        raise InvalidDataError(
+            f"filter accounting broken: {raw_rows} raw rows != {kept} kept + {sum(counts.values())}"
+        )
+    realism: dict[str, float | None] = {"threshold": fcfg.realism.threshold}
+    if x_syn is not None:
+        realism["detector_auc_in_sample"] = round(roc_auc(
+            np.concatenate([np.zeros(len(x_real)), np.ones(len(x_syn))]),
+            np.concatenate([scorer.realism(x_real), scorer.realism(x_syn)])), 4)  # fmt: skip
+    q_rows = fcfg.realism.quality_rows
+    real_q = rows_real.head(q_rows)
+    before = _hash_sample(written, ROW, q_rows, seed + 3)
+    after = _hash_sample(written.where(F.col(REJECTED).isNull()), ROW, q_rows, seed + 3)
+    realism["quality_before"] = _quality(encoder, gold, real_q, before)
+    realism["quality_after"] = _quality(encoder, gold, real_q, after)
+    return FilterReport(
+        run_id=run, path=path, raw_rows=raw_rows, kept_rows=kept, removed=counts,
+        constraints=[c.describe() for c in constraints], notes=notes, realism=realism,
+        privacy=privacy, seconds=round(time.perf_counter() - began, 2),
+    )  # fmt: skip
+
+
+# -- fuse ----------------------------------------------------------------------------------
+@dataclass
+class FuseReport:
+    """What the ``fuse`` stage wrote."""
+
+    run_id: str
+    synthetic_rows: int
+    enriched_users: int
+    events: dict[str, int]
+    rejected_events: dict[str, int]
+    fused: dict[str, dict[str, int]]
+    paths: dict[str, str]
+    seconds: float
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready."""
+        return asdict(self)
+
+    def summary(self) -> str:
+        """A few lines."""
+        events = ", ".join(f"{k} {v:,}" for k, v in sorted(self.events.items()))
+        rejected = ", ".join(f"{k} {v:,}" for k, v in sorted(self.rejected_events.items()))
+        lines = [f"{self.synthetic_rows:,} synthetic rows, {self.enriched_users:,} enriched users; "
+                 f"events: {events}; rejected events: {rejected or 'none'}"]  # fmt: skip
+        for table, metrics in self.fused.items():
+            lines.append(f"  {table}: {metrics} -> {self.paths[table]}")
+        return "\n".join(lines)
+
+
+EVENT_OUT = StructType([*SILVER_SCHEMA.fields])
+
+
+def _event_generator(
+    catalog: object, params: object, seed: int, source: str, source_file: str
+) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+    def generate(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        from synth.generate.behaviour import generate_events
+
+        for frame in frames:
+            out = generate_events(frame, catalog, params, seed=seed, source=source,  # type: ignore[arg-type]
+                                  source_file=source_file)  # fmt: skip
+            if len(out):
+                yield out
+
+    return generate
+
+
+_EVENT_INPUT = (USER_ID, "n_view", "n_cart", "n_remove_from_cart", "n_purchase", "n_sessions",
+                "first_seen", "last_seen", "category_shares", "top_brands",
+                "view_price_rel_category", "hour_shares")  # fmt: skip
+
+
+def _funnel_counts(extra: F.Column, shares: dict[str, float]) -> list[F.Column]:
+    """Split ``extra`` events by the population's event-type shares (the largest: the rest)."""
+    ranked = sorted(EVENT_TYPES, key=lambda t: (-shares.get(t, 0.0), t))
+    columns: dict[str, F.Column] = {}
+    for event_type in ranked[1:]:
+        columns[event_type] = F.round(extra * F.lit(shares.get(event_type, 0.0))).cast("long")
+    rest = extra.cast("long")
+    for value in columns.values():
+        rest = rest - value
+    columns[ranked[0]] = F.greatest(rest, F.lit(0).cast("long"))
+    return [columns[t].alias(f"n_{t}") for t in EVENT_TYPES]
+
+
+def _provenance(df: DataFrame, *, synthetic: bool, enriched: F.Column, model: str | None,
+                run: str, weight: float) -> DataFrame:  # fmt: skip
+    return df.select(
+        "*",
+        F.lit(synthetic).alias(IS_SYNTHETIC),
+        enriched.alias(ENRICHED),
+        F.lit(model).cast("string").alias(MODEL_ID),
+        F.lit(run).alias(RUN_ID),
+        F.lit(float(weight)).alias(WEIGHT),
+    )
+
+
+def fuse(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> FuseReport:
+    """Behaviour events and fused profiles for the run (see the module docstring)."""
+    from synth.features.profiles import item_profiles, reference_time, train_split, user_profiles
+    from synth.generate.behaviour import BehaviourParams, Catalog
+
+    began = time.perf_counter()
+    s = cfg.synthesize
+    ref = resolve_model(spark, lakehouse, cfg)
+    run = resolve_run_id(cfg, ref)
+    filtered_path = synthetic_table(lakehouse, ref.table)
+    if not table_exists(spark, filtered_path):
+        raise InputError(f"{filtered_path} does not exist: run the `filter` stage first")
+    kept = (read_table(spark, filtered_path)
+            .where((F.col(RUN_ID) == F.lit(run)) & F.col(REJECTED).isNull()))  # fmt: skip
+    gold_users = read_table(spark, gold_table(lakehouse, "user_profiles"))
+    gold_items = read_table(spark, gold_table(lakehouse, "item_profiles"))
+    silver = silver_table(lakehouse)
+    if not table_exists(spark, silver):
+        raise InputError(f"{silver} does not exist: run the `clean` stage first")
+    train = train_split(read_table(spark, silver))
+    reference_s = reference_time(train)
+    window = train.agg(F.min(EVENT_TIME).alias("lo"), F.max(EVENT_TIME).alias("hi")).first()
+    assert window is not None
+    type_counts = _count_by(train, EVENT_TYPE)[0]
+    total = max(1, sum(type_counts.values()))
+    shares = {t: type_counts.get(t, 0) / total for t in EVENT_TYPES}
+    item_columns = ["product_id", "category_id", "category_code", "category_l1", "brand",
+                    "price_median", "n_events"]  # fmt: skip
+    catalog = Catalog.from_items(gold_items.select(*item_columns).toPandas())
+    behaviour = s.fusion.behaviour
+    params = BehaviourParams(brand_affinity=behaviour.brand_affinity,
+                             price_candidates=behaviour.price_candidates,
+                             mean_gap_s=behaviour.mean_gap_s)  # fmt: skip
+    source = f"synthetic:{ref.model_id}"
+
+    synthetic_rows = kept.count()
+    parts: list[DataFrame] = []
+    if ref.table == "user_profiles":
+        gen = _event_generator(catalog, params, derive_seed(s.seed, "events", SYNTHETIC_USER),
+                               source, run)  # fmt: skip
+        parts.append(kept.select(*_EVENT_INPUT).mapInPandas(gen, EVENT_OUT)  # type: ignore[arg-type]
+                     .withColumn(ORIGIN, F.lit(SYNTHETIC_USER)))  # fmt: skip
+    sparse = gold_users.where(F.lit(False))
+    enrich = s.fusion.enrich
+    if enrich.enabled:
+        sparse = gold_users.where(F.col("n_events") <= F.lit(enrich.max_events))
+        extra = F.lit(enrich.target_events) - F.col("n_events")
+        wanted = sparse.select(USER_ID, *_funnel_counts(extra, shares),
+                               *[c for c in _EVENT_INPUT[5:]])  # fmt: skip
+        gen = _event_generator(catalog, params, derive_seed(s.seed, "events", ENRICHMENT),
+                               source, run)  # fmt: skip
+        enriched_events = wanted.mapInPandas(gen, EVENT_OUT)  # type: ignore[arg-type]
+        parts.append(enriched_events.withColumn(ORIGIN, F.lit(ENRICHMENT)))
+    events = parts[0] if parts else None
+    for part in parts[1:]:
+        events = events.unionByName(part) if events is not None else part
+    paths = {"events": synthetic_table(lakehouse, "events"),
+             "events_rejected": synthetic_table(lakehouse, "events_rejected"),
+             "user_profiles": fused_table(lakehouse, "user_profiles"),
+             "item_profiles": fused_table(lakehouse, "item_profiles")}  # fmt: skip
+    empty_events = spark.createDataFrame([], EVENT_OUT).withColumn(ORIGIN, F.lit(SYNTHETIC_USER))
+    events = events if events is not None else empty_events
+    known = gold_items.select(F.col(PRODUCT_ID).alias("_pid"), F.lit(True).alias("_known"))
+    checked = (events.join(F.broadcast(known), events[PRODUCT_ID] == known["_pid"], "left")
+               .withColumn("_reason", F.when(F.col("_known").isNull(), F.lit("unknown_item"))
+                           .when((F.col(EVENT_TIME) < F.lit(window["lo"]))
+                                 | (F.col(EVENT_TIME) > F.lit(window["hi"])),
+                                 F.lit("outside_real_window")))
+               .drop("_pid", "_known")
+               .withColumn(MODEL_ID, F.lit(ref.model_id))
+               .withColumn(RUN_ID, F.lit(run)))  # fmt: skip
+    replace_partition(checked.where(F.col("_reason").isNull()).drop("_reason"), paths["events"],
+                      column=RUN_ID, value=run)  # fmt: skip
+    replace_partition(checked.where(F.col("_reason").isNotNull()).withColumnRenamed(
+        "_reason", "reason"), paths["events_rejected"], column=RUN_ID, value=run)  # fmt: skip
+    written = read_table(spark, paths["events"]).where(F.col(RUN_ID) == F.lit(run))
+    event_counts = _count_by(written, ORIGIN)[0]
+    rejected = read_table(spark, paths["events_rejected"]).where(F.col(RUN_ID) == F.lit(run))
+    rejected_counts = _count_by(rejected, "reason")[0]
+    silver_events = written.select(*SILVER_SCHEMA.names)
+
+    # fused users: untouched real users, enriched sparse users, synthetic users
+    enriched_ids = written.where(F.col(ORIGIN) == F.lit(ENRICHMENT)).select(USER_ID).distinct()
+    enriched_users = enriched_ids.count()
+    sparse_events = train.join(enriched_ids, USER_ID, "left_semi").unionByName(
+        written.where(F.col(ORIGIN) == F.lit(ENRICHMENT)).select(*SILVER_SCHEMA.names)
+    )
+    recomputed = user_profiles(sparse_events, cfg.features.profiles, reference_s=reference_s)
+    users = [
+        _provenance(gold_users.join(enriched_ids, USER_ID, "left_anti"), synthetic=False,
+                    enriched=F.lit(False), model=None, run=run, weight=1.0),
+        _provenance(recomputed, synthetic=False, enriched=F.lit(True), model=ref.model_id,
+                    run=run, weight=1.0),
+    ]  # fmt: skip
+    if ref.table == "user_profiles":
+        users.append(_provenance(kept.select(*USER_PROFILE_SCHEMA.names), synthetic=True,
+                                 enriched=F.lit(False), model=ref.model_id, run=run,
+                                 weight=s.fusion.synthetic_weight))  # fmt: skip
+    fused_users = users[0].unionByName(users[1]).unionByName(users[2]) if len(users) == 3 \
+        else users[0].unionByName(users[1])  # fmt: skip
+
+    # fused items: recomputed from real + synthetic events (embeddings from gold), plus
+    # synthetic item rows when the model is an item model
+    touched = silver_events.select(F.col(PRODUCT_ID).alias("_touched")).distinct()
+    items = item_profiles(train.unionByName(silver_events), reference_s=reference_s)
+    embeddings = gold_items.select(PRODUCT_ID, F.col("text_embedding").alias("_emb"))
+    items = (items.drop("text_embedding").join(embeddings, PRODUCT_ID, "left")
+             .withColumnRenamed("_emb", "text_embedding")
+             .select(*ITEM_PROFILE_SCHEMA.names))  # fmt: skip
+    items = items.join(touched, items[PRODUCT_ID] == touched["_touched"], "left")
+    items = items.withColumn("_enriched", F.col("_touched").isNotNull()).drop("_touched")
+    fused_items = _provenance(items, synthetic=False, enriched=F.col("_enriched"),
+                              model=ref.model_id, run=run, weight=1.0)  # fmt: skip
+    fused_items = fused_items.drop("_enriched")
+    if ref.table == "item_profiles":
+        fused_items = fused_items.unionByName(_provenance(
+            kept.select(*ITEM_PROFILE_SCHEMA.names), synthetic=True, enriched=F.lit(False),
+            model=ref.model_id, run=run, weight=s.fusion.synthetic_weight))  # fmt: skip
+    metrics = {
+        "user_profiles": merge_partition(fused_users, paths["user_profiles"], keys=[USER_ID],
+                                         column=RUN_ID, value=run),
+        "item_profiles": merge_partition(fused_items, paths["item_profiles"], keys=[PRODUCT_ID],
+                                         column=RUN_ID, value=run),
+    }  # fmt: skip
+    return FuseReport(
+        run_id=run, synthetic_rows=synthetic_rows, enriched_users=enriched_users,
+        events=event_counts, rejected_events=rejected_counts, fused=metrics, paths=paths,
+        seconds=round(time.perf_counter() - began, 2),
+    )  # fmt: skip
+
+
+FUSED_PROVENANCE = StructType([
+    StructField(IS_SYNTHETIC, BooleanType(), False),
+    StructField(ENRICHED, BooleanType(), False),
+    StructField(MODEL_ID, StringType(), True),
+    StructField(RUN_ID, StringType(), False),
+    StructField(WEIGHT, DoubleType(), False),
+])  # fmt: skip
+
+
+class StageReport(Protocol):
+    """What every generate stage returns."""
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready."""
+
+    def summary(self) -> str:
+        """Readable lines."""
+
+
+GENERATE_STAGES: dict[str, Callable[[SparkSession, Lakehouse, JobConfig], StageReport]] = {
+    "synthesize": synthesize,
+    "filter": filter_synthetic,
+    "fuse": fuse,
+}
