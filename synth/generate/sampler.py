@@ -276,11 +276,13 @@ _ARROW: dict[type, pa.DataType] = {
 
 
 def _map_array(shares: DenseShares) -> pa.Array:
-    rows, cols = np.nonzero(shares.values)
+    # a null row contributes no entries (Arrow takes a slot's end from the next valid offset)
+    values = np.where(shares.nulls[:, None], 0.0, shares.values)
+    rows, cols = np.nonzero(values)
     counts = np.bincount(rows, minlength=len(shares.values))
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
     keys = pa.array(np.array(shares.labels, dtype=object)[cols], type=pa.string())
-    items = pa.array(shares.values[rows, cols], type=pa.float64())
+    items = pa.array(values[rows, cols], type=pa.float64())
     offset_array = pa.array(offsets, type=pa.int32())
     if shares.nulls.any():
         mask = np.concatenate([shares.nulls, [False]])

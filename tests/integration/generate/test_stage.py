@@ -1,0 +1,248 @@
+"""Synthesize -> filter -> fuse on local Spark: determinism, conditions, accounting, MERGE."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from pyspark.sql import functions as F
+
+from synth.config.job import JobConfig
+from synth.errors import InputError, InvalidDataError
+from synth.features.pipeline import gold_table
+from synth.generate import stage as gstage
+from synth.generate.filters import Reason
+from synth.generate.sampler import ROW, RUN_ID, ModelBlob, sample_flat, synthetic_id
+from synth.generate.stage import (
+    REJECTED,
+    filter_synthetic,
+    fuse,
+    fused_table,
+    resolve_model,
+    resolve_run_id,
+    synthesize,
+    synthetic_table,
+)
+from synth.io.delta import Lakehouse, read_table, table_version
+from synth.models.encoding import TableEncoder
+from synth.pipeline import run
+from synth.schema import USER_PROFILE_SCHEMA
+
+pytestmark = pytest.mark.spark
+
+ROWS, NEW_ROWS = 1_500, 120
+
+
+@pytest.fixture(scope="module")
+def job(spark, tmp_path_factory):  # noqa: ANN001, ANN201
+    """A small simulated lakehouse with a (barely) trained user-profile VAE."""
+    root = tmp_path_factory.mktemp("generate") / "lake"
+    cfg = JobConfig.model_validate({
+        "lakehouse": str(root),
+        "source": {"kind": "simulator", "simulator": {"seed": 5, "events": 20_000, "days": 10}},
+        "features": {"embedding": {"enabled": False}},
+        "train": {"train": {"epochs": 3, "batch_size": 100, "seed": 0, "patience": 0,
+                            "validation_fraction": 0.0},
+                  "vae": {"latent": 8, "hidden": [32]}, "encoder_sample_rows": 2_000,
+                  "cache_rows_per_file": 500, "sample_rows": 300},
+        "synthesize": {"run_id": "t1", "rows": ROWS, "block_rows": 400,
+                       "conditions": [{"where": {"lifecycle": "new"}, "rows": NEW_ROWS}],
+                       "filters": {"realism": {"sample_rows": 500, "quality_rows": 300,
+                                               "threshold": 0.999},
+                                   "privacy": {"reference_rows": 300, "holdout_rows": 100}}},
+    })  # fmt: skip
+    run(spark, cfg, stages=("simulate", "ingest", "clean", "features", "train"))
+    return cfg
+
+
+def _flat(spark, cfg: JobConfig, partitions: int, seed: int = 0) -> pd.DataFrame:  # noqa: ANN001
+    ref = resolve_model(spark, Lakehouse(cfg.lakehouse), cfg)
+    blob = ModelBlob.from_dir(ref.model_dir)
+    encoder = TableEncoder.from_json(blob.files["encoder.json"].decode())
+    df = sample_flat(spark, blob, encoder, USER_PROFILE_SCHEMA, groups=[700, 50],
+                     conditions=[{}, {"lifecycle": "new"}], seed=seed, block_rows=100,
+                     partitions=partitions)  # fmt: skip
+    frame = df.toPandas().sort_values(ROW).reset_index(drop=True)
+    for column in ("category_shares", "hour_shares", "weekday_shares"):
+        frame[column] = frame[column].map(lambda v: sorted(v) if v is not None else None)
+    return frame
+
+
+class TestSampling:
+    def test_output_is_the_same_for_any_number_of_partitions(self, spark, job):
+        # Run
+        one, five = _flat(spark, job, 1), _flat(spark, job, 5)
+        other_seed = _flat(spark, job, 2, seed=1)
+        # Assert
+        assert list(one[ROW]) == list(range(750))
+        pd.testing.assert_frame_equal(one, five)
+        assert not one["n_events"].equals(other_seed["n_events"])
+        assert (one[ROW] >= 700).sum() == 50 and (
+            one.loc[one[ROW] >= 700, "lifecycle"] == "new"
+        ).all()
+
+    def test_synthesize_writes_conditions_and_non_colliding_ids(self, spark, job):
+        lakehouse = Lakehouse(job.lakehouse)
+        # Run
+        report = synthesize(spark, lakehouse, job)
+        # Assert
+        raw = read_table(spark, synthetic_table(lakehouse, "user_profiles_raw")).toPandas()
+        assert report.rows == len(raw) == ROWS + NEW_ROWS and report.run_id == "t1"
+        assert (raw.loc[raw[ROW] >= ROWS, "lifecycle"] == "new").all()
+        assert (raw["user_id"] < 0).all() and raw["user_id"].is_unique
+        expected = [synthetic_id("t1", r) for r in range(ROWS + NEW_ROWS)]
+        assert list(raw.sort_values(ROW)["user_id"]) == expected
+        # derived columns follow their definitions
+        kinds = ["n_view", "n_cart", "n_remove_from_cart", "n_purchase"]
+        assert (raw[kinds].sum(axis=1) == raw["n_events"]).all()
+        assert (raw["first_seen"] <= raw["last_seen"]).all()
+        # gold schema (with its comments) plus the run columns
+        table = read_table(spark, synthetic_table(lakehouse, "user_profiles_raw"))
+        for field in USER_PROFILE_SCHEMA.fields:
+            assert table.schema[field.name].dataType == field.dataType
+
+    def test_rerunning_a_run_id_replaces_its_rows(self, spark, job):
+        lakehouse = Lakehouse(job.lakehouse)
+        path = synthetic_table(lakehouse, "user_profiles_raw")
+        before = read_table(spark, path).orderBy(ROW).toPandas()
+        # Run
+        synthesize(spark, lakehouse, job)
+        # Assert: same rows, not twice as many
+        after = read_table(spark, path).orderBy(ROW).toPandas()
+        pd.testing.assert_frame_equal(before.drop(columns=["category_shares", "hour_shares",
+                                                           "weekday_shares", "top_categories",
+                                                           "top_brands"]),
+                                      after.drop(columns=["category_shares", "hour_shares",
+                                                          "weekday_shares", "top_categories",
+                                                          "top_brands"]))  # fmt: skip
+
+
+class TestFilter:
+    def test_every_raw_row_is_kept_or_has_a_reason(self, spark, job):
+        lakehouse = Lakehouse(job.lakehouse)
+        synthesize(spark, lakehouse, job)
+        # Run
+        report = filter_synthetic(spark, lakehouse, job)
+        # Assert
+        assert report.raw_rows == ROWS + NEW_ROWS
+        assert report.kept_rows + sum(report.removed.values()) == report.raw_rows
+        table = read_table(spark, synthetic_table(lakehouse, "user_profiles"))
+        table = table.where(F.col(RUN_ID) == "t1")
+        reasons = {r[0] for r in table.select(REJECTED).distinct().collect()} - {None}
+        known = {v for k, v in vars(Reason).items() if not k.startswith("_")}
+        assert reasons <= known
+        assert report.constraints and any("<=" in c for c in report.constraints)
+        assert report.privacy["threshold"] is not None and report.privacy["threshold"] > 0
+        assert set(report.realism) >= {"threshold", "quality_before", "quality_after"}
+        kept = table.where(F.col(REJECTED).isNull()).toPandas()
+        assert len(kept) == report.kept_rows
+        assert kept["realism_score"].le(job.synthesize.filters.realism.threshold).all()
+        assert kept["dcr"].ge(report.privacy["threshold"]).all()
+
+    def test_copies_of_training_rows_are_removed_as_exact_copies(self, spark, job):
+        lakehouse = Lakehouse(job.lakehouse)
+        ref = resolve_model(spark, lakehouse, job)
+        real, _ = gstage._real(spark, ref)
+        copies = real.orderBy("user_id").limit(5)
+        # a raw partition of five verbatim training rows, under its own run id
+        rows = copies.select(*USER_PROFILE_SCHEMA.names, F.monotonically_increasing_id()
+                             .alias(ROW), F.lit("copies").alias(RUN_ID),
+                             F.lit(ref.model_id).alias("model_id"))  # fmt: skip
+        raw = read_table(spark, synthetic_table(lakehouse, "user_profiles_raw"))
+        target = synthetic_table(lakehouse, "user_profiles_raw")
+        writer = rows.select(*raw.columns).write.format("delta").mode("overwrite")
+        writer.option("replaceWhere", "run_id = 'copies'").save(target)
+        cfg = job.model_copy(update={"synthesize": job.synthesize.model_copy(
+            update={"run_id": "copies"})})  # fmt: skip
+        # Run
+        report = filter_synthetic(spark, lakehouse, cfg)
+        # Assert
+        assert report.kept_rows == 0 and report.removed == {Reason.EXACT_COPY: 5}
+
+
+class TestFuse:
+    def test_fused_tables_are_idempotent_per_run_and_keep_provenance(self, spark, job):
+        lakehouse = Lakehouse(job.lakehouse)
+        synthesize(spark, lakehouse, job)
+        filtered = filter_synthetic(spark, lakehouse, job)
+        # Run
+        report = fuse(spark, lakehouse, job)
+        # Assert: provenance and counts
+        users = read_table(spark, fused_table(lakehouse, "user_profiles")).where(
+            F.col(RUN_ID) == "t1").toPandas()  # fmt: skip
+        gold_users = read_table(spark, gold_table(lakehouse, "user_profiles")).count()
+        assert (~users["is_synthetic"]).sum() == gold_users
+        assert users["is_synthetic"].sum() == filtered.kept_rows == report.synthetic_rows > 0
+        synthetic = users[users["is_synthetic"]]
+        assert (synthetic["user_id"] < 0).all() and (synthetic["model_id"].notna()).all()
+        enriched = users[users["enriched"]]
+        assert len(enriched) == report.enriched_users > 0
+        assert (enriched["n_events"] == job.synthesize.fusion.enrich.target_events).all()
+        assert users.loc[~users["is_synthetic"] & ~users["enriched"], "model_id"].isna().all()
+        events = read_table(spark, synthetic_table(lakehouse, "events")).where(
+            F.col(RUN_ID) == "t1")  # fmt: skip
+        item_ids = read_table(spark, gold_table(lakehouse, "item_profiles")).select("product_id")
+        assert events.join(item_ids, "product_id", "left_anti").count() == 0
+        origins = {r[0]: r[1] for r in events.groupBy("origin").count().collect()}
+        assert origins == report.events
+        assert events.where((F.col("origin") == "synthetic_user")
+                            & (F.col("user_id") >= 0)).count() == 0  # fmt: skip
+        # Run again: the same state
+        path = fused_table(lakehouse, "user_profiles")
+        before = users.sort_values("user_id").reset_index(drop=True)
+        fuse(spark, lakehouse, job)
+        again = read_table(spark, path).where(F.col(RUN_ID) == "t1").toPandas()
+        again = again.sort_values("user_id").reset_index(drop=True)
+        pd.testing.assert_frame_equal(before.drop(columns=["category_shares"]),
+                                      again.drop(columns=["category_shares"]))  # fmt: skip
+
+    def test_a_failed_fuse_leaves_the_previous_state(self, spark, job, monkeypatch):
+        lakehouse = Lakehouse(job.lakehouse)
+        path = fused_table(lakehouse, "user_profiles")
+        if not Path(path, "_delta_log").exists():
+            synthesize(spark, lakehouse, job)
+            filter_synthetic(spark, lakehouse, job)
+            fuse(spark, lakehouse, job)
+        version = table_version(spark, path)
+        rows = read_table(spark, path).count()
+        real_provenance = gstage._provenance
+
+        def failing(df, **kwargs):  # noqa: ANN001, ANN003, ANN202
+            out = real_provenance(df, **kwargs)
+            boom = F.raise_error(F.lit("injected failure"))
+            return out.withColumn("weight", F.when(F.col("weight") >= 0, boom))
+
+        monkeypatch.setattr(gstage, "_provenance", failing)
+        # Run
+        with pytest.raises(Exception, match="injected failure"):
+            fuse(spark, lakehouse, job)
+        # Assert
+        assert table_version(spark, path) == version
+        assert read_table(spark, path).count() == rows
+
+
+class TestBadInputs:
+    def test_no_trained_model_names_the_folder(self, spark, job, tmp_path):
+        cfg = job.model_copy(update={"synthesize": job.synthesize.model_copy(
+            update={"model_dir": str(tmp_path / "nowhere")})})  # fmt: skip
+        with pytest.raises(InputError, match="nowhere.*run the `train` stage"):
+            synthesize(spark, Lakehouse(job.lakehouse), cfg)
+
+    def test_a_condition_on_a_continuous_column_is_refused(self, spark, job):
+        data = job.model_dump(mode="json")
+        data["synthesize"]["conditions"] = [{"where": {"monetary": 1.0}, "rows": 5}]
+        cfg = JobConfig.model_validate(data)
+        with pytest.raises(InvalidDataError, match="monetary.*continuous"):
+            synthesize(spark, Lakehouse(job.lakehouse), cfg)
+
+    def test_filter_before_synthesize_says_what_to_run(self, spark, job, tmp_path):
+        cfg = job.model_copy(update={"lakehouse": str(tmp_path / "empty")})
+        with pytest.raises(InputError, match="features"):
+            filter_synthetic(spark, Lakehouse(cfg.lakehouse), cfg)
+
+    def test_default_run_id_names_the_model_and_seed(self, spark, job):
+        cfg = job.model_copy(update={"synthesize": job.synthesize.model_copy(
+            update={"run_id": None})})  # fmt: skip
+        ref = resolve_model(spark, Lakehouse(job.lakehouse), cfg)
+        assert resolve_run_id(cfg, ref) == f"{ref.model_id}-s0"
