@@ -12,8 +12,9 @@ How a run is laid out:
   ``torch.set_num_threads(torch_threads)`` (one thread per task slot by default).
 * A block is decoded column by column (:meth:`TableEncoder.reverse_columns`) straight into an
   Arrow record batch of the model's flat columns (share maps built from the dense matrix, not
-  one dict per row); :func:`to_gold` then turns the flat rows into the gold table's schema in
-  Spark (positional share arrays, ranked-list heads, the synthetic ids, item text).
+  one dict per row, positional share vectors as fixed-length lists); :func:`to_gold` then
+  turns the flat rows into the gold table's schema in Spark (ranked-list heads, the synthetic
+  ids, item text).
 
 Synthetic ids are negative: ``-(tag(run_id) * 2**32 + row) - 1`` with a 31-bit tag of the run id,
 so they never collide with real ids (non-negative, checked by the stage) and two runs' rows keep
@@ -254,6 +255,8 @@ def _flat_type(spec: ColumnSpec, gold: StructField) -> DataType:
     if spec.kind == "timestamp":
         return TimestampType()
     if spec.kind == "shares":
+        if isinstance(gold.dataType, ArrayType):  # a positional share vector (hour shares)
+            return ArrayType(DoubleType())
         return MapType(StringType(), DoubleType())
     element = gold.dataType.elementType if isinstance(gold.dataType, ArrayType) else gold.dataType
     return LongType() if isinstance(element, LongType) else StringType()
@@ -290,8 +293,27 @@ def _map_array(shares: DenseShares) -> pa.Array:
     return pa.MapArray.from_arrays(offset_array, keys, items)
 
 
-def _arrow_column(values: pd.Series | DenseShares, dtype: DataType) -> pa.Array:
+def _list_array(shares: DenseShares, length: int) -> pa.Array:
+    """A positional share vector (labels are positions) as a list of ``length`` doubles."""
+    dense = np.zeros((len(shares.nulls), length))
+    for j, label in enumerate(shares.labels):
+        if label.isdigit() and int(label) < length:
+            dense[:, int(label)] = shares.values[:, j]
+    sizes = np.where(shares.nulls, 0, length)
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int32)
+    mask = np.concatenate([shares.nulls, [False]]) if shares.nulls.any() else None
+    flat = pa.array(dense[~shares.nulls].ravel(), type=pa.float64())
+    return pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32(), mask=mask), flat)
+
+
+def _arrow_column(
+    values: pd.Series | DenseShares, dtype: DataType, length: int | None = None
+) -> pa.Array:
     if isinstance(values, DenseShares):
+        if isinstance(dtype, ArrayType):
+            if length is None:
+                raise InvalidDataError("a positional share column needs its array length")
+            return _list_array(values, length)
         return _map_array(values)
     target = _ARROW[type(dtype)]
     if isinstance(dtype, TimestampType):
@@ -305,20 +327,30 @@ def _arrow_column(values: pd.Series | DenseShares, dtype: DataType) -> pa.Array:
     return pa.array(values, type=target, from_pandas=True)
 
 
-def to_record_batch(columns: Decoded, schema: StructType, offset: int) -> pa.RecordBatch:
-    """One block's decoded columns as an Arrow batch of :func:`flat_schema` rows."""
+def to_record_batch(
+    columns: Decoded,
+    schema: StructType,
+    offset: int,
+    array_lengths: Mapping[str, int] | None = None,
+) -> pa.RecordBatch:
+    """One block's decoded columns as an Arrow batch of :func:`flat_schema` rows.
+
+    ``array_lengths`` gives the length of each positional share vector (24 for hour shares):
+    read from a real row, since a position never used in training has no key.
+    """
+    lengths = dict(array_lengths or {})
     first = next(iter(columns.values()), None)
     n = 0 if first is None else len(first.nulls if isinstance(first, DenseShares) else first)
     arrays = [pa.array(np.arange(offset, offset + n, dtype=np.int64))]
     for field in schema.fields[1:]:
-        arrays.append(_arrow_column(columns[field.name], field.dataType))
+        arrays.append(_arrow_column(columns[field.name], field.dataType, lengths.get(field.name)))
     return pa.RecordBatch.from_arrays(arrays, names=schema.names)
 
 
 # -- the Spark job -------------------------------------------------------------------------------
 def _block_sampler(
     blob: Any, blocks: list[Block], conditions: list[dict[str, object]], schema: StructType,
-    threads: int,
+    threads: int, lengths: dict[str, int],
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:  # fmt: skip
     """The ``mapInArrow`` function: block ids in, flat synthetic rows out."""
 
@@ -331,7 +363,7 @@ def _block_sampler(
             for block_id in batch.column(0).to_pylist():
                 block = blocks[block_id]
                 columns = sample_block(model, block.rows, block.seed, conditions[block.group])
-                yield to_record_batch(columns, schema, block.offset)
+                yield to_record_batch(columns, schema, block.offset, lengths)
 
     return sample
 
@@ -348,6 +380,7 @@ def sample_flat(
     block_rows: int,
     partitions: int | None = None,
     torch_threads: int = 1,
+    array_lengths: Mapping[str, int] | None = None,
 ) -> DataFrame:
     """A lazy DataFrame of flat synthetic rows (:func:`flat_schema`) for ``groups`` row counts.
 
@@ -360,10 +393,15 @@ def sample_flat(
         check_conditions(encoder, where)
     blocks = plan_blocks(groups, block_rows, seed)
     schema = flat_schema(encoder, gold)
+    vectors = [f.name for f in schema.fields if isinstance(f.dataType, ArrayType)]
+    missing = [name for name in vectors if name not in (array_lengths or {})]
+    if missing:
+        raise InvalidDataError(f"array_lengths must give the length of {missing}")
     shipped = spark.sparkContext.broadcast(blob)
     parts = partitions or spark.sparkContext.defaultParallelism
     ids = spark.range(0, len(blocks), 1, numPartitions=max(1, min(parts, len(blocks) or 1)))
-    fn = _block_sampler(shipped, blocks, [dict(c) for c in conditions], schema, torch_threads)
+    fn = _block_sampler(shipped, blocks, [dict(c) for c in conditions], schema, torch_threads,
+                        dict(array_lengths or {}))  # fmt: skip
     return ids.mapInArrow(fn, schema)  # type: ignore[arg-type]
 
 
@@ -376,36 +414,25 @@ def sample_local(
     seed: int,
     block_rows: int,
     torch_threads: int = 1,
+    array_lengths: Mapping[str, int] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """The same blocks as :func:`sample_flat` (no conditions), in this process, as batches."""
     schema = flat_schema(encoder, gold)
     blocks = plan_blocks([rows], block_rows, seed)
-    fn = _block_sampler(blob, blocks, [{}], schema, torch_threads)
+    fn = _block_sampler(blob, blocks, [{}], schema, torch_threads, dict(array_lengths or {}))
     ids = pa.RecordBatch.from_arrays([pa.array(range(len(blocks)), pa.int64())], names=["id"])
     return fn(iter([ids]))
 
 
 # -- flat -> gold ---------------------------------------------------------------------------------
-def _positional(name: str, length: int) -> Column:
-    return F.transform(
-        F.sequence(F.lit(0), F.lit(length - 1)),
-        lambda i: F.coalesce(F.element_at(F.col(name), i.cast("string")), F.lit(0.0)),
-    )
-
-
 def to_gold(
     flat: DataFrame,
     gold: StructType,
     *,
     run_id: str,
     model_id: str,
-    array_lengths: Mapping[str, int],
 ) -> DataFrame:
-    """Flat synthetic rows -> rows of ``gold`` plus ``_row``, ``run_id`` and ``model_id``.
-
-    ``array_lengths`` gives the length of each positional share array (e.g. 24 for
-    ``hour_shares``): read from a real row, since a position never used in training has no key.
-    """
+    """Flat synthetic rows -> rows of ``gold`` plus ``_row``, ``run_id`` and ``model_id``."""
     from synth.features.profiles import item_text
 
     present = set(flat.columns)
@@ -415,10 +442,6 @@ def to_gold(
         column: Column
         if field.name in (USER_ID, PRODUCT_ID):
             column = synthetic_id_column(run_id, F.col(ROW))
-        elif field.name in present and isinstance(dtype, ArrayType):
-            if field.name not in array_lengths:
-                raise InvalidDataError(f"no array length for positional column {field.name!r}")
-            column = _positional(field.name, array_lengths[field.name])
         elif field.name in present:
             column = F.col(field.name)
         elif field.name + FIRST_SUFFIX in present and isinstance(dtype, ArrayType):

@@ -254,9 +254,9 @@ def synthesize(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> Syn
     partitions = s.partitions or spark.sparkContext.defaultParallelism
     flat = sample_flat(spark, blob, encoder, gold, groups=groups, conditions=conditions,
                        seed=s.seed, block_rows=s.block_rows, partitions=partitions,
-                       torch_threads=s.torch_threads)  # fmt: skip
-    rows = to_gold(flat, gold, run_id=run, model_id=ref.model_id,
-                   array_lengths={c: int(row[c]) for c in positional})  # fmt: skip
+                       torch_threads=s.torch_threads,
+                       array_lengths={c: int(row[c]) for c in positional})  # fmt: skip
+    rows = to_gold(flat, gold, run_id=run, model_id=ref.model_id)
     derived = apply_identities(rows, ref.table)
     rows = derived.select(  # the identities keep every column; restore the gold comments
         *[F.col(c.name).cast(c.dataType).alias(c.name, metadata=c.metadata) if c.name in gold.names

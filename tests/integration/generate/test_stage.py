@@ -62,10 +62,14 @@ def _flat(spark, cfg: JobConfig, partitions: int, seed: int = 0) -> pd.DataFrame
     encoder = TableEncoder.from_json(blob.files["encoder.json"].decode())
     df = sample_flat(spark, blob, encoder, USER_PROFILE_SCHEMA, groups=[700, 50],
                      conditions=[{}, {"lifecycle": "new"}], seed=seed, block_rows=100,
-                     partitions=partitions)  # fmt: skip
+                     partitions=partitions,
+                     array_lengths={"hour_shares": 24, "weekday_shares": 7})  # fmt: skip
     frame = df.toPandas().sort_values(ROW).reset_index(drop=True)
-    for column in ("category_shares", "hour_shares", "weekday_shares"):
-        frame[column] = frame[column].map(lambda v: sorted(v) if v is not None else None)
+    frame["category_shares"] = frame["category_shares"].map(
+        lambda v: sorted(v) if v is not None else None)  # fmt: skip
+    for column in ("hour_shares", "weekday_shares"):
+        assert frame[column].map(len).eq(24 if column == "hour_shares" else 7).all()
+        frame[column] = frame[column].map(list)
     return frame
 
 
