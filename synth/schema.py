@@ -345,6 +345,28 @@ INTERACTIONS_SCHEMA = StructType(
 )
 
 
+# -- synthesis: per-run synthetic tables and fused tables -----------------------------------------
+ROW = "_row"  # the global row number of a synthetic row in its run (its id derives from it)
+RUN_ID = "run_id"
+MODEL_ID = "model_id"
+REJECTED_REASON = "rejected_reason"  # null when the filters kept the row
+REALISM_SCORE = "realism_score"  # the detector's probability that the row is synthetic
+DCR = "dcr"  # distance to the closest training record (reference sample), encoded space
+ORIGIN = "origin"  # of a synthetic event: synthetic_user or enrichment
+IS_SYNTHETIC, ENRICHED, WEIGHT = "is_synthetic", "enriched", "weight"
+
+FUSED_PROVENANCE = StructType(
+    [
+        StructField(IS_SYNTHETIC, BooleanType(), False),
+        StructField(ENRICHED, BooleanType(), False),
+        StructField(MODEL_ID, StringType(), True),
+        StructField(RUN_ID, StringType(), False),
+        StructField(WEIGHT, DoubleType(), False),
+    ]
+)
+"""Columns appended to a gold profile's columns in its fused table (``fused/<table>``)."""
+
+
 def schema_mismatches(actual: StructType, expected: StructType) -> list[str]:
     """Return how ``actual`` differs from ``expected`` in column names, order, types or comments.
 

@@ -36,8 +36,9 @@ from pyspark.sql.types import ArrayType, DoubleType, StructField, StructType
 from synth.config.synthesize import ValidityFilter
 from synth.models.encoding import TableEncoder
 from synth.models.profiles import FIRST_SUFFIX, model_rows
+from synth.schema import DCR, REALISM_SCORE
 
-REALISM, DCR = "realism_score", "dcr"
+REALISM = REALISM_SCORE
 
 
 class Reason:

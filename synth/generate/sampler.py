@@ -51,7 +51,7 @@ from pyspark.sql.types import (
 from synth.errors import InvalidDataError
 from synth.models.encoding import ColumnSpec, DenseShares, TableEncoder
 from synth.models.profiles import FIRST_SUFFIX
-from synth.schema import PRODUCT_ID, USER_ID
+from synth.schema import MODEL_ID, PRODUCT_ID, ROW, RUN_ID, USER_ID
 from synth.seeding import derive_seed
 
 if TYPE_CHECKING:
@@ -59,8 +59,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ROW = "_row"  # the global row number of a synthetic row (its id derives from it)
-RUN_ID, MODEL_ID = "run_id", "model_id"
 MODEL_FILES: tuple[str, ...] = ("model.safetensors", "encoder.json", "model.json")
 ROWS_PER_RUN = 1 << 32
 _MODELS: dict[str, Synthesizer] = {}  # per Python worker: loaded models by content hash

@@ -39,14 +39,12 @@ from typing import Protocol
 
 import numpy as np
 import pandas as pd
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
     ArrayType,
-    BooleanType,
     DoubleType,
-    StringType,
-    StructField,
     StructType,
 )
 
@@ -56,8 +54,6 @@ from synth.errors import InputError, InvalidDataError
 from synth.features.pipeline import gold_table
 from synth.generate.consistency import apply_identities
 from synth.generate.filters import (
-    DCR,
-    REALISM,
     Constraint,
     Reason,
     derive_constraints,
@@ -67,9 +63,6 @@ from synth.generate.filters import (
     violation,
 )
 from synth.generate.sampler import (
-    MODEL_ID,
-    ROW,
-    RUN_ID,
     ModelBlob,
     plan_blocks,
     sample_flat,
@@ -87,25 +80,33 @@ from synth.io.delta import (
 from synth.models.encoding import TableEncoder
 from synth.models.profiles import model_rows
 from synth.schema import (
+    DCR,
+    ENRICHED,
     EVENT_TIME,
     EVENT_TYPE,
     EVENT_TYPES,
     GOLD_SCHEMAS,
+    IS_SYNTHETIC,
     ITEM_PROFILE_SCHEMA,
+    MODEL_ID,
+    ORIGIN,
     PRODUCT_ID,
+    REALISM_SCORE,
+    REJECTED_REASON,
+    ROW,
+    RUN_ID,
     SILVER_SCHEMA,
     USER_ID,
     USER_PROFILE_SCHEMA,
+    WEIGHT,
 )
 from synth.seeding import derive_seed
 from synth.train.data import holdout_mask, table_key
 
 log = logging.getLogger(__name__)
 
-REJECTED = "rejected_reason"
-ORIGIN, SYNTHETIC_USER, ENRICHMENT = "origin", "synthetic_user", "enrichment"
-IS_SYNTHETIC, ENRICHED, WEIGHT = "is_synthetic", "enriched", "weight"
-PROVENANCE: tuple[str, ...] = (IS_SYNTHETIC, ENRICHED, MODEL_ID, RUN_ID, WEIGHT)
+REJECTED = REJECTED_REASON
+SYNTHETIC_USER, ENRICHMENT = "synthetic_user", "enrichment"
 
 
 def synthetic_table(lakehouse: Lakehouse, name: str) -> str:
@@ -394,7 +395,7 @@ def filter_synthetic(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) 
     if threshold is not None:
         later = F.when(F.col(DCR) < F.lit(threshold), F.lit(Reason.TOO_CLOSE))
     if x_syn is not None:
-        later = F.coalesce(F.when(F.col(REALISM) > F.lit(fcfg.realism.threshold),
+        later = F.coalesce(F.when(F.col(REALISM_SCORE) > F.lit(fcfg.realism.threshold),
                                   F.lit(Reason.REALISM)), later)  # fmt: skip
     out = scored.withColumn(REJECTED, F.coalesce(F.col(REJECTED), later))
     path = synthetic_table(lakehouse, ref.table)
@@ -574,10 +575,16 @@ def fuse(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> FuseRepor
                .drop("_pid", "_known")
                .withColumn(MODEL_ID, F.lit(ref.model_id))
                .withColumn(RUN_ID, F.lit(run)))  # fmt: skip
-    replace_partition(checked.where(F.col("_reason").isNull()).drop("_reason"), paths["events"],
-                      column=RUN_ID, value=run)  # fmt: skip
-    replace_partition(checked.where(F.col("_reason").isNotNull()).withColumnRenamed(
-        "_reason", "reason"), paths["events_rejected"], column=RUN_ID, value=run)  # fmt: skip
+    # drawn once: both writes read the persisted events (the draws are deterministic, but
+    # drawing tens of millions of events twice doubled the stage's time)
+    checked = checked.persist(StorageLevel.DISK_ONLY)
+    try:
+        replace_partition(checked.where(F.col("_reason").isNull()).drop("_reason"),
+                          paths["events"], column=RUN_ID, value=run)  # fmt: skip
+        replace_partition(checked.where(F.col("_reason").isNotNull()).withColumnRenamed(
+            "_reason", "reason"), paths["events_rejected"], column=RUN_ID, value=run)  # fmt: skip
+    finally:
+        checked.unpersist()
     written = read_table(spark, paths["events"]).where(F.col(RUN_ID) == F.lit(run))
     event_counts = _count_by(written, ORIGIN)[0]
     rejected = read_table(spark, paths["events_rejected"]).where(F.col(RUN_ID) == F.lit(run))
@@ -632,15 +639,6 @@ def fuse(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> FuseRepor
         events=event_counts, rejected_events=rejected_counts, fused=metrics, paths=paths,
         seconds=round(time.perf_counter() - began, 2),
     )  # fmt: skip
-
-
-FUSED_PROVENANCE = StructType([
-    StructField(IS_SYNTHETIC, BooleanType(), False),
-    StructField(ENRICHED, BooleanType(), False),
-    StructField(MODEL_ID, StringType(), True),
-    StructField(RUN_ID, StringType(), False),
-    StructField(WEIGHT, DoubleType(), False),
-])  # fmt: skip
 
 
 class StageReport(Protocol):

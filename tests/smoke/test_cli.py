@@ -1,4 +1,4 @@
-"""The main command end to end in a subprocess: simulate -> ingest -> clean, re-run, bad input."""
+"""The main command end to end in a subprocess: every stage, a re-run, bad input."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ def test_cli_run_simulator_end_to_end_and_idempotent(tmp_path):
     config.write_text(
         f"lakehouse: {tmp_path / 'lh'}\nsource:\n  kind: simulator\n"
         "  simulator: {seed: 7, events: 5000, days: 3}\n"
+        "synthesize: {rows: 2000, block_rows: 500}\n"
     )
     # Run: twice, then a bad config
     first = _run("run", "--config", str(config), cwd=REPO)
@@ -39,7 +40,8 @@ def test_cli_run_simulator_end_to_end_and_idempotent(tmp_path):
     second = _run("run", "--config", str(config), cwd=REPO)
     assert second.returncode == 0, second.stderr[-3000:]
     # Assert: progress per stage, balanced accounting, nothing re-simulated or re-ingested
-    for stage in ("simulate", "ingest", "clean"):
+    for stage in ("simulate", "ingest", "clean", "features", "train", "synthesize", "filter",
+                  "fuse"):  # fmt: skip
         assert f"[{stage}] done" in first.stdout
     assert "[balanced]" in first.stdout
     summary = json.loads((tmp_path / "lh" / "_reports" / "run_summary.json").read_text())

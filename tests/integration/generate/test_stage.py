@@ -13,7 +13,7 @@ from synth.errors import InputError, InvalidDataError
 from synth.features.pipeline import gold_table
 from synth.generate import stage as gstage
 from synth.generate.filters import Reason
-from synth.generate.sampler import ROW, RUN_ID, ModelBlob, sample_flat, synthetic_id
+from synth.generate.sampler import ModelBlob, sample_flat, synthetic_id
 from synth.generate.stage import (
     REJECTED,
     filter_synthetic,
@@ -27,7 +27,7 @@ from synth.generate.stage import (
 from synth.io.delta import Lakehouse, read_table, table_version
 from synth.models.encoding import TableEncoder
 from synth.pipeline import run
-from synth.schema import USER_PROFILE_SCHEMA
+from synth.schema import FUSED_PROVENANCE, ROW, RUN_ID, USER_PROFILE_SCHEMA
 
 pytestmark = pytest.mark.spark
 
@@ -175,6 +175,10 @@ class TestFuse:
         # Assert: provenance and counts
         users = read_table(spark, fused_table(lakehouse, "user_profiles")).where(
             F.col(RUN_ID) == "t1").toPandas()  # fmt: skip
+        fused_schema = read_table(spark, fused_table(lakehouse, "user_profiles")).schema
+        assert fused_schema.names == USER_PROFILE_SCHEMA.names + FUSED_PROVENANCE.names
+        for field in [*USER_PROFILE_SCHEMA.fields, *FUSED_PROVENANCE.fields]:
+            assert fused_schema[field.name].dataType == field.dataType
         gold_users = read_table(spark, gold_table(lakehouse, "user_profiles")).count()
         assert (~users["is_synthetic"]).sum() == gold_users
         assert users["is_synthetic"].sum() == filtered.kept_rows == report.synthetic_rows > 0
@@ -250,3 +254,29 @@ class TestBadInputs:
             update={"run_id": None})})  # fmt: skip
         ref = resolve_model(spark, Lakehouse(job.lakehouse), cfg)
         assert resolve_run_id(cfg, ref) == f"{ref.model_id}-s0"
+
+
+class TestItemModel:
+    def test_an_item_model_adds_synthetic_items_to_the_fused_catalog(self, spark, job):
+        # Setup: an item-profile model on the same lakehouse
+        from synth.train.stage import train
+
+        data = job.model_dump(mode="json")
+        data["train"]["table"] = "item_profiles"
+        data["synthesize"].update(run_id="items", rows=300, conditions=[])
+        cfg = JobConfig.model_validate(data)
+        lakehouse = Lakehouse(cfg.lakehouse)
+        train(spark, lakehouse, cfg.train)
+        # Run
+        synthesize(spark, lakehouse, cfg)
+        filtered = filter_synthetic(spark, lakehouse, cfg)
+        fuse(spark, lakehouse, cfg)
+        # Assert
+        items = read_table(spark, fused_table(lakehouse, "item_profiles")).where(
+            F.col(RUN_ID) == "items").toPandas()  # fmt: skip
+        synthetic = items[items["is_synthetic"]]
+        assert len(synthetic) == filtered.kept_rows
+        assert (synthetic["product_id"] < 0).all() and synthetic["item_text"].str.len().gt(0).all()
+        assert (synthetic["price_min"] <= synthetic["price_max"]).all()
+        gold_items = read_table(spark, gold_table(lakehouse, "item_profiles")).count()
+        assert (~items["is_synthetic"]).sum() == gold_items

@@ -10,7 +10,6 @@ from pyspark.sql.types import LongType, StringType, StructField, StructType
 
 from synth.errors import InvalidDataError
 from synth.generate.sampler import (
-    ROW,
     ROWS_PER_RUN,
     _map_array,
     check_conditions,
@@ -20,6 +19,7 @@ from synth.generate.sampler import (
     to_record_batch,
 )
 from synth.models.encoding import ColumnSpec, DenseShares, TableEncoder
+from synth.schema import ROW
 from synth.seeding import derive_seed
 
 
