@@ -181,7 +181,11 @@ class SynthesizeConfig(StrictModel):
         model_dir: The model folder to sample from. Default: the model the ``train`` stage
             configuration produces on the table's current version.
         rows: Unconditional synthetic rows.
-        conditions: The condition table: extra rows per condition.
+        conditions: The condition table, inline: extra rows per condition.
+        conditions_table: The condition table as a Delta table (path): a ``rows`` column and one
+            column per model column to condition on (null: not constrained in that row); read
+            in sorted order, after the inline conditions. E.g. the top categories and
+            lifecycles of sparse real users, with how many profiles to make for each.
         seed: Root seed of the sampling (each block's seed derives from it and the block).
         block_rows: Rows per sampling block (the unit of determinism: the output is the same for
             any number of partitions or executors).
@@ -195,6 +199,7 @@ class SynthesizeConfig(StrictModel):
     model_dir: str | None = None
     rows: int = Field(default=50_000, ge=0, le=10_000_000_000)
     conditions: tuple[Condition, ...] = ()
+    conditions_table: str | None = None
     seed: int = Field(default=0, ge=0)
     block_rows: int = Field(default=10_000, ge=100, le=1_000_000)
     partitions: int | None = Field(default=None, ge=1, le=100_000)
@@ -216,7 +221,7 @@ class SynthesizeConfig(StrictModel):
 
     @model_validator(mode="after")
     def _some_rows(self) -> SynthesizeConfig:
-        if self.rows == 0 and not self.conditions:
+        if self.rows == 0 and not self.conditions and not self.conditions_table:
             from synth.errors import ConfigError
 
             raise ConfigError("synthesize.rows is 0 and there are no conditions: nothing to make")

@@ -223,6 +223,40 @@ class SynthesizeReport:
         )
 
 
+MAX_CONDITION_ROWS = 100_000
+
+
+def _condition_table(spark: SparkSession, path: str | None) -> list[tuple[dict[str, object], int]]:
+    """The rows of a condition table: (column -> value, rows), in sorted order."""
+    if path is None:
+        return []
+    if not table_exists(spark, path):
+        raise InputError(f"synthesize.conditions_table: {path} is not a Delta table")
+    df = read_table(spark, path)
+    if "rows" not in df.columns:
+        raise InvalidDataError(
+            f"condition table {path} has no `rows` column (it has {df.columns}): add one with "
+            "the number of rows to make per condition"
+        )
+    found = df.orderBy(*df.columns).limit(MAX_CONDITION_ROWS + 1).collect()
+    if len(found) > MAX_CONDITION_ROWS:
+        raise InvalidDataError(
+            f"condition table {path} has more than {MAX_CONDITION_ROWS:,} rows: group them"
+        )
+    out: list[tuple[dict[str, object], int]] = []
+    for index, row in enumerate(found):
+        values = row.asDict()
+        count = values.pop("rows")
+        where = {k: v for k, v in values.items() if v is not None}
+        if count is None or int(count) < 1 or not where:
+            raise InvalidDataError(
+                f"condition table {path}, row {index} ({row.asDict()}): needs rows >= 1 and at "
+                "least one non-null condition column"
+            )
+        out.append((where, int(count)))
+    return out
+
+
 def synthesize(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> SynthesizeReport:
     """Sample the model into ``synthetic/<table>_raw`` (partition ``run_id``)."""
     began = time.perf_counter()
@@ -250,8 +284,11 @@ def synthesize(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> Syn
             f"{ref.table_path}: real {key} values go down to {row['low']}; synthetic ids are the "
             "negative numbers, so real ids must be >= 0 (remap the source's ids)"
         )
-    groups = [s.rows, *[c.rows for c in s.conditions]]
-    conditions = [{}, *[dict(c.where) for c in s.conditions]]
+    table_conditions = _condition_table(spark, s.conditions_table)
+    groups = [s.rows, *[c.rows for c in s.conditions], *[n for _, n in table_conditions]]
+    conditions: list[dict[str, object]] = [{}]
+    conditions += [{k: v for k, v in c.where.items()} for c in s.conditions]
+    conditions += [where for where, _ in table_conditions]
     partitions = s.partitions or spark.sparkContext.defaultParallelism
     flat = sample_flat(spark, blob, encoder, gold, groups=groups, conditions=conditions,
                        seed=s.seed, block_rows=s.block_rows, partitions=partitions,

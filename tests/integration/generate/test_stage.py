@@ -122,6 +122,34 @@ class TestSampling:
                                                           "top_brands"]))  # fmt: skip
 
 
+class TestConditionTable:
+    def test_a_delta_condition_table_adds_rows_per_condition(self, spark, job, tmp_path):
+        # Setup: two conditions
+        path = str(tmp_path / "conditions")
+        spark.createDataFrame([("new", 40), ("active", 30)], "lifecycle string, rows long") \
+            .write.format("delta").save(path)  # fmt: skip
+        data = job.model_dump(mode="json")
+        data["synthesize"].update(run_id="ct", rows=0, conditions=[], conditions_table=path)
+        cfg = JobConfig.model_validate(data)
+        lakehouse = Lakehouse(cfg.lakehouse)
+        # Run
+        report = synthesize(spark, lakehouse, cfg)
+        # Assert: sorted order (active first), each group's rows meet its condition
+        raw = read_table(spark, synthetic_table(lakehouse, "user_profiles_raw")).where(
+            F.col(RUN_ID) == "ct").toPandas()  # fmt: skip
+        assert report.groups == [0, 30, 40] and len(raw) == 70
+        assert (raw.loc[raw[ROW] < 30, "lifecycle"] == "active").all()
+        assert (raw.loc[raw[ROW] >= 30, "lifecycle"] == "new").all()
+
+    def test_a_condition_table_without_rows_is_refused(self, spark, job, tmp_path):
+        path = str(tmp_path / "bad_conditions")
+        spark.createDataFrame([("new",)], "lifecycle string").write.format("delta").save(path)
+        data = job.model_dump(mode="json")
+        data["synthesize"].update(run_id="ct2", conditions_table=path)
+        with pytest.raises(InvalidDataError, match="no `rows` column"):
+            synthesize(spark, Lakehouse(job.lakehouse), JobConfig.model_validate(data))
+
+
 class TestFilter:
     def test_every_raw_row_is_kept_or_has_a_reason(self, spark, job):
         lakehouse = Lakehouse(job.lakehouse)

@@ -21,7 +21,7 @@ from synth.features.pipeline import build_features, gold_table
 from synth.io.delta import Lakehouse, read_table, table_version
 from synth.models.base import Synthesizer
 from synth.pipeline import run
-from synth.train.data import CACHE_META, read_cache_info
+from synth.train.data import CACHE_META, holdout_mask, read_cache_info
 from synth.train.loop import STOP_AFTER_ENV
 from synth.train.stage import ARTIFACT, train
 
@@ -79,9 +79,15 @@ class TestLocal:
                                             "detection_auc"}  # fmt: skip
         assert 0 < artifact["metrics"]["quality"] <= 1
         assert (Path(report.model_dir) / "encoder.json").is_file()
+        # the holdout (a seeded hash of 10% of the ids) is never trained on
         rows = read_table(spark, path).count()
+        cfg = _stage()
+        holdout = holdout_mask("user_id", cfg.holdout_fraction, cfg.holdout_seed)
+        trained = read_table(spark, path).where(~holdout).count()
+        assert 0.8 * rows < trained < rows and artifact["config"]["holdout_fraction"] == 0.1
         cache = read_cache_info(report.cache["url"])
-        assert cache is not None and cache.rows == rows and cache.version == report.delta_version
+        assert cache is not None and cache.rows == trained
+        assert cache.version == report.delta_version
         sample = Synthesizer.load(report.model_dir).sample(50, seed=1)
         assert len(sample) == 50 and "n_events" in sample
 
