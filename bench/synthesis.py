@@ -234,18 +234,11 @@ def setup(spark: Any, args: argparse.Namespace, work: Path, cfg: Any) -> Any:
 def array_lengths(spark: Any, ref: Any, encoder: Any, gold: Any) -> dict[str, int]:
     """The positional share arrays' lengths, read from the real table (as the stage does)."""
     from pyspark.sql import functions as F
-    from pyspark.sql.types import ArrayType, DoubleType
 
+    from synth.generate.stage import positional_columns
     from synth.io.delta import read_table
 
-    names = {spec.name for spec in encoder.specs}
-    positional = [
-        f.name
-        for f in gold.fields
-        if f.name in names
-        and isinstance(f.dataType, ArrayType)
-        and f.dataType.elementType == DoubleType()
-    ]
+    positional = positional_columns(encoder, gold)
     if not positional:
         return {}
     real = read_table(spark, ref.table_path, version=ref.delta_version)

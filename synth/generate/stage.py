@@ -226,6 +226,18 @@ class SynthesizeReport:
 MAX_CONDITION_ROWS = 100_000
 
 
+def positional_columns(encoder: TableEncoder, gold: StructType) -> list[str]:
+    """The model's positional share vectors (``array<double>`` gold columns: hour shares)."""
+    names = {spec.name for spec in encoder.specs}
+    return [
+        f.name
+        for f in gold.fields
+        if f.name in names
+        and isinstance(f.dataType, ArrayType)
+        and f.dataType.elementType == DoubleType()
+    ]
+
+
 def _condition_table(spark: SparkSession, path: str | None) -> list[tuple[dict[str, object], int]]:
     """The rows of a condition table: (column -> value, rows), in sorted order."""
     if path is None:
@@ -268,14 +280,7 @@ def synthesize(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> Syn
     gold = GOLD_SCHEMAS[ref.table]
     key = table_key(ref.table)
     real = read_table(spark, ref.table_path, version=ref.delta_version)
-    names = {spec.name for spec in encoder.specs}
-    positional = [
-        f.name
-        for f in gold.fields
-        if f.name in names
-        and isinstance(f.dataType, ArrayType)
-        and f.dataType.elementType == DoubleType()
-    ]
+    positional = positional_columns(encoder, gold)
     row = real.agg(F.min(key).alias("low"),
                    *[F.max(F.size(c)).alias(c) for c in positional]).first()  # fmt: skip
     assert row is not None
