@@ -188,6 +188,64 @@ def check_conditions(encoder: TableEncoder, conditions: Mapping[str, object]) ->
             )
 
 
+def _meets(columns: Decoded, conditions: Mapping[str, object]) -> np.ndarray:
+    """Which decoded rows equal every condition (compared as text, as YAML values arrive)."""
+    keep: np.ndarray | None = None
+    for name, value in conditions.items():
+        values = columns[name]
+        assert isinstance(values, pd.Series)
+        hit = (values.astype(str) == str(value)).to_numpy()
+        keep = hit if keep is None else keep & hit
+    assert keep is not None
+    return keep
+
+
+def acceptance(
+    model: Synthesizer, conditions: Mapping[str, object], *, seed: int, draws: int = 2_000
+) -> float:
+    """The share of ``draws`` sampled rows meeting ``conditions`` (a driver-side probe)."""
+    import torch
+
+    encoder = model.encoder
+    assert encoder is not None
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        matrix = model._generate(draws, gen, conditions)
+    columns = encoder.reverse_columns(matrix, seed=seed)
+    return float(_meets(columns, conditions).mean())
+
+
+def check_feasible(
+    model: Synthesizer,
+    groups: Sequence[int],
+    conditions: Sequence[Mapping[str, object]],
+    *,
+    block_rows: int,
+    seed: int,
+    max_tries: int = 50,
+) -> None:
+    """Refuse, on the driver, a condition too rare for :func:`sample_block` to meet.
+
+    Raises:
+        InvalidDataError: Naming the condition, its measured acceptance and what to change.
+    """
+    assert model.encoder is not None
+    for rows, where in zip(groups, conditions, strict=True):
+        if not where or rows == 0:
+            continue
+        check_conditions(model.encoder, where)
+        block = min(block_rows, rows)
+        needed = block / (max_tries * max(block, 1_000))
+        rate = acceptance(model, where, seed=seed)
+        if rate < needed:
+            raise InvalidDataError(
+                f"condition {dict(where)}: {rate:.2%} of 2,000 sampled rows meet it, a block of "
+                f"{block} rows needs at least {needed:.2%} (rejection sampling, {max_tries} "
+                "batches): check the value, train the GAN with this condition_column, or lower "
+                "synthesize.block_rows"
+            )
+
+
 def sample_block(
     model: Synthesizer,
     rows: int,
@@ -215,11 +273,7 @@ def sample_block(
             decode_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
             columns = encoder.reverse_columns(matrix, seed=decode_seed)
             if conditions:
-                keep = np.ones(size, dtype=bool)
-                for name, value in conditions.items():
-                    values = columns[name]
-                    assert isinstance(values, pd.Series)
-                    keep &= (values.astype(str) == str(value)).to_numpy()
+                keep = _meets(columns, conditions)
                 columns = _take(columns, np.flatnonzero(keep))
                 size = int(keep.sum())
             parts.append(columns)

@@ -64,6 +64,7 @@ from synth.generate.filters import (
 )
 from synth.generate.sampler import (
     ModelBlob,
+    check_feasible,
     plan_blocks,
     sample_flat,
     to_gold,
@@ -294,6 +295,8 @@ def synthesize(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> Syn
     conditions: list[dict[str, object]] = [{}]
     conditions += [{k: v for k, v in c.where.items()} for c in s.conditions]
     conditions += [where for where, _ in table_conditions]
+    if any(conditions):
+        check_feasible(blob.load(), groups, conditions, block_rows=s.block_rows, seed=s.seed)
     partitions = s.partitions or spark.sparkContext.defaultParallelism
     flat = sample_flat(spark, blob, encoder, gold, groups=groups, conditions=conditions,
                        seed=s.seed, block_rows=s.block_rows, partitions=partitions,

@@ -272,6 +272,12 @@ class TestBadInputs:
         with pytest.raises(InvalidDataError, match="monetary.*continuous"):
             synthesize(spark, Lakehouse(job.lakehouse), cfg)
 
+    def test_an_impossible_condition_is_refused_on_the_driver(self, spark, job):
+        data = job.model_dump(mode="json")
+        data["synthesize"]["conditions"] = [{"where": {"lifecycle": "never"}, "rows": 5}]
+        with pytest.raises(InvalidDataError, match=r"lifecycle.*never.*0\.00% of 2,000"):
+            synthesize(spark, Lakehouse(job.lakehouse), JobConfig.model_validate(data))
+
     def test_filter_before_synthesize_says_what_to_run(self, spark, job, tmp_path):
         cfg = job.model_copy(update={"lakehouse": str(tmp_path / "empty")})
         with pytest.raises(InputError, match="features"):
