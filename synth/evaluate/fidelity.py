@@ -19,15 +19,29 @@ The definitions are those of SDMetrics' single-table quality report (cross-check
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import combinations
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 Sdtype = Literal["numerical", "datetime", "categorical"]
+# encoder column kinds -> SDMetrics sdtypes; share maps have no single-column shape
+SDTYPE_OF_KIND: dict[str, Sdtype] = {
+    "categorical": "categorical",
+    "timestamp": "datetime",
+    "continuous": "numerical",
+    "count": "numerical",
+}
+
+
+def sdtypes(specs: Iterable[Any]) -> dict[str, Sdtype]:
+    """``{column: sdtype}`` for encoder column specs (``.name``, ``.kind``), shares left out."""
+    return {s.name: SDTYPE_OF_KIND[s.kind] for s in specs if s.kind in SDTYPE_OF_KIND}
+
+
 NUMERIC_KINDS: tuple[str, ...] = ("numerical", "datetime")
 BINS = 10
 CORRELATION_THRESHOLD = 0.5

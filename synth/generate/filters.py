@@ -38,8 +38,6 @@ from synth.models.encoding import TableEncoder
 from synth.models.profiles import FIRST_SUFFIX, model_rows
 from synth.schema import DCR, REALISM_SCORE
 
-REALISM = REALISM_SCORE
-
 
 class Reason:
     """Why a synthetic row was removed (the ``rejected_reason`` column)."""
@@ -268,7 +266,7 @@ def score_frame(df: DataFrame, scorer: Scorer, gold: StructType) -> DataFrame:
     One ``mapInArrow`` pass: each batch is encoded once; the input columns pass through as
     they are. Deterministic (no randomness).
     """
-    out_schema = StructType([*df.schema.fields, StructField(REALISM, DoubleType(), True),
+    out_schema = StructType([*df.schema.fields, StructField(REALISM_SCORE, DoubleType(), True),
                              StructField(DCR, DoubleType(), True)])  # fmt: skip
     fn = _scoring(scorer, gold)
     return df.mapInArrow(fn, out_schema)  # type: ignore[arg-type]
@@ -286,7 +284,7 @@ def _scoring(
             x = scorer.encode(encoder, frame, gold)
             yield pa.RecordBatch.from_arrays(
                 [*batch.columns, pa.array(scorer.realism(x)), pa.array(scorer.dcr(x))],
-                names=[*batch.schema.names, REALISM, DCR],
+                names=[*batch.schema.names, REALISM_SCORE, DCR],
             )
 
     return score

@@ -102,11 +102,10 @@ from synth.schema import (
     WEIGHT,
 )
 from synth.seeding import derive_seed
-from synth.train.data import holdout_mask, table_key
+from synth.train.data import hash_sample, holdout_mask, table_key
 
 log = logging.getLogger(__name__)
 
-REJECTED = REJECTED_REASON
 SYNTHETIC_USER, ENRICHMENT = "synthetic_user", "enrichment"
 
 
@@ -188,11 +187,6 @@ def _count_by(df: DataFrame, column: str) -> tuple[dict[str, int], int]:
     rows = df.groupBy(column).agg(F.count(F.lit(1)).alias("n")).collect()
     counts = {str(r[column]): int(r["n"]) for r in rows if r[column] is not None}
     return counts, sum(int(r["n"]) for r in rows if r[column] is None)
-
-
-def _hash_sample(df: DataFrame, key: str, rows: int, seed: int) -> pd.DataFrame:
-    """At most ``rows`` rows in a seeded hash order of ``key`` (deterministic), on the driver."""
-    return df.orderBy(F.xxhash64(F.col(key), F.lit(seed))).limit(rows).toPandas()
 
 
 # -- synthesize ----------------------------------------------------------------------------------
@@ -355,15 +349,13 @@ class FilterReport:
 
 def _quality(encoder: TableEncoder, gold: StructType, real: pd.DataFrame,
              synth: pd.DataFrame) -> float | None:  # fmt: skip
-    from synth.evaluate.fidelity import quality_score
+    from synth.evaluate.fidelity import quality_score, sdtypes
 
     if real.empty or synth.empty:
         return None
-    specs = [s for s in encoder.specs if s.kind != "shares"]
-    names = [s.name for s in specs]
-    kinds = {s.name: ("categorical" if s.kind == "categorical" else "datetime"
-                      if s.kind == "timestamp" else "numerical") for s in specs}  # fmt: skip
-    score = quality_score(model_rows(real, gold, names), model_rows(synth, gold, names), kinds)  # type: ignore[arg-type]
+    kinds = sdtypes(encoder.specs)
+    names = list(kinds)
+    score = quality_score(model_rows(real, gold, names), model_rows(synth, gold, names), kinds)
     return round(score.overall, 4)
 
 
@@ -392,25 +384,25 @@ def filter_synthetic(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) 
         constraints, more = derive_constraints(train_rows, encoder, fcfg.validity)
         notes += more
         reason = violation(constraints, raw.columns)
-    flagged = raw.withColumn(REJECTED, reason)
+    flagged = raw.withColumn(REJECTED_REASON, reason)
     if fcfg.privacy.enabled and fcfg.privacy.exact:
         real_all = read_table(spark, ref.table_path, version=ref.delta_version)
         copies = real_all.select(row_hash(real_all, encoder).alias("_h")).distinct()
         flagged = (flagged.withColumn("_h", row_hash(flagged, encoder))
                    .join(copies.withColumn("_copy", F.lit(True)), "_h", "left")
-                   .withColumn(REJECTED, F.coalesce(F.col(REJECTED), F.when(
+                   .withColumn(REJECTED_REASON, F.coalesce(F.col(REJECTED_REASON), F.when(
                        F.col("_copy"), F.lit(Reason.EXACT_COPY))))
                    .drop("_h", "_copy"))  # fmt: skip
 
     # the detector and the distance reference, fitted on the driver on seeded samples
-    rows_real = _hash_sample(train_rows, key, fcfg.realism.sample_rows, seed)
+    rows_real = hash_sample(train_rows, key, fcfg.realism.sample_rows, seed)
     names = [s.name for s in encoder.specs]
     x_real = encoder.transform_lenient(model_rows(rows_real, gold, names))[0]
     x_syn = None
     rows_syn = pd.DataFrame()
     if fcfg.realism.enabled:
-        valid = flagged.where(F.col(REJECTED).isNull()).drop(REJECTED)
-        rows_syn = _hash_sample(valid, ROW, fcfg.realism.sample_rows, seed)
+        valid = flagged.where(F.col(REJECTED_REASON).isNull()).drop(REJECTED_REASON)
+        rows_syn = hash_sample(valid, ROW, fcfg.realism.sample_rows, seed)
         if len(rows_syn):
             x_syn = encoder.transform_lenient(model_rows(rows_syn, gold, names))[0]
     reference = None
@@ -420,9 +412,9 @@ def filter_synthetic(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) 
         if holdout is None:
             notes.append("no holdout (train.holdout_fraction is 0): distance filter skipped")
         else:
-            ref_rows = _hash_sample(train_rows, key, fcfg.privacy.reference_rows, seed + 1)
+            ref_rows = hash_sample(train_rows, key, fcfg.privacy.reference_rows, seed + 1)
             reference = encoder.transform_lenient(model_rows(ref_rows, gold, names))[0]
-            hold_rows = _hash_sample(holdout, key, fcfg.privacy.holdout_rows, seed + 2)
+            hold_rows = hash_sample(holdout, key, fcfg.privacy.holdout_rows, seed + 2)
             if len(hold_rows) == 0:
                 notes.append("the holdout is empty: distance filter skipped")
                 reference = None
@@ -442,13 +434,13 @@ def filter_synthetic(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) 
     if x_syn is not None:
         later = F.coalesce(F.when(F.col(REALISM_SCORE) > F.lit(fcfg.realism.threshold),
                                   F.lit(Reason.REALISM)), later)  # fmt: skip
-    out = scored.withColumn(REJECTED, F.coalesce(F.col(REJECTED), later))
+    out = scored.withColumn(REJECTED_REASON, F.coalesce(F.col(REJECTED_REASON), later))
     path = synthetic_table(lakehouse, ref.table)
     log.info("filter: scoring run %s into %s", run, path)
     replace_partition(out, path, column=RUN_ID, value=run)
 
     written = read_table(spark, path).where(F.col(RUN_ID) == F.lit(run))
-    counts, kept = _count_by(written, REJECTED)
+    counts, kept = _count_by(written, REJECTED_REASON)
     raw_rows = raw.count()
     if kept + sum(counts.values()) != raw_rows:
         raise InvalidDataError(
@@ -461,8 +453,8 @@ def filter_synthetic(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) 
             np.concatenate([scorer.realism(x_real), scorer.realism(x_syn)])), 4)  # fmt: skip
     q_rows = fcfg.realism.quality_rows
     real_q = rows_real.head(q_rows)
-    before = _hash_sample(written, ROW, q_rows, seed + 3)
-    after = _hash_sample(written.where(F.col(REJECTED).isNull()), ROW, q_rows, seed + 3)
+    before = hash_sample(written, ROW, q_rows, seed + 3)
+    after = hash_sample(written.where(F.col(REJECTED_REASON).isNull()), ROW, q_rows, seed + 3)
     realism["quality_before"] = _quality(encoder, gold, real_q, before)
     realism["quality_after"] = _quality(encoder, gold, real_q, after)
     return FilterReport(
@@ -499,9 +491,6 @@ class FuseReport:
         for table, metrics in self.fused.items():
             lines.append(f"  {table}: {metrics} -> {self.paths[table]}")
         return "\n".join(lines)
-
-
-EVENT_OUT = StructType([*SILVER_SCHEMA.fields])
 
 
 def _event_generator(
@@ -562,7 +551,7 @@ def fuse(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> FuseRepor
     if not table_exists(spark, filtered_path):
         raise InputError(f"{filtered_path} does not exist: run the `filter` stage first")
     kept = (read_table(spark, filtered_path)
-            .where((F.col(RUN_ID) == F.lit(run)) & F.col(REJECTED).isNull()))  # fmt: skip
+            .where((F.col(RUN_ID) == F.lit(run)) & F.col(REJECTED_REASON).isNull()))  # fmt: skip
     gold_users = read_table(spark, gold_table(lakehouse, "user_profiles"))
     gold_items = read_table(spark, gold_table(lakehouse, "item_profiles"))
     silver = silver_table(lakehouse)
@@ -589,7 +578,7 @@ def fuse(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> FuseRepor
     if ref.table == "user_profiles":
         gen = _event_generator(catalog, params, derive_seed(s.seed, "events", SYNTHETIC_USER),
                                source, run)  # fmt: skip
-        parts.append(kept.select(*_EVENT_INPUT).mapInPandas(gen, EVENT_OUT)  # type: ignore[arg-type]
+        parts.append(kept.select(*_EVENT_INPUT).mapInPandas(gen, SILVER_SCHEMA)  # type: ignore[arg-type]
                      .withColumn(ORIGIN, F.lit(SYNTHETIC_USER)))  # fmt: skip
     sparse = gold_users.where(F.lit(False))
     enrich = s.fusion.enrich
@@ -600,7 +589,7 @@ def fuse(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> FuseRepor
                                *[c for c in _EVENT_INPUT[5:]])  # fmt: skip
         gen = _event_generator(catalog, params, derive_seed(s.seed, "events", ENRICHMENT),
                                source, run)  # fmt: skip
-        enriched_events = wanted.mapInPandas(gen, EVENT_OUT)  # type: ignore[arg-type]
+        enriched_events = wanted.mapInPandas(gen, SILVER_SCHEMA)  # type: ignore[arg-type]
         parts.append(enriched_events.withColumn(ORIGIN, F.lit(ENRICHMENT)))
     events = parts[0] if parts else None
     for part in parts[1:]:
@@ -609,7 +598,9 @@ def fuse(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> FuseRepor
              "events_rejected": synthetic_table(lakehouse, "events_rejected"),
              "user_profiles": fused_table(lakehouse, "user_profiles"),
              "item_profiles": fused_table(lakehouse, "item_profiles")}  # fmt: skip
-    empty_events = spark.createDataFrame([], EVENT_OUT).withColumn(ORIGIN, F.lit(SYNTHETIC_USER))
+    empty_events = spark.createDataFrame([], SILVER_SCHEMA).withColumn(
+        ORIGIN, F.lit(SYNTHETIC_USER)
+    )
     events = events if events is not None else empty_events
     known = gold_items.select(F.col(PRODUCT_ID).alias("_pid"), F.lit(True).alias("_known"))
     checked = (events.join(F.broadcast(known), events[PRODUCT_ID] == known["_pid"], "left")

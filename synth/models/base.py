@@ -24,7 +24,7 @@ import pandas as pd
 
 from synth.config.train import TrainConfig
 from synth.errors import InvalidDataError, NotFittedError
-from synth.evaluate.fidelity import column_shape
+from synth.evaluate.fidelity import column_shape, sdtypes
 from synth.models.encoding import ColumnSpec, Span, TableEncoder
 
 try:
@@ -120,14 +120,10 @@ def shape_score(real: pd.DataFrame, synth: pd.DataFrame, specs: Sequence[ColumnS
 
     The cheap validation score used for early stopping.
     """
-    scores = []
-    for spec in specs:
-        if spec.kind == "shares":
-            continue  # a map column has no single-column shape; its keys are scored elsewhere
-        sdtype = "categorical" if spec.kind == "categorical" else "numerical"
-        if spec.kind == "timestamp":
-            sdtype = "datetime"
-        scores.append(column_shape(real[spec.name], synth[spec.name], sdtype))  # type: ignore[arg-type]
+    # a map column has no single-column shape (sdtypes leaves it out); its keys are scored
+    # elsewhere
+    scores = [column_shape(real[name], synth[name], sdtype)
+              for name, sdtype in sdtypes(specs).items()]  # fmt: skip
     return float(np.mean(scores)) if scores else float("nan")
 
 

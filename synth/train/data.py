@@ -94,7 +94,7 @@ def fit_encoder(
     sampled = df if fraction >= 1.0 else df.sample(fraction=fraction, seed=seed)
     key = USER_ID if USER_ID in df.columns else PRODUCT_ID
     # a seeded hash order: deterministic, and unrelated to how ids were assigned
-    pdf = sampled.orderBy(F.xxhash64(F.col(key), F.lit(seed))).limit(sample_rows).toPandas()
+    pdf = hash_sample(sampled, key, sample_rows, seed)
     frame = model_frame(pdf, schema, max_categories=max_categories)
     if frame.all_null:
         log.info("train: columns null in every sampled row, left out: %s", list(frame.all_null))
@@ -114,6 +114,14 @@ def holdout_mask(key: str, fraction: float, seed: int) -> Column:
     privacy filter and evaluation find the same rows again from the recorded fraction and seed.
     """
     return uniform(derive_seed(seed, "holdout"), key) < F.lit(float(fraction))
+
+
+def hash_sample(df: DataFrame, key: str, rows: int, seed: int) -> pd.DataFrame:
+    """At most ``rows`` rows of ``df`` in a seeded hash order of ``key``, on the driver.
+
+    Deterministic, and unrelated to how the ids were assigned. Runs one Spark job (a top-k).
+    """
+    return df.orderBy(F.xxhash64(F.col(key), F.lit(seed))).limit(rows).toPandas()
 
 
 def cache_url(

@@ -127,7 +127,7 @@ LAUNCHERS: dict[str, Callable[[SparkSession, TrainJob, TrainStageConfig], dict[s
 def train(spark: SparkSession, lakehouse: Lakehouse, cfg: TrainStageConfig) -> TrainReport:
     """Run the ``train`` stage (see the module docstring)."""
     from synth.evaluate.detection import detection_auc
-    from synth.evaluate.fidelity import quality_score
+    from synth.evaluate.fidelity import quality_score, sdtypes
     from synth.models.base import Synthesizer
 
     began = time.perf_counter()
@@ -175,9 +175,7 @@ def train(spark: SparkSession, lakehouse: Lakehouse, cfg: TrainStageConfig) -> T
     names = [s.name for s in scored]
     real = frame.frame[names].head(cfg.sample_rows).reset_index(drop=True)
     synth = model.sample(len(real), seed=seed)[names]
-    kinds = {s.name: ("categorical" if s.kind == "categorical" else "datetime"
-                      if s.kind == "timestamp" else "numerical") for s in scored}  # fmt: skip
-    quality = quality_score(real, synth, kinds)  # type: ignore[arg-type]
+    quality = quality_score(real, synth, sdtypes(scored))
     metrics = {
         "quality": round(quality.overall, 4),
         "column_shapes": round(quality.column_shapes, 4),

@@ -15,7 +15,6 @@ from synth.generate import stage as gstage
 from synth.generate.filters import Reason
 from synth.generate.sampler import ModelBlob, sample_flat, synthetic_id
 from synth.generate.stage import (
-    REJECTED,
     filter_synthetic,
     fuse,
     fused_table,
@@ -27,7 +26,7 @@ from synth.generate.stage import (
 from synth.io.delta import Lakehouse, read_table, table_version
 from synth.models.encoding import TableEncoder
 from synth.pipeline import run
-from synth.schema import FUSED_PROVENANCE, ROW, RUN_ID, USER_PROFILE_SCHEMA
+from synth.schema import FUSED_PROVENANCE, REJECTED_REASON, ROW, RUN_ID, USER_PROFILE_SCHEMA
 
 pytestmark = pytest.mark.spark
 
@@ -161,13 +160,13 @@ class TestFilter:
         assert report.kept_rows + sum(report.removed.values()) == report.raw_rows
         table = read_table(spark, synthetic_table(lakehouse, "user_profiles"))
         table = table.where(F.col(RUN_ID) == "t1")
-        reasons = {r[0] for r in table.select(REJECTED).distinct().collect()} - {None}
+        reasons = {r[0] for r in table.select(REJECTED_REASON).distinct().collect()} - {None}
         known = {v for k, v in vars(Reason).items() if not k.startswith("_")}
         assert reasons <= known
         assert report.constraints and any("<=" in c for c in report.constraints)
         assert report.privacy["threshold"] is not None and report.privacy["threshold"] > 0
         assert set(report.realism) >= {"threshold", "quality_before", "quality_after"}
-        kept = table.where(F.col(REJECTED).isNull()).toPandas()
+        kept = table.where(F.col(REJECTED_REASON).isNull()).toPandas()
         assert len(kept) == report.kept_rows
         assert kept["realism_score"].le(job.synthesize.filters.realism.threshold).all()
         assert kept["dcr"].ge(report.privacy["threshold"]).all()
