@@ -12,6 +12,21 @@ import psutil
 Targets = dict[str, tuple[str, float]]
 
 
+def tree_rss(proc: psutil.Process) -> int | None:
+    """Resident bytes of ``proc`` and all its descendants (JVM, Python workers); None if gone."""
+    try:
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return None
+    total = 0
+    for child in procs:
+        try:
+            total += child.memory_info().rss
+        except psutil.Error:  # exited between listing and reading
+            continue
+    return total
+
+
 def target_met(value: float, op: str, bound: float) -> bool:
     """Whether ``value op bound`` holds (``op`` one of ``>=``, ``>``, ``<=``, ``<``)."""
     checks = {">=": value >= bound, ">": value > bound, "<=": value <= bound, "<": value < bound}

@@ -53,6 +53,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from common import tree_rss  # noqa: E402  (the shared RSS reading)
+
 RESULT = ROOT / "bench" / "results" / "ingest_clean.json"
 SOURCE_NAME = "bench"
 MARKER = "csv_marker.json"
@@ -88,16 +90,9 @@ class PeakRss:
         self.peak_bytes = 0
 
     def _sample(self) -> None:
-        try:
-            procs = [self._proc, *self._proc.children(recursive=True)]
-        except psutil.Error:
+        total = tree_rss(self._proc)
+        if total is None:
             return
-        total = 0
-        for proc in procs:
-            try:
-                total += proc.memory_info().rss
-            except psutil.Error:  # exited between listing and reading
-                continue
         self.peak_bytes = max(self.peak_bytes, total)
 
     def _run(self) -> None:

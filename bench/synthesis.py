@@ -73,7 +73,7 @@ for entry in (str(ROOT), str(ROOT / "bench")):
     if entry not in sys.path:
         sys.path.insert(0, entry)
 
-from common import Targets, print_targets, write_result  # noqa: E402
+from common import Targets, print_targets, tree_rss, write_result  # noqa: E402
 
 RESULT = ROOT / "bench" / "results" / "synthesis.json"
 MARKER = "setup_marker.json"
@@ -107,16 +107,9 @@ class PeakRss:
         self.by_phase: dict[str, int] = {}
 
     def _sample(self) -> None:
-        try:
-            procs = [self._proc, *self._proc.children(recursive=True)]
-        except psutil.Error:
+        total = tree_rss(self._proc)
+        if total is None:
             return
-        total = 0
-        for proc in procs:
-            try:
-                total += proc.memory_info().rss
-            except psutil.Error:  # exited between listing and reading
-                continue
         with self._lock:
             self.peak_bytes = max(self.peak_bytes, total)
             self.by_phase[self.current] = max(self.by_phase.get(self.current, 0), total)
