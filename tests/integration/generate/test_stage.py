@@ -277,6 +277,30 @@ class TestBadInputs:
         with pytest.raises(InvalidDataError, match=r"lifecycle.*never.*0\.00% of 2,000"):
             synthesize(spark, Lakehouse(job.lakehouse), JobConfig.model_validate(data))
 
+    def test_each_stage_names_the_stage_to_run_first(self, spark, job, tmp_path):
+        # the trained model, but a lakehouse without synthetic tables
+        model_dir = resolve_model(spark, Lakehouse(job.lakehouse), job).model_dir
+        data = job.model_dump(mode="json")
+        data["lakehouse"] = str(tmp_path / "other")
+        data["synthesize"]["model_dir"] = model_dir
+        cfg = JobConfig.model_validate(data)
+        with pytest.raises(InputError, match="user_profiles_raw does not exist.*`synthesize`"):
+            filter_synthetic(spark, Lakehouse(cfg.lakehouse), cfg)
+        with pytest.raises(InputError, match="user_profiles does not exist.*`filter`"):
+            fuse(spark, Lakehouse(cfg.lakehouse), cfg)
+
+    def test_condition_table_rows_are_checked(self, spark, job, tmp_path):
+        data = job.model_dump(mode="json")
+        data["synthesize"].update(run_id="ct3", conditions_table=str(tmp_path / "absent"))
+        with pytest.raises(InputError, match="absent is not a Delta table"):
+            synthesize(spark, Lakehouse(job.lakehouse), JobConfig.model_validate(data))
+        path = str(tmp_path / "zero_rows")
+        spark.createDataFrame([("new", 0)], "lifecycle string, rows long").write.format(
+            "delta").save(path)  # fmt: skip
+        data["synthesize"]["conditions_table"] = path
+        with pytest.raises(InvalidDataError, match="row 0 .*needs rows >= 1"):
+            synthesize(spark, Lakehouse(job.lakehouse), JobConfig.model_validate(data))
+
     def test_filter_before_synthesize_says_what_to_run(self, spark, job, tmp_path):
         cfg = job.model_copy(update={"lakehouse": str(tmp_path / "empty")})
         with pytest.raises(InputError, match="features"):
