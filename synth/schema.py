@@ -353,6 +353,7 @@ REJECTED_REASON = "rejected_reason"  # null when the filters kept the row
 REALISM_SCORE = "realism_score"  # the detector's probability that the row is synthetic
 DCR = "dcr"  # distance to the closest training record (reference sample), encoded space
 ORIGIN = "origin"  # of a synthetic event: synthetic_user or enrichment
+SYNTHETIC_USER, ENRICHMENT = "synthetic_user", "enrichment"  # the values of ORIGIN
 IS_SYNTHETIC, ENRICHED, WEIGHT = "is_synthetic", "enriched", "weight"
 
 FUSED_PROVENANCE = StructType(

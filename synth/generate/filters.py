@@ -218,18 +218,11 @@ class Scorer:
         z = ((x - self.mean) / self.scale) @ self.weights[:-1] + self.weights[-1]
         return 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))
 
-    def dcr(self, x: np.ndarray, *, chunk: int = 2_048) -> np.ndarray:
+    def dcr(self, x: np.ndarray) -> np.ndarray:
         """Each row's Euclidean distance to its closest reference row."""
-        if not self.reference.size:
-            return np.full(len(x), np.nan)
-        ref = self.reference.astype(np.float32)
-        ref_sq = (ref**2).sum(axis=1)
-        out = np.empty(len(x))
-        for start in range(0, len(x), chunk):
-            block = x[start : start + chunk].astype(np.float32)
-            d2 = (block**2).sum(axis=1)[:, None] + ref_sq[None, :] - 2.0 * block @ ref.T
-            out[start : start + chunk] = np.sqrt(np.maximum(d2.min(axis=1), 0.0))
-        return out
+        from synth.evaluate.privacy import nearest_distance
+
+        return nearest_distance(x, self.reference)
 
 
 def fit_scorer(

@@ -83,6 +83,7 @@ from synth.models.profiles import model_rows
 from synth.schema import (
     DCR,
     ENRICHED,
+    ENRICHMENT,
     EVENT_TIME,
     EVENT_TYPE,
     EVENT_TYPES,
@@ -97,6 +98,7 @@ from synth.schema import (
     ROW,
     RUN_ID,
     SILVER_SCHEMA,
+    SYNTHETIC_USER,
     USER_ID,
     USER_PROFILE_SCHEMA,
     WEIGHT,
@@ -105,8 +107,6 @@ from synth.seeding import derive_seed
 from synth.train.data import hash_sample, holdout_mask, table_key
 
 log = logging.getLogger(__name__)
-
-SYNTHETIC_USER, ENRICHMENT = "synthetic_user", "enrichment"
 
 
 def synthetic_table(lakehouse: Lakehouse, name: str) -> str:
@@ -538,10 +538,67 @@ def _provenance(df: DataFrame, *, synthetic: bool, enriched: F.Column, model: st
     )
 
 
+@dataclass
+class BehaviourInputs:
+    """What drawing behaviour events needs: the real train split and its catalog and funnel."""
+
+    train: DataFrame
+    reference_s: float
+    window: tuple[object, object]
+    shares: dict[str, float]
+    catalog: object
+    params: object
+
+    @classmethod
+    def read(cls, spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> BehaviourInputs:
+        """From silver's train split and the gold item profiles."""
+        from synth.features.profiles import reference_time, train_split
+        from synth.generate.behaviour import BehaviourParams, Catalog
+
+        silver = silver_table(lakehouse)
+        if not table_exists(spark, silver):
+            raise InputError(f"{silver} does not exist: run the `clean` stage first")
+        train = train_split(read_table(spark, silver))
+        window = train.agg(F.min(EVENT_TIME).alias("lo"), F.max(EVENT_TIME).alias("hi")).first()
+        assert window is not None
+        type_counts = _count_by(train, EVENT_TYPE)[0]
+        total = max(1, sum(type_counts.values()))
+        item_columns = ["product_id", "category_id", "category_code", "category_l1", "brand",
+                        "price_median", "n_events"]  # fmt: skip
+        gold_items = read_table(spark, gold_table(lakehouse, "item_profiles"))
+        behaviour = cfg.synthesize.fusion.behaviour
+        return cls(
+            train=train,
+            reference_s=reference_time(train),
+            window=(window["lo"], window["hi"]),
+            shares={t: type_counts.get(t, 0) / total for t in EVENT_TYPES},
+            catalog=Catalog.from_items(gold_items.select(*item_columns).toPandas()),
+            params=BehaviourParams(
+                brand_affinity=behaviour.brand_affinity,
+                price_candidates=behaviour.price_candidates,
+                mean_gap_s=behaviour.mean_gap_s,
+            ),  # fmt: skip
+        )
+
+    def enrichment(self, sparse: DataFrame, target_events: int, *, seed: int, source: str,
+                   run: str) -> DataFrame:  # fmt: skip
+        """Events that bring each sparse user profile (gold columns) to ``target_events``.
+
+        The extra events split by the real funnel's event-type shares; items, times and
+        sessions are drawn from the user's own profile (:mod:`synth.generate.behaviour`).
+        """
+        extra = F.lit(target_events) - F.col("n_events")
+        wanted = sparse.select(USER_ID, *_funnel_counts(extra, self.shares),
+                               *[c for c in _EVENT_INPUT[5:]])  # fmt: skip
+        gen = _event_generator(self.catalog, self.params, seed, source, run)
+        return wanted.mapInPandas(gen, SILVER_SCHEMA).withColumn(  # type: ignore[arg-type]
+            ORIGIN, F.lit(ENRICHMENT)
+        )
+
+
 def fuse(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> FuseReport:
     """Behaviour events and fused profiles for the run (see the module docstring)."""
-    from synth.features.profiles import item_profiles, reference_time, train_split, user_profiles
-    from synth.generate.behaviour import BehaviourParams, Catalog
+    from synth.features.profiles import item_profiles, user_profiles
 
     began = time.perf_counter()
     s = cfg.synthesize
@@ -554,43 +611,24 @@ def fuse(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> FuseRepor
             .where((F.col(RUN_ID) == F.lit(run)) & F.col(REJECTED_REASON).isNull()))  # fmt: skip
     gold_users = read_table(spark, gold_table(lakehouse, "user_profiles"))
     gold_items = read_table(spark, gold_table(lakehouse, "item_profiles"))
-    silver = silver_table(lakehouse)
-    if not table_exists(spark, silver):
-        raise InputError(f"{silver} does not exist: run the `clean` stage first")
-    train = train_split(read_table(spark, silver))
-    reference_s = reference_time(train)
-    window = train.agg(F.min(EVENT_TIME).alias("lo"), F.max(EVENT_TIME).alias("hi")).first()
-    assert window is not None
-    type_counts = _count_by(train, EVENT_TYPE)[0]
-    total = max(1, sum(type_counts.values()))
-    shares = {t: type_counts.get(t, 0) / total for t in EVENT_TYPES}
-    item_columns = ["product_id", "category_id", "category_code", "category_l1", "brand",
-                    "price_median", "n_events"]  # fmt: skip
-    catalog = Catalog.from_items(gold_items.select(*item_columns).toPandas())
-    behaviour = s.fusion.behaviour
-    params = BehaviourParams(brand_affinity=behaviour.brand_affinity,
-                             price_candidates=behaviour.price_candidates,
-                             mean_gap_s=behaviour.mean_gap_s)  # fmt: skip
+    inputs = BehaviourInputs.read(spark, lakehouse, cfg)
+    train, reference_s = inputs.train, inputs.reference_s
+    window = {"lo": inputs.window[0], "hi": inputs.window[1]}
     source = f"synthetic:{ref.model_id}"
 
     synthetic_rows = kept.count()
     parts: list[DataFrame] = []
     if ref.table == "user_profiles":
-        gen = _event_generator(catalog, params, derive_seed(s.seed, "events", SYNTHETIC_USER),
-                               source, run)  # fmt: skip
+        seed = derive_seed(s.seed, "events", SYNTHETIC_USER)
+        gen = _event_generator(inputs.catalog, inputs.params, seed, source, run)
         parts.append(kept.select(*_EVENT_INPUT).mapInPandas(gen, SILVER_SCHEMA)  # type: ignore[arg-type]
                      .withColumn(ORIGIN, F.lit(SYNTHETIC_USER)))  # fmt: skip
-    sparse = gold_users.where(F.lit(False))
     enrich = s.fusion.enrich
     if enrich.enabled:
         sparse = gold_users.where(F.col("n_events") <= F.lit(enrich.max_events))
-        extra = F.lit(enrich.target_events) - F.col("n_events")
-        wanted = sparse.select(USER_ID, *_funnel_counts(extra, shares),
-                               *[c for c in _EVENT_INPUT[5:]])  # fmt: skip
-        gen = _event_generator(catalog, params, derive_seed(s.seed, "events", ENRICHMENT),
-                               source, run)  # fmt: skip
-        enriched_events = wanted.mapInPandas(gen, SILVER_SCHEMA)  # type: ignore[arg-type]
-        parts.append(enriched_events.withColumn(ORIGIN, F.lit(ENRICHMENT)))
+        parts.append(inputs.enrichment(sparse, enrich.target_events,
+                                       seed=derive_seed(s.seed, "events", ENRICHMENT),
+                                       source=source, run=run))  # fmt: skip
     events = parts[0] if parts else None
     for part in parts[1:]:
         events = events.unionByName(part) if events is not None else part

@@ -9,6 +9,7 @@ synthetic profiles).
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -181,8 +182,20 @@ def merge_partition(
     return {k: int(metrics.get(k, 0)) for k in wanted}
 
 
+def finite_json(value: object) -> object:
+    """``value`` with NaN and infinite floats replaced by ``None`` (strict JSON has neither)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_json(v) for v in value]
+    return value
+
+
 def write_json(path: str, payload: dict[str, object]) -> None:
-    """Write a small JSON report next to the tables (local paths only)."""
+    """Write a small JSON report next to the tables (local paths only; NaN written as null)."""
     local = Path(path.removeprefix("file:"))
     local.parent.mkdir(parents=True, exist_ok=True)
-    local.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    text = json.dumps(finite_json(payload), indent=2, sort_keys=True, allow_nan=False)
+    local.write_text(text + "\n", encoding="utf-8")
