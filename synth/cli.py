@@ -94,5 +94,10 @@ def main(argv: Sequence[str] | None = None, *, default_command: str | None = Non
         return 2
     progress(f"lakehouse: {summary.lakehouse}")
     progress(f"summary:   {summary.lakehouse.rstrip('/')}/_reports/run_summary.json")
+    written = summary.stages.get("report", {})
+    if written:
+        progress(f"report:    {written['report_html']}")
+        progress(f"metrics:   {written['metrics_json']}")
+        progress(f"verdict:   {written['headline']}")
     progress(json.dumps(summary.seconds))
     return 0

@@ -1,10 +1,14 @@
-"""The pipeline's stages: simulate, ingest, clean, features, train, synthesize, filter, fuse.
+"""The pipeline's stages, from simulate / ingest to the report (:data:`STAGES`).
 
 The simulator is the embedded default source; ingestion writes bronze, cleaning silver, and
 featurization the gold profile and interaction tables, and training a generator of one gold
 table into the model store (``<lakehouse>/_models``). Synthesis samples it at Spark scale,
 filtering flags rows for validity, realism and privacy, and fusion writes behaviour events and
-the fused real + synthetic profile tables (:mod:`synth.generate.stage`).
+the fused real + synthetic profile tables (:mod:`synth.generate.stage`). The verdict stages
+train recommenders on real, fused and synthetic data and score them on held-out real events
+(:mod:`synth.recommend.stage`), measure fidelity, utility and privacy
+(:mod:`synth.evaluate.stage`), and write ``metrics.json`` and ``report.html``
+(:mod:`synth.report.stage`).
 
 Each stage is a function of ``(spark, config, lakehouse)``; :func:`run` chains them with progress
 logging and returns a summary that the CLI prints and writes as JSON.
@@ -40,6 +44,9 @@ STAGES: tuple[str, ...] = (
     "synthesize",
     "filter",
     "fuse",
+    "recommend",
+    "evaluate",
+    "report",
 )
 _SIM_MARKER = "_synth_simulator.json"
 
@@ -129,6 +136,9 @@ def run(
             continue
         if stage == "simulate" and not isinstance(cfg.source, SimulatorSource):
             continue
+        if stage == "recommend" and not cfg.recommend.enabled:
+            say("[recommend] skipped (recommend.enabled is false)")
+            continue
         say(f"[{stage}] started")
         start = time.perf_counter()
         result: dict[str, object]
@@ -156,9 +166,16 @@ def run(
             for line in treport.summary().splitlines():
                 say(f"[train] {line}")
         else:
-            from synth.generate.stage import GENERATE_STAGES
+            from synth.evaluate.stage import evaluate
+            from synth.generate.stage import GENERATE_STAGES, StageReport
+            from synth.recommend.stage import recommend
+            from synth.report.stage import report as write_report
 
-            greport = GENERATE_STAGES[stage](spark, lakehouse, cfg)
+            later: dict[str, Callable[[SparkSession, Lakehouse, JobConfig], StageReport]] = {
+                **GENERATE_STAGES, "recommend": recommend, "evaluate": evaluate,
+                "report": write_report,
+            }  # fmt: skip
+            greport = later[stage](spark, lakehouse, cfg)
             result = greport.to_dict()
             for line in greport.summary().splitlines():
                 say(f"[{stage}] {line}")

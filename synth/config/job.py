@@ -21,6 +21,7 @@ from pydantic import Field, field_validator
 
 from synth.config.base import StrictModel, load_yaml, parse_model
 from synth.config.clean import CleanConfig
+from synth.config.evaluate import EvaluateConfig, RecommendConfig
 from synth.config.features import FeaturesConfig
 from synth.config.ingest import (
     GenericSource,
@@ -85,6 +86,8 @@ class JobConfig(StrictModel):
     features: FeaturesConfig = FeaturesConfig()
     train: TrainStageConfig = TrainStageConfig()
     synthesize: SynthesizeConfig = SynthesizeConfig()
+    recommend: RecommendConfig = RecommendConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
 
 
 def load_job_config(path: str | Path, *, overrides: dict[str, object] | None = None) -> JobConfig:

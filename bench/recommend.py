@@ -1,0 +1,140 @@
+"""Does synthesis help? The whole pipeline per dataset, real-only vs real + synthetic recommenders.
+
+For each dataset (the simulator at 1M events and the two real REES46 samples) this runs
+``python -m synth run`` on its example config (``configs/<name>.yaml``) into
+``bench/work/recommend/<name>/`` and reads the run's ``metrics.json``. The baseline is the same
+run's real-only recommender (same seeds, same real training pairs, scored on the same held-out
+real events); the targets are issue 7's:
+
+- ``<dataset>.<model>.all_lift_plus_spread >= 0``: real + synthetic NDCG@10 (all users) is not
+  below real-only by more than the seed spread;
+- ``<dataset>.<model>.cold_lift_pct >= 5`` and ``<dataset>.<model>.cold_lift_over_spread >= 1``:
+  at least +5% NDCG@10 for cold / sparse users, and a lift larger than the seed spread;
+- ``<dataset>.exact_match_share <= 0``, ``<dataset>.closer_to_training_share <= 0.55``,
+  ``<dataset>.mia_auc <= 0.6``.
+
+    .venv/bin/python bench/recommend.py                        # all three datasets
+    .venv/bin/python bench/recommend.py --datasets rees46_cosmetics
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import Targets, print_targets, write_result  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+DATASETS = {
+    "simulator": ("configs/simulator.yaml", None),
+    "rees46_multi_category": ("configs/rees46_multi_category.yaml",
+                              "../shared/data/rees46-multi-category-store"),
+    "rees46_cosmetics": ("configs/rees46_cosmetics.yaml", "../shared/data/rees46-cosmetics-shop"),
+}  # fmt: skip
+
+
+def run_dataset(name: str, work: Path) -> dict[str, object] | None:
+    """Run the pipeline for ``name``; return its metrics.json (None when its data is absent)."""
+    config, data = DATASETS[name]
+    if data is not None and not (REPO / data).is_dir():
+        print(f"{name}: {data} is absent; skipped")  # noqa: T201
+        return None
+    cfg = yaml.safe_load((REPO / config).read_text())
+    cfg["lakehouse"] = str(work / name / "lakehouse")
+    path = work / name / "job.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    began = time.perf_counter()
+    command = [sys.executable, "-m", "synth", "run", "--config", str(path)]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True,
+                          env=dict(os.environ))  # fmt: skip
+    (work / name / "run.log").write_text(done.stdout + done.stderr)
+    if done.returncode != 0:
+        raise SystemExit(f"{name}: synth run failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    summary = json.loads((work / name / "lakehouse" / "_reports" / "run_summary.json").read_text())
+    metrics = json.loads(Path(summary["stages"]["report"]["metrics_json"]).read_text())
+    metrics["_wall_s"] = round(time.perf_counter() - began, 1)
+    return metrics
+
+
+def flatten(name: str, m: dict[str, object]) -> tuple[dict[str, float], Targets]:
+    """The benchmark metrics and targets of one dataset's metrics.json."""
+    out: dict[str, float] = {f"{name}.pipeline_wall_s": float(m["_wall_s"])}  # type: ignore[arg-type]
+    targets: Targets = {}
+    rec = m["recommend"]
+    assert isinstance(rec, dict)
+    k = rec["settings"]["k"][0]
+    for model, segs in sorted(rec["comparisons"].items()):
+        every, cold = segs["all"], segs["cold"]
+        p = f"{name}.{model}"
+        out[f"{p}.all_real_ndcg{k}"] = round(every["real_mean"], 5)
+        out[f"{p}.all_fused_ndcg{k}"] = round(every["fused_mean"], 5)
+        out[f"{p}.all_seed_spread"] = round(every["spread"], 5)
+        out[f"{p}.all_lift_plus_spread"] = round(every["lift"] + every["spread"], 5)
+        targets[f"{p}.all_lift_plus_spread"] = (">=", 0.0)
+        out[f"{p}.cold_real_ndcg{k}"] = round(cold["real_mean"], 5)
+        out[f"{p}.cold_fused_ndcg{k}"] = round(cold["fused_mean"], 5)
+        out[f"{p}.cold_lift_pct"] = round(cold["lift_pct"] if cold["lift_pct"] is not None
+                                          else 0.0, 2)  # fmt: skip
+        out[f"{p}.cold_lift_over_spread"] = round(
+            cold["lift"] / cold["spread"] if cold["spread"] > 0 else
+            (1e9 if cold["lift"] > 0 else 0.0), 3)  # fmt: skip
+        out[f"{p}.cold_p_value"] = round(cold["p_value"] if cold["p_value"] is not None else 1.0, 4)
+        targets[f"{p}.cold_lift_pct"] = (">=", 5.0)
+        targets[f"{p}.cold_lift_over_spread"] = (">=", 1.0)
+        synthetic = rec["results"][model].get("synthetic", {}).get("all", {}).get(f"ndcg@{k}")
+        if synthetic:
+            out[f"{p}.all_synthetic_only_ndcg{k}"] = round(synthetic["mean"], 5)
+    ev = m["evaluate"]
+    assert isinstance(ev, dict)
+    privacy = ev["privacy"]
+    out[f"{name}.exact_match_share"] = privacy["exact_match_share_released"]
+    out[f"{name}.closer_to_training_share"] = round(privacy["closer_to_training_share"], 4)
+    out[f"{name}.mia_auc"] = round(privacy["mia_auc"], 4)
+    targets[f"{name}.exact_match_share"] = ("<=", 0.0)
+    targets[f"{name}.closer_to_training_share"] = ("<=", 0.55)
+    targets[f"{name}.mia_auc"] = ("<=", 0.6)
+    utility = ev.get("utility", {})
+    for key in ("train_on_real_auc", "train_on_synthetic_auc"):
+        if utility.get(key) is not None:
+            out[f"{name}.tstr_{key}"] = round(utility[key], 4)
+    out[f"{name}.test_users"] = float(rec["data"]["test_users"])
+    out[f"{name}.test_cold_users"] = float(rec["data"]["test_cold_users"])
+    return out, targets
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the datasets, print the targets, write bench/results/recommend.json."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--work", type=Path, default=REPO / "bench" / "work" / "recommend")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "recommend.json")
+    args = parser.parse_args(argv)
+    metrics: dict[str, float] = {}
+    targets: Targets = {}
+    for name in args.datasets.split(","):
+        if name not in DATASETS:
+            parser.error(f"unknown dataset {name!r}; known: {sorted(DATASETS)}")
+        got = run_dataset(name, args.work.resolve())
+        if got is None:
+            continue
+        more, more_targets = flatten(name, got)
+        metrics.update(more)
+        targets.update(more_targets)
+        print(f"{name}: {got['verdict']['headline']} ({got['_wall_s']} s)")  # type: ignore[index]  # noqa: T201
+    met = write_result("recommend", metrics, targets, args.out)
+    print_targets(metrics, targets, met)
+    print(f"-> {args.out}")  # noqa: T201
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

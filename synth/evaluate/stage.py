@@ -1,0 +1,212 @@
+"""Stage ``evaluate``: fidelity, utility (TSTR) and privacy of the run's released synthetic rows.
+
+Reads the model's real table at its trained version (training rows and the holdout the model
+never saw), the run's raw and filtered synthetic rows, and writes
+``<lakehouse>/_reports/<run id>/evaluate.json``:
+- ``fidelity``: quality score (column shapes, pair trends), per-column marginals real vs
+  synthetic (binned on the real sample's deciles; categories by real frequency), Pearson
+  correlation matrices of the numeric columns;
+- ``utility``: train-on-synthetic / test-on-real (:mod:`synth.evaluate.utility`);
+- ``privacy``: exact-match shares (raw and released), closer-to-training share and the
+  membership-inference AUC (:mod:`synth.evaluate.privacy`);
+- ``filtering``: the run's rows kept and removed per reason.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from synth.config.job import JobConfig
+from synth.errors import InputError
+from synth.evaluate.fidelity import BINS, quality_score, sdtypes
+from synth.evaluate.privacy import closer_to_training_share, membership_auc
+from synth.evaluate.utility import TASKS, tstr
+from synth.io.delta import Lakehouse, read_table, table_exists, write_json
+from synth.models.encoding import TableEncoder
+from synth.models.profiles import model_rows
+from synth.schema import GOLD_SCHEMAS, REJECTED_REASON, ROW, RUN_ID
+from synth.train.data import hash_sample, table_key
+
+MAX_LEVELS = 8
+
+
+def marginal(real: pd.Series, synthetic: pd.Series, sdtype: str) -> dict[str, Any]:
+    """Real and synthetic shares per bin (numbers) or per category (the real top levels)."""
+    if sdtype == "categorical":
+        r = real.astype(str).value_counts(normalize=True)
+        s = synthetic.astype(str).value_counts(normalize=True)
+        levels = list(r.index[:MAX_LEVELS])
+        real_shares = [float(r.get(v, 0.0)) for v in levels]
+        syn_shares = [float(s.get(v, 0.0)) for v in levels]
+        return {"kind": "categorical", "labels": levels,
+                "real": [*real_shares, max(0.0, 1.0 - sum(real_shares))],
+                "synthetic": [*syn_shares, max(0.0, 1.0 - sum(syn_shares))]}  # fmt: skip
+
+    def numbers(values: pd.Series) -> np.ndarray:
+        if pd.api.types.is_datetime64_any_dtype(values):
+            values = values.astype("int64").where(values.notna()) / 86_400e9
+        arr = pd.to_numeric(values, errors="coerce").to_numpy(np.float64)
+        return arr[np.isfinite(arr)]
+
+    r_num, s_num = numbers(real), numbers(synthetic)
+    edges = np.unique(np.quantile(r_num, np.linspace(0, 1, BINS + 1))) if len(r_num) else []
+    if len(edges) < 2:
+        edges = np.array([r_num.min(), r_num.max() + 1.0]) if len(r_num) else np.array([0.0, 1.0])
+    inner = edges[1:-1]
+
+    def shares(values: np.ndarray) -> list[float]:
+        counts = np.bincount(np.searchsorted(inner, values, side="right"), minlength=len(edges) - 1)
+        return (counts / max(1, len(values))).tolist()
+
+    return {"kind": "numeric" if sdtype == "numerical" else "datetime (days)",
+            "edges": [float(e) for e in edges], "real": shares(r_num),
+            "synthetic": shares(s_num)}  # fmt: skip
+
+
+def correlations(frame: pd.DataFrame, columns: list[str]) -> list[list[float]]:
+    """Pearson correlation matrix of ``columns`` (timestamps as numbers; constant: 0)."""
+    numbers = pd.DataFrame({c: pd.to_numeric(
+        frame[c].astype("int64").where(frame[c].notna()) if
+        pd.api.types.is_datetime64_any_dtype(frame[c]) else frame[c], errors="coerce")
+        for c in columns})  # fmt: skip
+    corr = numbers.corr().fillna(0.0).to_numpy()
+    return [[round(float(v), 4) for v in row] for row in corr]
+
+
+@dataclass
+class EvaluateReport:
+    """What the ``evaluate`` stage measured."""
+
+    run_id: str
+    model_id: str
+    table: str
+    path: str
+    fidelity: dict[str, Any]
+    utility: dict[str, Any]
+    privacy: dict[str, Any]
+    filtering: dict[str, Any]
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return asdict(self)
+
+    def summary(self) -> str:
+        """A few lines."""
+        p, u = self.privacy, self.utility
+        return (
+            f"quality {self.fidelity['quality']:.3f}; TSTR AUC synthetic "
+            f"{u.get('train_on_synthetic_auc', float('nan')):.3f} vs real "
+            f"{u.get('train_on_real_auc', float('nan')):.3f}; exact matches released "
+            f"{p['exact_match_share_released']:.4f}; closer-to-training "
+            f"{p['closer_to_training_share']:.3f}; MIA AUC {p['mia_auc']:.3f}\n-> {self.path}"
+        )
+
+
+def evaluate(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> EvaluateReport:
+    """Run the stage (see the module docstring)."""
+    from synth.generate.filters import Reason, row_hash
+    from synth.generate.sampler import ModelBlob
+    from synth.generate.stage import _real, resolve_model, resolve_run_id, synthetic_table
+    from synth.recommend.stage import run_dir
+
+    began = time.perf_counter()
+    ec = cfg.evaluate
+    ref = resolve_model(spark, lakehouse, cfg)
+    run = resolve_run_id(cfg, ref)
+    blob = ModelBlob.from_dir(ref.model_dir)
+    encoder = TableEncoder.from_json(blob.files["encoder.json"].decode("utf-8"))
+    gold = GOLD_SCHEMAS[ref.table]
+    key = table_key(ref.table)
+    names = [s.name for s in encoder.specs]
+    path = synthetic_table(lakehouse, ref.table)
+    if not table_exists(spark, path):
+        raise InputError(f"{path} does not exist: run the `filter` stage first")
+    rows = read_table(spark, path).where(F.col(RUN_ID) == F.lit(run))
+    kept = rows.where(F.col(REJECTED_REASON).isNull())
+    counts = {str(r[0]): int(r[1]) for r in
+              rows.groupBy(REJECTED_REASON).count().collect()}  # fmt: skip
+    raw_rows = sum(counts.values())
+    if raw_rows == 0:
+        raise InputError(f"{path} has no rows of run {run!r}: run the `filter` stage for it first")
+    kept_rows = counts.pop("None", 0)
+    train_rows, holdout = _real(spark, ref)
+    if holdout is None:
+        raise InputError(
+            "the model was trained without a holdout (train.holdout_fraction is 0): privacy and "
+            "utility need real rows the model never saw; retrain with a holdout"
+        )
+    seed = ec.seed
+
+    def encode(frame: pd.DataFrame) -> np.ndarray:
+        return encoder.transform_lenient(model_rows(frame, gold, names))[0]
+
+    # privacy: equal-size training and holdout samples
+    n = ec.privacy.rows
+    tr = hash_sample(train_rows, key, n, seed)
+    ho = hash_sample(holdout, key, n, seed + 1)
+    m = min(len(tr), len(ho))
+    tr, ho = tr.head(m), ho.head(m)
+    sy = hash_sample(kept, ROW, n, seed + 2)
+    if m < 10 or len(sy) < 10:
+        raise InputError(f"too few rows for the privacy figures: {m} training / holdout rows, "
+                         f"{len(sy)} kept synthetic rows (need 10 of each)")  # fmt: skip
+    x_tr, x_ho, x_sy = encode(tr), encode(ho), encode(sy)
+    real_all = read_table(spark, ref.table_path, version=ref.delta_version)
+    hashes = real_all.select(row_hash(real_all, encoder).alias("_h")).distinct()
+    released_copies = kept.select(row_hash(kept, encoder).alias("_h")).join(hashes, "_h").count()
+    privacy = {
+        "exact_match_share_raw": counts.get(Reason.EXACT_COPY, 0) / raw_rows,
+        "exact_match_share_released": released_copies / max(1, kept_rows),
+        "closer_to_training_share": closer_to_training_share(x_sy, x_tr, x_ho),
+        "mia_auc": membership_auc(x_sy, x_tr, x_ho),
+        "training_rows": float(m), "holdout_rows": float(m), "synthetic_rows": float(len(sy)),
+    }  # fmt: skip
+
+    # utility: train on synthetic / on real, test on the real holdout
+    u = ec.utility.rows
+    utility: dict[str, Any] = {}
+    if ref.table in TASKS:
+        real_u = hash_sample(train_rows, key, u, seed + 3)
+        syn_u = hash_sample(kept, ROW, u, seed + 4)
+        size = min(len(real_u), len(syn_u))
+        hold_u = hash_sample(holdout, key, u, seed + 5)
+        utility = tstr(model_rows(real_u.head(size), gold, names),
+                       model_rows(syn_u.head(size), gold, names),
+                       model_rows(hold_u, gold, names), encoder.specs, ref.table,
+                       seed=seed)  # fmt: skip
+
+    # fidelity: marginals and correlations on samples
+    f_rows = ec.fidelity.rows
+    real_f = model_rows(hash_sample(train_rows, key, f_rows, seed + 6), gold, names)
+    syn_f = model_rows(hash_sample(kept, ROW, f_rows, seed + 7), gold, names)
+    kinds = sdtypes(encoder.specs)
+    quality = quality_score(real_f[list(kinds)], syn_f[list(kinds)], kinds)
+    plotted = list(kinds)[: ec.fidelity.max_columns]
+    numeric = [c for c in plotted if kinds[c] != "categorical"]
+    fidelity = {
+        "quality": quality.overall, "column_shapes": quality.column_shapes,
+        "column_pair_trends": quality.column_pair_trends,
+        "per_column": quality.per_column, "rows": float(min(len(real_f), len(syn_f))),
+        "marginals": {c: marginal(real_f[c], syn_f[c], kinds[c]) for c in plotted},
+        "correlation_columns": numeric,
+        "correlation_real": correlations(real_f, numeric),
+        "correlation_synthetic": correlations(syn_f, numeric),
+    }  # fmt: skip
+    out = f"{run_dir(lakehouse, run)}/evaluate.json"
+    report = EvaluateReport(
+        run_id=run, model_id=ref.model_id, table=ref.table, path=out, fidelity=fidelity,
+        utility=utility, privacy=privacy,
+        filtering={"raw_rows": float(raw_rows), "kept_rows": float(kept_rows),
+                   "removed": {k: float(v) for k, v in sorted(counts.items())}},
+        seconds=round(time.perf_counter() - began, 2),
+    )  # fmt: skip
+    write_json(out, report.to_dict())
+    return report

@@ -1,0 +1,1 @@
+"""Recommenders trained on real, fused and synthetic data, scored on held-out real events."""

@@ -1,0 +1,262 @@
+"""The recommenders' data: implicit-feedback pairs per source and per-variant matrices.
+
+Sources (read from the lakehouse by :func:`load`):
+- ``real``: the silver train split, aggregated per (user, item) into a strength (event-type
+  weights with the interactions half-life, decayed to the train split's last event: the gold
+  ``interactions`` definition);
+- ``synthetic_user`` and ``enrichment``: the run's synthetic events (``synthetic/events``),
+  aggregated the same way with the same reference time;
+- the held-out real pairs of the validation and test splits (what is scored).
+
+Everything is indexed against one user index and the real catalog (gold item profiles): items
+outside it cannot be recommended, and held-out pairs on them stay counted as misses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from synth.config.evaluate import Variant
+from synth.config.features import InteractionConfig
+from synth.config.job import JobConfig
+from synth.errors import InputError
+from synth.features.pipeline import gold_table
+from synth.features.profiles import user_profiles
+from synth.generate.behaviour import uniform
+from synth.io.delta import Lakehouse, read_table, table_exists
+from synth.schema import (
+    ENRICHMENT,
+    EVENT_TIME,
+    EVENT_TYPE,
+    EVENT_TYPES,
+    ORIGIN,
+    PRODUCT_ID,
+    RUN_ID,
+    SPLIT,
+    SPLIT_TEST,
+    SPLIT_TRAIN,
+    SPLIT_VALIDATION,
+    SYNTHETIC_USER,
+    USER_ID,
+    USER_SESSION,
+)
+from synth.seeding import derive_seed
+from synth.seeding import uniform as seeded_uniform
+
+_DAY_S = 86_400.0
+_SUBSAMPLE_PURPOSE = 71
+
+
+def pair_strengths(events: DataFrame, cfg: InteractionConfig, reference_s: float,
+                   by: tuple[str, ...] = ()) -> DataFrame:  # fmt: skip
+    """``(user_id, product_id, *by, strength)``: decayed event-type weights summed per pair."""
+    age_days = (F.lit(reference_s) - F.unix_micros(F.col(EVENT_TIME)) / 1e6) / F.lit(_DAY_S)
+    weight = F.lit(0.0)
+    for event_type in EVENT_TYPES:
+        weight = F.when(F.col(EVENT_TYPE) == event_type, F.lit(cfg.weights[event_type])).otherwise(
+            weight
+        )
+    decayed = weight * F.pow(F.lit(0.5), age_days / F.lit(cfg.half_life_days))
+    return events.groupBy(USER_ID, PRODUCT_ID, *by).agg(
+        F.greatest(F.sum(decayed), F.lit(0.0)).alias("strength")
+    )
+
+
+@dataclass
+class RecData:
+    """Pairs of every source, as dense indexes (``u``, ``i``) with ``strength`` where trained.
+
+    Attributes:
+        items: Catalog product ids (index ``i`` -> product id).
+        users: User ids (index ``u`` -> user id): real users first, then synthetic ones.
+        real: Real train pairs (``u``, ``i``, ``strength``).
+        synthetic_user: Synthetic users' pairs.
+        enrichment: Enrichment pairs (real users' synthetic events).
+        validation, test: Held-out real pairs (``u``, ``i``; ``i`` = -1 off the catalog).
+        real_events: Real train events per real user index (0 for users with none).
+        item_events: Real train events per item index.
+        synthetic_weight: Weight of synthetic users' pairs in the fused variant.
+        dropped_pairs: Pairs with strength 0 (e.g. only removed from cart), not trained on.
+    """
+
+    items: np.ndarray
+    users: np.ndarray
+    real: pd.DataFrame
+    synthetic_user: pd.DataFrame
+    enrichment: pd.DataFrame
+    validation: pd.DataFrame
+    test: pd.DataFrame
+    real_events: np.ndarray
+    item_events: np.ndarray
+    synthetic_weight: float
+    dropped_pairs: dict[str, int]
+
+    @property
+    def n_users(self) -> int:
+        """Rows of every user x item matrix."""
+        return len(self.users)
+
+    @property
+    def n_items(self) -> int:
+        """Columns of every user x item matrix."""
+        return len(self.items)
+
+    def matrix(self, pairs: pd.DataFrame) -> sp.csr_matrix:
+        """A user x item CSR matrix of ``pairs`` (duplicates summed)."""
+        return sp.csr_matrix(
+            (pairs["strength"].to_numpy(np.float64),
+             (pairs["u"].to_numpy(np.int64), pairs["i"].to_numpy(np.int64))),
+            shape=(self.n_users, self.n_items),
+        )  # fmt: skip
+
+    def variant(
+        self, variant: Variant, seed: int, keep: float
+    ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """``(train, history)`` matrices of ``variant`` for ``seed``.
+
+        ``train`` is what the model learns from; ``history`` is what it scores real users from.
+        Both keep a seeded share ``keep`` of the pairs (decided per (seed, user, item), so the
+        real pairs kept are the same in every variant).
+        """
+        real = _subsample(self.real, seed, keep)
+        if variant == "real":
+            train = self.matrix(real)
+            return train, train
+        if variant == "fused":
+            syn = _subsample(self.synthetic_user, seed, keep)
+            syn = syn.assign(strength=syn["strength"] * self.synthetic_weight)
+            enrich = _subsample(self.enrichment, seed, keep)
+            train = self.matrix(pd.concat([real, syn, enrich], ignore_index=True))
+            return train, train
+        if variant == "synthetic":
+            return self.matrix(_subsample(self.synthetic_user, seed, keep)), self.matrix(real)
+        raise ValueError(f"unknown variant {variant!r}")
+
+
+def _made_sparse(train: DataFrame, silver: DataFrame, share: float, keep: int, *,
+                 seed: int) -> tuple[DataFrame, DataFrame]:  # fmt: skip
+    """``(train, the kept events of the users made sparse)``.
+
+    A seeded ``share`` of the users with test events keep only their last ``keep`` train events
+    (by time, then product, type and session).
+    """
+    if share <= 0:
+        return train, train.where(F.lit(False))
+    chosen = (silver.where(F.col(SPLIT) == SPLIT_TEST).select(USER_ID).distinct()
+              .where(seeded_uniform(seed, USER_ID) < F.lit(share))
+              .withColumn("_cold", F.lit(True)))  # fmt: skip
+    latest = Window.partitionBy(USER_ID).orderBy(
+        F.desc(EVENT_TIME), F.desc(PRODUCT_ID), F.desc(EVENT_TYPE), F.desc(USER_SESSION)
+    )
+    marked = (train.join(F.broadcast(chosen), USER_ID, "left")
+              .withColumn("_n", F.row_number().over(latest)))  # fmt: skip
+    kept = marked.where(F.col("_cold").isNull() | (F.col("_n") <= F.lit(keep)))
+    cold = kept.where(F.col("_cold").isNotNull()).drop("_cold", "_n")
+    return kept.drop("_cold", "_n"), cold
+
+
+def _subsample(pairs: pd.DataFrame, seed: int, keep: float) -> pd.DataFrame:
+    if keep >= 1.0 or pairs.empty:
+        return pairs
+    draw = uniform(seed, _SUBSAMPLE_PURPOSE, pairs["uid"].to_numpy(np.int64),
+                   pairs["pid"].to_numpy(np.int64))  # fmt: skip
+    return pairs[draw < keep]
+
+
+def _indexed(frame: pd.DataFrame, users: pd.Index, items: pd.Index) -> pd.DataFrame:
+    u = users.get_indexer(pd.Index(frame[USER_ID].to_numpy(np.int64)))
+    i = items.get_indexer(pd.Index(frame[PRODUCT_ID].to_numpy(np.int64)))
+    out = pd.DataFrame({"u": u, "i": i, "uid": frame[USER_ID].to_numpy(np.int64),
+                        "pid": frame[PRODUCT_ID].to_numpy(np.int64)})  # fmt: skip
+    if "strength" in frame:
+        out["strength"] = frame["strength"].to_numpy(np.float64)
+    return out
+
+
+def load(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig, run_id: str,
+         model_id: str) -> RecData:  # fmt: skip
+    """Read and index every source of ``run_id`` (see the module docstring)."""
+    from synth.clean.pipeline import silver_table
+    from synth.generate.stage import BehaviourInputs, synthetic_table
+
+    rc = cfg.recommend
+    interactions = cfg.features.interactions
+    silver_path = silver_table(lakehouse)
+    items_path = gold_table(lakehouse, "item_profiles")
+    events_path = synthetic_table(lakehouse, "events")
+    for path, stage in ((silver_path, "clean"), (items_path, "features"), (events_path, "fuse")):
+        if not table_exists(spark, path):
+            raise InputError(f"{path} does not exist: run the `{stage}` stage first")
+    silver = read_table(spark, silver_path)
+    inputs = BehaviourInputs.read(spark, lakehouse, cfg)
+    reference_s = inputs.reference_s
+    cold_seed = derive_seed(rc.seeds[0], "recommend", "cold")
+    train, cold_events = _made_sparse(inputs.train, silver, rc.cold_share, rc.cold_max_events,
+                                      seed=cold_seed)  # fmt: skip
+    real = pair_strengths(train, interactions, reference_s).toPandas()
+    synthetic_events = read_table(spark, events_path).where(F.col(RUN_ID) == F.lit(run_id))
+    enrich = cfg.synthesize.fusion.enrich
+    if rc.cold_share > 0 and enrich.enabled:
+        profiles = user_profiles(cold_events, cfg.features.profiles, reference_s=reference_s)
+        drawn = inputs.enrichment(
+            profiles.where(F.col("n_events") < F.lit(enrich.target_events)),
+            enrich.target_events, seed=derive_seed(cfg.synthesize.seed, "events", "cold"),
+            source=f"synthetic:{model_id}", run=run_id,
+        )  # fmt: skip
+        lo, hi = inputs.window
+        inside = (F.col(EVENT_TIME) >= F.lit(lo)) & (F.col(EVENT_TIME) <= F.lit(hi))
+        synthetic_events = synthetic_events.select(*drawn.columns).unionByName(drawn.where(inside))
+    synthetic = pair_strengths(synthetic_events, interactions, reference_s, (ORIGIN,)).toPandas()
+    if synthetic.empty:
+        raise InputError(
+            f"{events_path} has no events of run {run_id!r}: run the `fuse` stage for it first"
+        )
+    held = (silver.where(F.col(SPLIT).isin(SPLIT_VALIDATION, SPLIT_TEST))
+            .select(USER_ID, PRODUCT_ID, SPLIT).distinct().toPandas())  # fmt: skip
+    item_ids = np.sort(read_table(spark, items_path).select(PRODUCT_ID).toPandas()[PRODUCT_ID]
+                       .to_numpy(np.int64))  # fmt: skip
+    user_counts = train.groupBy(USER_ID).count().toPandas()
+    item_counts = train.groupBy(PRODUCT_ID).count().toPandas()
+
+    real_ids = np.union1d(user_counts[USER_ID].to_numpy(np.int64),
+                          held[USER_ID].to_numpy(np.int64))  # fmt: skip
+    synthetic_ids = np.setdiff1d(synthetic[USER_ID].to_numpy(np.int64), real_ids)
+    users = pd.Index(np.concatenate([real_ids, synthetic_ids]))
+    items = pd.Index(item_ids)
+
+    dropped: dict[str, int] = {}
+
+    def trained(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+        indexed = _indexed(frame, users, items)
+        useful = (indexed["strength"] > 0) & (indexed["i"] >= 0)
+        dropped[name] = int((~useful).sum())
+        return indexed[useful].reset_index(drop=True)
+
+    real_events = np.zeros(len(users), np.int64)
+    real_events[users.get_indexer(user_counts[USER_ID].to_numpy(np.int64))] = user_counts["count"]
+    item_events = np.zeros(len(items), np.int64)
+    at = items.get_indexer(item_counts[PRODUCT_ID].to_numpy(np.int64))
+    item_events[at[at >= 0]] = item_counts["count"].to_numpy()[at >= 0]
+    by_origin = {o: synthetic[synthetic[ORIGIN] == o] for o in (SYNTHETIC_USER, ENRICHMENT)}
+    return RecData(
+        items=item_ids,
+        users=users.to_numpy(),
+        real=trained(real, "real"),
+        synthetic_user=trained(by_origin[SYNTHETIC_USER], SYNTHETIC_USER),
+        enrichment=trained(by_origin[ENRICHMENT], ENRICHMENT),
+        validation=_indexed(held[held[SPLIT] == SPLIT_VALIDATION], users, items),
+        test=_indexed(held[held[SPLIT] == SPLIT_TEST], users, items),
+        real_events=real_events,
+        item_events=item_events,
+        synthetic_weight=cfg.synthesize.fusion.synthetic_weight,
+        dropped_pairs=dropped,
+    )
+
+
+__all__ = ["SPLIT_TRAIN", "RecData", "load", "pair_strengths"]

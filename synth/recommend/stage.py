@@ -1,0 +1,338 @@
+"""Stage ``recommend``: does the run's synthetic data help a recommender on held-out real data?
+
+Protocol (``recommend`` config):
+1. Data (:mod:`synth.recommend.data`): real train pairs, the run's synthetic pairs, held-out
+   real validation and test pairs of the silver per-user temporal split. Only real users' real
+   held-out items are ever scored.
+2. Per model and variant (real / fused / synthetic): every parameter set of the model's grid is
+   trained with the first seed and scored on the *validation* split (NDCG at the first
+   cut-off, all users); the best is kept. Then one training run per seed (the seed draws the
+   training-pair subsample and the model's own seed) is scored on the *test* split.
+3. Per segment (all, cold / sparse users, long-tail items): Recall / NDCG / MAP@K and coverage,
+   mean and spread over seeds; real vs fused compared per seed (paired) with a verdict: a lift
+   not larger than the seed spread is ``no lift``.
+4. Interest prediction: each user's top-k interest tags (categories) from the real and the
+   fused profile against the categories of their held-out test events.
+
+Writes ``<lakehouse>/_reports/<run id>/recommend.json``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from synth.config.evaluate import RecommendConfig, Variant
+from synth.config.job import JobConfig
+from synth.errors import InputError
+from synth.generate.behaviour import uniform
+from synth.io.delta import Lakehouse, read_table, table_exists, write_json
+from synth.recommend.data import RecData, load
+from synth.recommend.metrics import METRICS, SEGMENTS, paired_test, summarise, top_k, user_metrics
+from synth.recommend.models import MODELS, Recommender, grids
+from synth.schema import CATEGORY_ID, REJECTED_REASON, RUN_ID, SPLIT, SPLIT_TEST, USER_ID
+
+log = logging.getLogger(__name__)
+
+_EVAL_PURPOSE = 72
+CHUNK_USERS = 1_024
+
+
+def run_dir(lakehouse: Lakehouse, run_id: str) -> str:
+    """Where a run's verdict files go: ``<lakehouse>/_reports/<run id>``."""
+    return f"{lakehouse.reports_dir()}/{run_id}"
+
+
+@dataclass
+class Split:
+    """Evaluated users of one held-out split and their relevant items."""
+
+    users: np.ndarray  # user indexes (rows of the history matrix)
+    relevant: sp.csr_matrix  # users x items, 1 where held out (catalog items)
+    n_relevant: np.ndarray  # held-out items per user, off-catalog ones included
+    tail_relevant: sp.csr_matrix
+    n_tail: np.ndarray
+    cold: np.ndarray  # bool per user
+
+
+def _split(data: RecData, pairs: pd.DataFrame, tail: np.ndarray, cfg: RecommendConfig) -> Split:
+    uids = np.unique(pairs["u"].to_numpy())
+    if len(uids) > cfg.max_eval_users:
+        draw = uniform(cfg.seeds[0], _EVAL_PURPOSE, data.users[uids].astype(np.int64))
+        uids = np.sort(uids[np.argsort(draw, kind="stable")[: cfg.max_eval_users]])
+    row = pd.Index(uids).get_indexer(pairs["u"].to_numpy())
+    inside = row >= 0
+    rows, items = row[inside], pairs["i"].to_numpy()[inside]
+    n_relevant = np.bincount(rows, minlength=len(uids))
+    on = items >= 0
+    relevant = sp.csr_matrix((np.ones(on.sum()), (rows[on], items[on])),
+                             shape=(len(uids), data.n_items))  # fmt: skip
+    relevant.data[:] = 1.0
+    is_tail = on.copy()
+    is_tail[on] = tail[items[on]]
+    tail_relevant = sp.csr_matrix((np.ones(is_tail.sum()), (rows[is_tail], items[is_tail])),
+                                  shape=(len(uids), data.n_items))  # fmt: skip
+    tail_relevant.data[:] = 1.0
+    n_tail = np.asarray(tail_relevant.sum(axis=1)).ravel().astype(int)
+    return Split(users=uids, relevant=relevant, n_relevant=n_relevant,
+                 tail_relevant=tail_relevant, n_tail=n_tail,
+                 cold=data.real_events[uids] <= cfg.cold_max_events)  # fmt: skip
+
+
+def tail_items(item_events: np.ndarray, head_share: float) -> np.ndarray:
+    """Boolean per item: outside the head (the ``head_share`` most popular items)."""
+    head = math.ceil(head_share * len(item_events))
+    order = np.lexsort((np.arange(len(item_events)), -item_events))
+    tail = np.ones(len(item_events), dtype=bool)
+    tail[order[:head]] = False
+    return tail
+
+
+def score_split(model: Recommender, history: sp.csr_matrix, split: Split, ks: tuple[int, ...],
+                tiebreak: np.ndarray) -> dict[str, dict[str, float]]:  # fmt: skip
+    """``{segment: {metric@k: mean, coverage@k: share}}`` of ``model`` on ``split``."""
+    kmax = max(ks)
+    per: dict[str, list[np.ndarray]] = {}
+    covered = {(seg, k): np.zeros(history.shape[1], dtype=bool) for seg in SEGMENTS for k in ks}
+    for start in range(0, len(split.users), CHUNK_USERS):
+        sl = slice(start, start + CHUNK_USERS)
+        users = split.users[sl]
+        top = top_k(model.scores(history[users]), kmax, tiebreak)
+        masks = {"all": np.ones(len(users), dtype=bool), "cold": split.cold[sl],
+                 "long_tail": split.n_tail[sl] > 0}  # fmt: skip
+        dense = split.relevant[sl].toarray().astype(bool)
+        dense_tail = split.tail_relevant[sl].toarray().astype(bool)
+        for k in ks:
+            full = user_metrics(top, dense, split.n_relevant[sl], k)
+            tail = user_metrics(top, dense_tail, split.n_tail[sl], k)
+            for seg in SEGMENTS:
+                got = tail if seg == "long_tail" else full
+                mask = masks[seg]
+                for name in METRICS:
+                    per.setdefault(f"{seg}|{name}@{k}", []).append(getattr(got, name)[mask])
+                covered[(seg, k)][np.unique(top[mask, :k])] = True
+    out: dict[str, dict[str, float]] = {seg: {} for seg in SEGMENTS}
+    for key, parts in per.items():
+        seg, metric = key.split("|")
+        values = np.concatenate(parts)
+        out[seg][metric] = float(np.nanmean(values)) if np.isfinite(values).any() else math.nan
+    for (seg, k), hit in covered.items():
+        out[seg][f"coverage@{k}"] = float(hit.mean())
+    for seg, mask in (("all", np.ones(len(split.users), bool)), ("cold", split.cold),
+                      ("long_tail", split.n_tail > 0)):  # fmt: skip
+        out[seg]["users"] = float(mask.sum())
+    return out
+
+
+@dataclass
+class RecommendReport:
+    """What the ``recommend`` stage measured (``results``: see :func:`recommend`)."""
+
+    run_id: str
+    path: str
+    data: dict[str, Any]
+    chosen: dict[str, dict[str, Any]]
+    tuning: dict[str, dict[str, list[dict[str, Any]]]]
+    results: dict[str, dict[str, dict[str, dict[str, Any]]]]
+    comparisons: dict[str, dict[str, dict[str, Any]]]
+    interest: dict[str, dict[str, dict[str, float]]]
+    settings: dict[str, Any]
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return asdict(self)
+
+    def summary(self) -> str:
+        """One line per model: the headline comparison."""
+        k = self.settings["k"][0]
+        lines = []
+        for model, segs in self.comparisons.items():
+            parts = []
+            for seg in ("all", "cold"):
+                c = segs.get(seg)
+                if c:
+                    pct = "n/a" if c["lift_pct"] is None else f"{c['lift_pct']:+.1f}%"
+                    parts.append(f"{seg} NDCG@{k} {c['real_mean']:.4f} -> {c['fused_mean']:.4f} "
+                                 f"({pct}, {c['verdict']})")  # fmt: skip
+            lines.append(f"{model}: " + "; ".join(parts))
+        return "\n".join(lines) + f"\n-> {self.path}"
+
+
+def _interest(spark: SparkSession, lakehouse: Lakehouse, run: str, data: RecData, split: Split,
+              k: int, synthetic_table_name: str | None
+              ) -> dict[str, dict[str, dict[str, float]]]:  # fmt: skip
+    """Top-k interest tags vs the categories of each user's held-out test events."""
+    from synth.clean.pipeline import silver_table
+    from synth.features.pipeline import gold_table
+    from synth.generate.stage import fused_table, synthetic_table
+
+    ids = pd.DataFrame({USER_ID: data.users[split.users].astype(np.int64)})
+    wanted = spark.createDataFrame(ids)
+    truth = (read_table(spark, silver_table(lakehouse)).where(F.col(SPLIT) == SPLIT_TEST)
+             .join(F.broadcast(wanted), USER_ID, "left_semi")
+             .groupBy(USER_ID).agg(F.collect_set(CATEGORY_ID).alias("truth"))
+             .toPandas())  # fmt: skip
+    truth_of = dict(zip(truth[USER_ID], truth["truth"], strict=True))
+
+    def tags(path: str, where: F.Column | None = None) -> dict[int, list[int]]:
+        df = read_table(spark, path)
+        if where is not None:
+            df = df.where(where)
+        got = df.join(F.broadcast(wanted), USER_ID, "left_semi").select(
+            USER_ID, "top_categories").toPandas()  # fmt: skip
+        return {int(u): list(t)[:k] for u, t in zip(got[USER_ID], got["top_categories"],
+                                                   strict=True)}  # fmt: skip
+
+    predictions: dict[str, Callable[[int], list[int]]] = {}
+    real_tags = tags(gold_table(lakehouse, "user_profiles"))
+    predictions["real"] = lambda u: real_tags.get(u, [])
+    fused_path = fused_table(lakehouse, "user_profiles")
+    if table_exists(spark, fused_path):
+        fused_tags = tags(fused_path, F.col(RUN_ID) == F.lit(run))
+        predictions["fused"] = lambda u: fused_tags.get(u, [])
+    if synthetic_table_name == "user_profiles":
+        syn = (read_table(spark, synthetic_table(lakehouse, "user_profiles"))
+               .where((F.col(RUN_ID) == F.lit(run)) & F.col(REJECTED_REASON).isNull())
+               .select(F.explode("top_categories").alias("c")).groupBy("c").count()
+               .orderBy(F.desc("count"), "c").limit(k).toPandas())  # fmt: skip
+        population = [int(c) for c in syn["c"]]
+        predictions["synthetic"] = lambda u: population
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    users = data.users[split.users].astype(np.int64)
+    for variant, predict in predictions.items():
+        precision, recall = np.zeros(len(users)), np.zeros(len(users))
+        for n, user in enumerate(users):
+            truth_set = set(truth_of.get(int(user), []))
+            pred = predict(int(user))
+            hits = len(truth_set.intersection(pred))
+            precision[n] = hits / k
+            recall[n] = hits / len(truth_set) if truth_set else math.nan
+        for seg, mask in (("all", np.ones(len(users), bool)), ("cold", split.cold)):
+            out.setdefault(variant, {})[seg] = {
+                f"precision@{k}": float(np.nanmean(precision[mask])) if mask.any() else math.nan,
+                f"recall@{k}": float(np.nanmean(recall[mask])) if mask.any() else math.nan,
+                "users": float(mask.sum()),
+            }
+    return out
+
+
+def recommend(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> RecommendReport:
+    """Run the stage (see the module docstring)."""
+    from synth.generate.stage import resolve_model, resolve_run_id
+
+    began = time.perf_counter()
+    rc = cfg.recommend
+    ref = resolve_model(spark, lakehouse, cfg)
+    run = resolve_run_id(cfg, ref)
+    data = load(spark, lakehouse, cfg, run, ref.model_id)
+    if data.test.empty or data.validation.empty:
+        raise InputError(
+            "the silver table has no validation or test events: the temporal split needs users "
+            "with enough events (clean.split.min_events_for_holdout); nothing can be scored"
+        )
+    tail = tail_items(data.item_events, rc.head_share)
+    validation = _split(data, data.validation, tail, rc)
+    test = _split(data, data.test, tail, rc)
+    notes: list[str] = []
+    variants: tuple[Variant, ...] = rc.variants
+    if data.synthetic_user.empty and "synthetic" in variants:
+        variants = tuple(v for v in variants if v != "synthetic")
+        notes.append("the run has no synthetic users (an item model): no synthetic-only variant")
+    k0 = rc.k[0]
+    chosen: dict[str, dict[str, Any]] = {}
+    tuning: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    results: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
+    for model_name, grid in grids(rc.models).items():
+        fit = MODELS[model_name]
+        for variant in variants:
+            train0, history0 = data.variant(variant, rc.seeds[0], rc.subsample)
+            tiebreak0 = np.asarray(train0.sum(axis=0)).ravel()
+            best: tuple[float, int, Recommender | None] = (-math.inf, 0, None)
+            for n, params in enumerate(grid):
+                t0 = time.perf_counter()
+                candidate = fit(spark, train0, params, rc.seeds[0])
+                if len(grid) > 1:
+                    score = score_split(candidate, history0, validation, (k0,), tiebreak0)
+                    ndcg = score["all"][f"ndcg@{k0}"]
+                else:
+                    ndcg = math.nan
+                tuning.setdefault(model_name, {}).setdefault(variant, []).append(
+                    {"params": params, f"validation_ndcg@{k0}": ndcg,
+                     "seconds": round(time.perf_counter() - t0, 2)})  # fmt: skip
+                if best[2] is None or ndcg > best[0]:
+                    best = (ndcg, n, candidate)
+            chosen.setdefault(model_name, {})[variant] = grid[best[1]]
+            per_seed: dict[str, dict[str, list[float]]] = {}
+            for seed in rc.seeds:
+                t0 = time.perf_counter()
+                model: Recommender | None
+                if seed == rc.seeds[0]:
+                    model, train, history, tiebreak = best[2], train0, history0, tiebreak0
+                else:
+                    train, history = data.variant(variant, seed, rc.subsample)
+                    tiebreak = np.asarray(train.sum(axis=0)).ravel()
+                    model = fit(spark, train, grid[best[1]], seed)
+                assert model is not None
+                scored = score_split(model, history, test, rc.k, tiebreak)
+                for seg, metrics in scored.items():
+                    for metric, value in metrics.items():
+                        per_seed.setdefault(seg, {}).setdefault(metric, []).append(value)
+                log.info("recommend: %s / %s / seed %d: NDCG@%d all %.4f cold %.4f (%.1fs)",
+                         model_name, variant, seed, k0, scored["all"][f"ndcg@{k0}"],
+                         scored["cold"][f"ndcg@{k0}"], time.perf_counter() - t0)  # fmt: skip
+            results.setdefault(model_name, {})[variant] = {
+                seg: {metric: {"seeds": values, **_summary(values)}
+                      for metric, values in metrics.items()}
+                for seg, metrics in per_seed.items()
+            }  # fmt: skip
+    comparisons: dict[str, dict[str, dict[str, Any]]] = {}
+    if "real" in variants and "fused" in variants:
+        for model_name, by_variant in results.items():
+            for seg in SEGMENTS:
+                real = by_variant["real"][seg][f"ndcg@{k0}"]["seeds"]
+                fused = by_variant["fused"][seg][f"ndcg@{k0}"]["seeds"]
+                if not all(map(math.isfinite, real + fused)):
+                    continue
+                test_ = paired_test(real, fused)
+                comparisons.setdefault(model_name, {})[seg] = {
+                    "metric": f"ndcg@{k0}", "real_mean": float(np.mean(real)),
+                    "fused_mean": float(np.mean(fused)), **test_,
+                    "significant": bool(float(test_["p_value"] or 1.0) < rc.alpha),  # type: ignore[arg-type]
+                }  # fmt: skip
+    interest = _interest(spark, lakehouse, run, data, test, cfg.features.profiles.top_k_categories,
+                         ref.table)  # fmt: skip
+    path = f"{run_dir(lakehouse, run)}/recommend.json"
+    report = RecommendReport(
+        run_id=run, path=path,
+        data={"users": data.n_users, "items": data.n_items, "real_pairs": len(data.real),
+              "synthetic_user_pairs": len(data.synthetic_user),
+              "enrichment_pairs": len(data.enrichment), "dropped_pairs": data.dropped_pairs,
+              "validation_users": len(validation.users), "test_users": len(test.users),
+              "test_cold_users": int(test.cold.sum()),
+              "test_long_tail_users": int((test.n_tail > 0).sum()),
+              "tail_items": int(tail.sum())},
+        chosen=chosen, tuning=tuning, results=results, comparisons=comparisons,
+        interest=interest, settings=rc.model_dump(mode="json"),
+        seconds=round(time.perf_counter() - began, 2), notes=notes,
+    )  # fmt: skip
+    write_json(path, report.to_dict())
+    return report
+
+
+def _summary(values: list[float]) -> dict[str, float]:
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return {"mean": math.nan, "std": math.nan, "min": math.nan, "max": math.nan}
+    return summarise(finite)

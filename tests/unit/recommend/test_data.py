@@ -1,0 +1,60 @@
+"""Per-variant matrices: the same real pairs in every variant for a seed; what each variant adds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from synth.recommend.data import RecData
+from synth.recommend.stage import tail_items
+
+
+def _pairs(users: list[int], items: list[int], strength: float) -> pd.DataFrame:
+    return pd.DataFrame({"u": users, "i": items, "uid": [100 + u for u in users],
+                         "pid": [900 + i for i in items], "strength": strength})  # fmt: skip
+
+
+def _data() -> RecData:
+    rng = np.random.default_rng(0)
+    users, items = rng.integers(0, 40, 400), rng.integers(0, 30, 400)
+    real = _pairs(users.tolist(), items.tolist(), 1.0).drop_duplicates(["u", "i"])
+    empty = _pairs([], [], 1.0)
+    return RecData(
+        items=np.arange(30), users=np.arange(50),
+        real=real.reset_index(drop=True),
+        synthetic_user=_pairs([45, 46, 47], [1, 2, 3], 2.0),
+        enrichment=_pairs([0, 1], [5, 5], 1.0),
+        validation=empty, test=empty, real_events=np.zeros(50, np.int64),
+        item_events=np.zeros(30, np.int64), synthetic_weight=0.5, dropped_pairs={},
+    )  # fmt: skip
+
+
+def test_the_real_pairs_kept_are_the_same_in_every_variant():
+    data = _data()
+    real, _ = data.variant("real", seed=3, keep=0.7)
+    fused, _ = data.variant("fused", seed=3, keep=0.7)
+    _, history = data.variant("synthetic", seed=3, keep=0.7)
+    # Assert: real users without enrichment (2..39) have the same rows everywhere; ~70% kept
+    assert np.array_equal(fused[2:40].toarray(), real[2:40].toarray())
+    assert np.array_equal(history[:40].toarray(), real[:40].toarray())
+    assert 0.6 < real.nnz / len(data.real) < 0.8
+    other, _ = data.variant("real", seed=4, keep=0.7)
+    assert (other.toarray() != real.toarray()).any()  # another seed, another subsample
+
+
+def test_what_each_variant_trains_on():
+    data = _data()
+    real, real_history = data.variant("real", seed=0, keep=1.0)
+    fused, _ = data.variant("fused", seed=0, keep=1.0)
+    synthetic, synthetic_history = data.variant("synthetic", seed=0, keep=1.0)
+    # Assert
+    assert real is real_history and real[45:].nnz == 0
+    assert fused[45, 1] == 2.0 * 0.5  # synthetic users at synthetic_weight
+    assert fused[0, 5] >= 1.0  # enrichment added to a real user
+    assert synthetic[:45].nnz == 0 and synthetic[45:].nnz == 3
+    assert np.array_equal(synthetic_history.toarray(), real.toarray())
+
+
+def test_tail_items_leave_out_the_head():
+    tail = tail_items(np.array([5, 50, 1, 30, 0]), head_share=0.4)
+    assert tail.tolist() == [True, False, True, False, True]
