@@ -14,7 +14,7 @@ outside it cannot be recommended, and held-out pairs on them stay counted as mis
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -83,6 +83,9 @@ class RecData:
         item_events: Real train events per item index.
         synthetic_weight: Weight of synthetic users' pairs in the fused variant.
         dropped_pairs: Pairs with strength 0 (e.g. only removed from cart), not trained on.
+        cold_tags: For the users made sparse, their interest tags (top categories) from the
+            profile of their kept events (``real``) and of those plus their enrichment events
+            (``fused``): user id -> category ids.
     """
 
     items: np.ndarray
@@ -96,6 +99,7 @@ class RecData:
     item_events: np.ndarray
     synthetic_weight: float
     dropped_pairs: dict[str, int]
+    cold_tags: dict[str, dict[int, list[int]]] = field(default_factory=dict)
 
     @property
     def n_users(self) -> int:
@@ -202,8 +206,11 @@ def load(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig, run_id: str,
     real = pair_strengths(train, interactions, reference_s).toPandas()
     synthetic_events = read_table(spark, events_path).where(F.col(RUN_ID) == F.lit(run_id))
     enrich = cfg.synthesize.fusion.enrich
+    profiles = user_profiles(cold_events, cfg.features.profiles, reference_s=reference_s)
+    cold_tags: dict[str, dict[int, list[int]]] = {}
+    if rc.cold_share > 0:
+        cold_tags["real"] = cold_tags["fused"] = _tags(profiles)
     if rc.cold_share > 0 and enrich.enabled:
-        profiles = user_profiles(cold_events, cfg.features.profiles, reference_s=reference_s)
         drawn = inputs.enrichment(
             profiles.where(F.col("n_events") < F.lit(enrich.target_events)),
             enrich.target_events, seed=derive_seed(cfg.synthesize.seed, "events", "cold"),
@@ -212,6 +219,10 @@ def load(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig, run_id: str,
         lo, hi = inputs.window
         inside = (F.col(EVENT_TIME) >= F.lit(lo)) & (F.col(EVENT_TIME) <= F.lit(hi))
         synthetic_events = synthetic_events.select(*drawn.columns).unionByName(drawn.where(inside))
+        enriched = cold_events.unionByName(drawn.where(inside).select(*cold_events.columns))
+        cold_tags["fused"] = _tags(
+            user_profiles(enriched, cfg.features.profiles, reference_s=reference_s)
+        )
     synthetic = pair_strengths(synthetic_events, interactions, reference_s, (ORIGIN,)).toPandas()
     if synthetic.empty:
         raise InputError(
@@ -256,7 +267,14 @@ def load(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig, run_id: str,
         item_events=item_events,
         synthetic_weight=cfg.synthesize.fusion.synthetic_weight,
         dropped_pairs=dropped,
+        cold_tags=cold_tags,
     )
+
+
+def _tags(profiles: DataFrame) -> dict[int, list[int]]:
+    got = profiles.select(USER_ID, "top_categories").toPandas()
+    return {int(u): [int(c) for c in t] for u, t in
+            zip(got[USER_ID], got["top_categories"], strict=True)}  # fmt: skip
 
 
 __all__ = ["SPLIT_TRAIN", "RecData", "load", "pair_strengths"]

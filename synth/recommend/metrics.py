@@ -73,6 +73,8 @@ def summarise(values: Sequence[float] | np.ndarray) -> dict[str, float]:
     """Mean, sample standard deviation, min and max of per-seed values."""
     arr = np.asarray(values, dtype=np.float64)
     std = float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
+    if std <= 1e-12 * max(1.0, float(np.abs(arr).max())):
+        std = 0.0  # equal values up to float rounding
     return {"mean": float(arr.mean()), "std": std, "min": float(arr.min()), "max": float(arr.max())}
 
 

@@ -196,11 +196,13 @@ def _interest(spark: SparkSession, lakehouse: Lakehouse, run: str, data: RecData
                                                    strict=True)}  # fmt: skip
 
     predictions: dict[str, Callable[[int], list[int]]] = {}
-    real_tags = tags(gold_table(lakehouse, "user_profiles"))
+    # users made sparse: tags of the profile of their kept (and enrichment) events
+    real_tags = {**tags(gold_table(lakehouse, "user_profiles")), **data.cold_tags.get("real", {})}
     predictions["real"] = lambda u: real_tags.get(u, [])
     fused_path = fused_table(lakehouse, "user_profiles")
     if table_exists(spark, fused_path):
-        fused_tags = tags(fused_path, F.col(RUN_ID) == F.lit(run))
+        fused_tags = {**tags(fused_path, F.col(RUN_ID) == F.lit(run)),
+                      **data.cold_tags.get("fused", {})}  # fmt: skip
         predictions["fused"] = lambda u: fused_tags.get(u, [])
     if synthetic_table_name == "user_profiles":
         syn = (read_table(spark, synthetic_table(lakehouse, "user_profiles"))
