@@ -107,7 +107,11 @@ def score_split(model: Recommender, history: sp.csr_matrix, split: Split, ks: tu
     for start in range(0, len(split.users), CHUNK_USERS):
         sl = slice(start, start + CHUNK_USERS)
         users = split.users[sl]
-        top = top_k(model.scores(history[users]), kmax, tiebreak)
+        if model.same_for_all:  # one list: rank it once
+            one = top_k(model.scores(history[users[:1]]), kmax, tiebreak)
+            top = np.repeat(one, len(users), axis=0)
+        else:
+            top = top_k(model.scores(history[users]), kmax, tiebreak)
         masks = {"all": np.ones(len(users), dtype=bool), "cold": split.cold[sl],
                  "long_tail": split.n_tail[sl] > 0}  # fmt: skip
         dense = split.relevant[sl].toarray().astype(bool)

@@ -63,17 +63,24 @@ def verdict(recommend: dict[str, Any]) -> dict[str, Any]:
     """Did synthesis help? Per model and segment, from the paired comparisons."""
     models = {m: {seg: c["verdict"] for seg, c in segs.items()}
               for m, segs in sorted(recommend.get("comparisons", {}).items())}  # fmt: skip
-    helped = [m for m, v in models.items() if v.get("cold") == "better" or v.get("all") == "better"]
-    hurt = [m for m, v in models.items() if "worse" in v.values()]
+
+    def where(word: str) -> list[str]:
+        return [f"{m} ({', '.join(s for s, v in segs.items() if v == word)})"
+                for m, segs in models.items() if word in segs.values()]  # fmt: skip
+
+    helped, hurt = where("better"), where("worse")
     if not models:
         headline = "No real vs real + synthetic comparison was run."
-    elif helped and not hurt:
-        headline = f"Synthesis helped: {', '.join(helped)} improved beyond the seed spread."
-    elif helped:
-        headline = (f"Mixed: synthesis helped {', '.join(helped)} and hurt {', '.join(hurt)} "
-                    "(beyond the seed spread).")  # fmt: skip
-    elif hurt:
-        headline = f"Synthesis did not help; it hurt {', '.join(hurt)} beyond the seed spread."
+    elif helped or hurt:
+        said = []
+        if helped:
+            said.append(f"Real + synthetic beat real-only for {'; '.join(helped)}")
+        if hurt:
+            said.append(f"{'it' if helped else 'Real + synthetic'} was worse for "
+                        f"{'; '.join(hurt)}")  # fmt: skip
+        headline = (
+            "; ".join(said) + " (differences larger than the seed spread; elsewhere no lift)."
+        )
     else:
         headline = "No lift: every difference is within the seed spread."
     return {"headline": headline, "models": models, "helped": helped, "hurt": hurt}
