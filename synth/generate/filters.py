@@ -218,11 +218,11 @@ class Scorer:
         z = ((x - self.mean) / self.scale) @ self.weights[:-1] + self.weights[-1]
         return 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))
 
-    def dcr(self, x: np.ndarray) -> np.ndarray:
-        """Each row's Euclidean distance to its closest reference row."""
+    def dcr(self, x: np.ndarray, *, chunk: int = 2_048) -> np.ndarray:
+        """Each row's Euclidean distance to its closest reference row (``chunk`` rows at a time)."""
         from synth.evaluate.privacy import nearest_distance
 
-        return nearest_distance(x, self.reference)
+        return nearest_distance(x, self.reference, chunk=chunk)
 
 
 def fit_scorer(
