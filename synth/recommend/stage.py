@@ -315,7 +315,7 @@ def recommend(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> Reco
                 comparisons.setdefault(model_name, {})[seg] = {
                     "metric": f"ndcg@{k0}", "real_mean": float(np.mean(real)),
                     "fused_mean": float(np.mean(fused)), **test_,
-                    "significant": bool(float(test_["p_value"] or 1.0) < rc.alpha),  # type: ignore[arg-type]
+                    "significant": _significant(test_["p_value"], rc.alpha),
                 }  # fmt: skip
     interest = _interest(spark, lakehouse, run, data, test, cfg.features.profiles.top_k_categories,
                          ref.table)  # fmt: skip
@@ -335,6 +335,11 @@ def recommend(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> Reco
     )  # fmt: skip
     write_json(path, report.to_dict())
     return report
+
+
+def _significant(p_value: object, alpha: float) -> bool:
+    """Whether the paired test's p-value is below ``alpha`` (a p-value of 0 is)."""
+    return isinstance(p_value, float) and p_value < alpha
 
 
 def _summary(values: list[float]) -> dict[str, float]:
