@@ -15,14 +15,16 @@ never saw), the run's raw and filtered synthetic rows, and writes
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
+from synth.config.evaluate import EvaluateConfig
 from synth.config.job import JobConfig
 from synth.errors import InputError
 from synth.evaluate.fidelity import BINS, quality_score, sdtypes
@@ -35,6 +37,7 @@ from synth.schema import GOLD_SCHEMAS, REJECTED_REASON, ROW, RUN_ID
 from synth.train.data import hash_sample, table_key
 
 MAX_LEVELS = 8
+MIN_ROWS = 10  # fewer rows of a kind: distances, utility and fidelity are not measured
 
 
 def marginal(real: pd.Series, synthetic: pd.Series, sdtype: str) -> dict[str, Any]:
@@ -93,6 +96,7 @@ class EvaluateReport:
     privacy: dict[str, Any]
     filtering: dict[str, Any]
     seconds: float
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -100,14 +104,14 @@ class EvaluateReport:
 
     def summary(self) -> str:
         """A few lines."""
-        p, u = self.privacy, self.utility
-        return (
-            f"quality {self.fidelity['quality']:.3f}; TSTR AUC synthetic "
-            f"{u.get('train_on_synthetic_auc', float('nan')):.3f} vs real "
-            f"{u.get('train_on_real_auc', float('nan')):.3f}; exact matches released "
-            f"{p['exact_match_share_released']:.4f}; closer-to-training "
-            f"{p['closer_to_training_share']:.3f}; MIA AUC {p['mia_auc']:.3f}\n-> {self.path}"
-        )
+        p, u, nan = self.privacy, self.utility, float("nan")
+        lines = [f"quality {self.fidelity.get('quality', nan):.3f}; TSTR AUC synthetic "
+                 f"{u.get('train_on_synthetic_auc', nan):.3f} vs real "
+                 f"{u.get('train_on_real_auc', nan):.3f}; exact matches released "
+                 f"{p['exact_match_share_released']:.4f}; closer-to-training "
+                 f"{p.get('closer_to_training_share', nan):.3f}; MIA AUC "
+                 f"{p.get('mia_auc', nan):.3f}", *self.notes, f"-> {self.path}"]  # fmt: skip
+        return "\n".join(lines)
 
 
 def evaluate(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> EvaluateReport:
@@ -155,25 +159,31 @@ def evaluate(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> Evalu
     m = min(len(tr), len(ho))
     tr, ho = tr.head(m), ho.head(m)
     sy = hash_sample(kept, ROW, n, seed + 2)
-    if m < 10 or len(sy) < 10:
-        raise InputError(f"too few rows for the privacy figures: {m} training / holdout rows, "
-                         f"{len(sy)} kept synthetic rows (need 10 of each)")  # fmt: skip
-    x_tr, x_ho, x_sy = encode(tr), encode(ho), encode(sy)
     real_all = read_table(spark, ref.table_path, version=ref.delta_version)
     hashes = real_all.select(row_hash(real_all, encoder).alias("_h")).distinct()
     released_copies = kept.select(row_hash(kept, encoder).alias("_h")).join(hashes, "_h").count()
-    privacy = {
+    privacy: dict[str, Any] = {
         "exact_match_share_raw": counts.get(Reason.EXACT_COPY, 0) / raw_rows,
         "exact_match_share_released": released_copies / max(1, kept_rows),
-        "closer_to_training_share": closer_to_training_share(x_sy, x_tr, x_ho),
-        "mia_auc": membership_auc(x_sy, x_tr, x_ho),
-        "training_rows": float(m), "holdout_rows": float(m), "synthetic_rows": float(len(sy)),
-    }  # fmt: skip
+    }
+    notes: list[str] = []
+    enough = m >= MIN_ROWS and len(sy) >= MIN_ROWS
+    if enough:
+        x_tr, x_ho, x_sy = encode(tr), encode(ho), encode(sy)
+        privacy.update({
+            "closer_to_training_share": closer_to_training_share(x_sy, x_tr, x_ho),
+            "mia_auc": membership_auc(x_sy, x_tr, x_ho),
+            "training_rows": float(m), "holdout_rows": float(m), "synthetic_rows": float(len(sy)),
+        })  # fmt: skip
+    else:
+        notes.append(f"not measured: distances, utility and fidelity need {MIN_ROWS} rows of "
+                     f"each kind; there are {m} training / holdout rows and {kept_rows} kept "
+                     "synthetic rows (the filters removed the rest)")  # fmt: skip
 
     # utility: train on synthetic / on real, test on the real holdout
     u = ec.utility.rows
     utility: dict[str, Any] = {}
-    if ref.table in TASKS:
+    if enough and ref.table in TASKS:
         real_u = hash_sample(train_rows, key, u, seed + 3)
         syn_u = hash_sample(kept, ROW, u, seed + 4)
         size = min(len(real_u), len(syn_u))
@@ -184,6 +194,24 @@ def evaluate(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> Evalu
                        seed=seed)  # fmt: skip
 
     # fidelity: marginals and correlations on samples
+    fidelity: dict[str, Any] = {}
+    if enough:
+        fidelity = _fidelity(train_rows, kept, ec, encoder, gold, key, seed)
+    out = f"{run_dir(lakehouse, run)}/evaluate.json"
+    report = EvaluateReport(
+        run_id=run, model_id=ref.model_id, table=ref.table, path=out, fidelity=fidelity,
+        utility=utility, privacy=privacy,
+        filtering={"raw_rows": float(raw_rows), "kept_rows": float(kept_rows),
+                   "removed": {k: float(v) for k, v in sorted(counts.items())}},
+        seconds=round(time.perf_counter() - began, 2), notes=notes,
+    )  # fmt: skip
+    write_json(out, report.to_dict())
+    return report
+
+
+def _fidelity(train_rows: DataFrame, kept: DataFrame, ec: EvaluateConfig, encoder: TableEncoder,
+              gold: StructType, key: str, seed: int) -> dict[str, Any]:  # fmt: skip
+    names = [s.name for s in encoder.specs]
     f_rows = ec.fidelity.rows
     real_f = model_rows(hash_sample(train_rows, key, f_rows, seed + 6), gold, names)
     syn_f = model_rows(hash_sample(kept, ROW, f_rows, seed + 7), gold, names)
@@ -191,7 +219,7 @@ def evaluate(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> Evalu
     quality = quality_score(real_f[list(kinds)], syn_f[list(kinds)], kinds)
     plotted = list(kinds)[: ec.fidelity.max_columns]
     numeric = [c for c in plotted if kinds[c] != "categorical"]
-    fidelity = {
+    return {
         "quality": quality.overall, "column_shapes": quality.column_shapes,
         "column_pair_trends": quality.column_pair_trends,
         "per_column": quality.per_column, "rows": float(min(len(real_f), len(syn_f))),
@@ -200,13 +228,3 @@ def evaluate(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> Evalu
         "correlation_real": correlations(real_f, numeric),
         "correlation_synthetic": correlations(syn_f, numeric),
     }  # fmt: skip
-    out = f"{run_dir(lakehouse, run)}/evaluate.json"
-    report = EvaluateReport(
-        run_id=run, model_id=ref.model_id, table=ref.table, path=out, fidelity=fidelity,
-        utility=utility, privacy=privacy,
-        filtering={"raw_rows": float(raw_rows), "kept_rows": float(kept_rows),
-                   "removed": {k: float(v) for k, v in sorted(counts.items())}},
-        seconds=round(time.perf_counter() - began, 2),
-    )  # fmt: skip
-    write_json(out, report.to_dict())
-    return report

@@ -248,9 +248,10 @@ def _recommend(m: dict[str, Any]) -> str:
 def _utility_privacy(m: dict[str, Any]) -> str:
     ev = m.get("evaluate", {})
     u, p = ev.get("utility", {}), ev.get("privacy", {})
+    notes = "".join(f"<p>{_e(n)}</p>" for n in ev.get("notes", []))
     urows = [[_e(k), fmt(v)] for k, v in u.items()]
     prows = [[_e(k), fmt(v)] for k, v in p.items()]
-    return (_section("utility", "Utility: train on synthetic, test on real",
+    return (notes + _section("utility", "Utility: train on synthetic, test on real",
                      _table(["", "value"], urows) if urows else "<p>Not measured.</p>")
             + _section("privacy", "Privacy", _table(["", "value"], prows) if prows else
                        "<p>Not measured.</p>"))  # fmt: skip

@@ -53,9 +53,11 @@ def targets(recommend: dict[str, Any], evaluate: dict[str, Any]) -> dict[str, di
          CLOSER_TO_TRAINING_MAX),
         ("mia_auc", "membership-inference attack ROC AUC", MIA_AUC_MAX),
     ):  # fmt: skip
-        if key in privacy and privacy[key] is not None:
-            out[f"privacy.{key}"] = {"label": name, "measured": privacy[key], "op": "<=",
-                                     "threshold": limit, "met": privacy[key] <= limit}  # fmt: skip
+        if evaluate:  # not measured (e.g. no kept rows): reported as missed
+            value = privacy.get(key)
+            out[f"privacy.{key}"] = {"label": name, "measured": value, "op": "<=",
+                                     "threshold": limit,
+                                     "met": value is not None and value <= limit}  # fmt: skip
     return out
 
 

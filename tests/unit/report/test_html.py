@@ -161,6 +161,18 @@ def test_targets_and_verdict():
     )
 
 
+def test_a_privacy_figure_not_measured_is_a_missed_target():
+    evaluate = {"privacy": {"exact_match_share_released": 0.0}, "notes": ["not measured: ..."]}
+    checked = targets({}, evaluate)
+    assert checked["privacy.exact_match_share_released"]["met"] is True
+    assert checked["privacy.mia_auc"] == {
+        "label": "membership-inference attack ROC AUC", "measured": None, "op": "<=",
+        "threshold": 0.6, "met": False,
+    }  # fmt: skip
+    page = render({"evaluate": evaluate, "targets": checked})
+    assert "not measured: ..." in page and "MISSED" in page
+
+
 @pytest.mark.parametrize("value, shown", [(0.123456, "0.1235"), (3.0, "3"), (7, "7"),
                                           (None, "n/a"), (float("nan"), "n/a")])  # fmt: skip
 def test_fmt(value, shown):
