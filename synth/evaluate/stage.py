@@ -116,9 +116,16 @@ class EvaluateReport:
 
 def evaluate(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> EvaluateReport:
     """Run the stage (see the module docstring)."""
-    from synth.generate.filters import Reason, row_hash
+    from synth.generate.filters import Reason, encode_rows, row_hash
     from synth.generate.sampler import ModelBlob
-    from synth.generate.stage import _real, resolve_model, resolve_run_id, synthetic_table
+    from synth.generate.stage import (
+        _count_by,
+        _encoder,
+        _real,
+        resolve_model,
+        resolve_run_id,
+        synthetic_table,
+    )
     from synth.recommend.stage import run_dir
 
     began = time.perf_counter()
@@ -126,21 +133,18 @@ def evaluate(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> Evalu
     ref = resolve_model(spark, lakehouse, cfg)
     run = resolve_run_id(cfg, ref)
     blob = ModelBlob.from_dir(ref.model_dir)
-    encoder = TableEncoder.from_json(blob.files["encoder.json"].decode("utf-8"))
+    encoder = _encoder(blob)
     gold = GOLD_SCHEMAS[ref.table]
     key = table_key(ref.table)
-    names = [s.name for s in encoder.specs]
     path = synthetic_table(lakehouse, ref.table)
     if not table_exists(spark, path):
         raise InputError(f"{path} does not exist: run the `filter` stage first")
     rows = read_table(spark, path).where(F.col(RUN_ID) == F.lit(run))
     kept = rows.where(F.col(REJECTED_REASON).isNull())
-    counts = {str(r[0]): int(r[1]) for r in
-              rows.groupBy(REJECTED_REASON).count().collect()}  # fmt: skip
-    raw_rows = sum(counts.values())
+    counts, kept_rows = _count_by(rows, REJECTED_REASON)  # removed per reason, kept
+    raw_rows = kept_rows + sum(counts.values())
     if raw_rows == 0:
         raise InputError(f"{path} has no rows of run {run!r}: run the `filter` stage for it first")
-    kept_rows = counts.pop("None", 0)
     train_rows, holdout = _real(spark, ref)
     if holdout is None:
         raise InputError(
@@ -148,9 +152,6 @@ def evaluate(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> Evalu
             "utility need real rows the model never saw; retrain with a holdout"
         )
     seed = ec.seed
-
-    def encode(frame: pd.DataFrame) -> np.ndarray:
-        return encoder.transform_lenient(model_rows(frame, gold, names))[0]
 
     # privacy: equal-size training and holdout samples
     n = ec.privacy.rows
@@ -169,7 +170,7 @@ def evaluate(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> Evalu
     notes: list[str] = []
     enough = m >= MIN_ROWS and len(sy) >= MIN_ROWS
     if enough:
-        x_tr, x_ho, x_sy = encode(tr), encode(ho), encode(sy)
+        x_tr, x_ho, x_sy = (encode_rows(encoder, f, gold) for f in (tr, ho, sy))
         privacy.update({
             "closer_to_training_share": closer_to_training_share(x_sy, x_tr, x_ho),
             "mia_auc": membership_auc(x_sy, x_tr, x_ho),
@@ -184,6 +185,7 @@ def evaluate(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> Evalu
     u = ec.utility.rows
     utility: dict[str, Any] = {}
     if enough and ref.table in TASKS:
+        names = [s.name for s in encoder.specs]
         real_u = hash_sample(train_rows, key, u, seed + 3)
         syn_u = hash_sample(kept, ROW, u, seed + 4)
         size = min(len(real_u), len(syn_u))

@@ -187,6 +187,11 @@ def row_hash(df: DataFrame, encoder: TableEncoder) -> Column:
 
 
 # -- detector and distances ------------------------------------------------------------------------
+def encode_rows(encoder: TableEncoder, rows: pd.DataFrame, schema: StructType) -> np.ndarray:
+    """Gold rows -> the model's encoding (values unseen at fit time take fill values)."""
+    return encoder.transform_lenient(model_rows(rows, schema, [s.name for s in encoder.specs]))[0]
+
+
 @dataclass(frozen=True)
 class Scorer:
     """What the scoring pass needs (plain numbers and JSON; shipped in the closure).
@@ -208,8 +213,8 @@ class Scorer:
     reference: np.ndarray
 
     def encode(self, encoder: TableEncoder, gold: pd.DataFrame, schema: StructType) -> np.ndarray:
-        """Gold rows -> the model's encoding (values unseen at fit time take fill values)."""
-        return encoder.transform_lenient(model_rows(gold, schema, self.names))[0]
+        """Gold rows -> the model's encoding (:func:`encode_rows`)."""
+        return encode_rows(encoder, gold, schema)
 
     def realism(self, x: np.ndarray) -> np.ndarray:
         """The detector's probability that each encoded row is synthetic."""

@@ -57,6 +57,7 @@ from synth.generate.filters import (
     Constraint,
     Reason,
     derive_constraints,
+    encode_rows,
     fit_scorer,
     row_hash,
     score_frame,
@@ -396,15 +397,14 @@ def filter_synthetic(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) 
 
     # the detector and the distance reference, fitted on the driver on seeded samples
     rows_real = hash_sample(train_rows, key, fcfg.realism.sample_rows, seed)
-    names = [s.name for s in encoder.specs]
-    x_real = encoder.transform_lenient(model_rows(rows_real, gold, names))[0]
+    x_real = encode_rows(encoder, rows_real, gold)
     x_syn = None
     rows_syn = pd.DataFrame()
     if fcfg.realism.enabled:
         valid = flagged.where(F.col(REJECTED_REASON).isNull()).drop(REJECTED_REASON)
         rows_syn = hash_sample(valid, ROW, fcfg.realism.sample_rows, seed)
         if len(rows_syn):
-            x_syn = encoder.transform_lenient(model_rows(rows_syn, gold, names))[0]
+            x_syn = encode_rows(encoder, rows_syn, gold)
     reference = None
     threshold: float | None = None
     privacy: dict[str, float | None] = {"quantile": fcfg.privacy.quantile, "threshold": None}
@@ -413,14 +413,14 @@ def filter_synthetic(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) 
             notes.append("no holdout (train.holdout_fraction is 0): distance filter skipped")
         else:
             ref_rows = hash_sample(train_rows, key, fcfg.privacy.reference_rows, seed + 1)
-            reference = encoder.transform_lenient(model_rows(ref_rows, gold, names))[0]
+            reference = encode_rows(encoder, ref_rows, gold)
             hold_rows = hash_sample(holdout, key, fcfg.privacy.holdout_rows, seed + 2)
             if len(hold_rows) == 0:
                 notes.append("the holdout is empty: distance filter skipped")
                 reference = None
             else:
                 probe = fit_scorer(encoder, x_real, None, reference, seed=seed)
-                x_hold = encoder.transform_lenient(model_rows(hold_rows, gold, names))[0]
+                x_hold = encode_rows(encoder, hold_rows, gold)
                 hold_dcr = probe.dcr(x_hold)
                 threshold = float(np.quantile(hold_dcr, fcfg.privacy.quantile))
                 privacy.update(threshold=round(threshold, 6), holdout_rows=float(len(hold_rows)),
