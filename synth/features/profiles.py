@@ -265,18 +265,27 @@ def item_profiles(train: DataFrame, *, reference_s: float | None = None) -> Data
     return conform(out, ITEM_PROFILE_SCHEMA)
 
 
-def interactions(silver: DataFrame, cfg: InteractionConfig) -> DataFrame:
-    """Return user x item x split implicit feedback (:data:`INTERACTIONS_SCHEMA`), all splits."""
-    refs = silver.groupBy(SPLIT).agg(F.max(_secs(EVENT_TIME)).alias(_REF))
-    events = silver.join(F.broadcast(refs), SPLIT)
-    age_days = (F.col(_REF) - _secs(EVENT_TIME)) / F.lit(DAY_S)
+def strength(cfg: InteractionConfig, reference_s: Column) -> Column:
+    """Implicit-feedback strength of a group of events (an aggregate column).
+
+    ``max(0, sum of weight[event_type] * 0.5 ** (age / half-life))``, age in days from each event
+    to ``reference_s`` (epoch seconds).
+    """
+    age_days = (reference_s - _secs(EVENT_TIME)) / F.lit(DAY_S)
     weight = F.lit(0.0)
     for event_type in EVENT_TYPES:
         weight = F.when(_is(event_type), F.lit(cfg.weights[event_type])).otherwise(weight)
     decayed = weight * F.pow(F.lit(0.5), age_days / F.lit(cfg.half_life_days))
+    return F.greatest(F.sum(decayed), F.lit(0.0))
+
+
+def interactions(silver: DataFrame, cfg: InteractionConfig) -> DataFrame:
+    """Return user x item x split implicit feedback (:data:`INTERACTIONS_SCHEMA`), all splits."""
+    refs = silver.groupBy(SPLIT).agg(F.max(_secs(EVENT_TIME)).alias(_REF))
+    events = silver.join(F.broadcast(refs), SPLIT)
     out = events.groupBy(USER_ID, PRODUCT_ID, SPLIT).agg(
         *_counts_by_type(),
-        F.greatest(F.sum(decayed), F.lit(0.0)).alias("strength"),
+        strength(cfg, F.col(_REF)).alias("strength"),
         F.max(EVENT_TIME).alias("last_event_time"),
     )
     return conform(out, INTERACTIONS_SCHEMA)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
@@ -27,14 +28,13 @@ from synth.config.features import InteractionConfig
 from synth.config.job import JobConfig
 from synth.errors import InputError
 from synth.features.pipeline import gold_table
-from synth.features.profiles import user_profiles
+from synth.features.profiles import strength, user_profiles
 from synth.generate.behaviour import uniform
 from synth.io.delta import Lakehouse, read_table, table_exists
 from synth.schema import (
     ENRICHMENT,
     EVENT_TIME,
     EVENT_TYPE,
-    EVENT_TYPES,
     ORIGIN,
     PRODUCT_ID,
     RUN_ID,
@@ -49,22 +49,17 @@ from synth.schema import (
 from synth.seeding import derive_seed
 from synth.seeding import uniform as seeded_uniform
 
-_DAY_S = 86_400.0
 _SUBSAMPLE_PURPOSE = 71
 
 
 def pair_strengths(events: DataFrame, cfg: InteractionConfig, reference_s: float,
                    by: tuple[str, ...] = ()) -> DataFrame:  # fmt: skip
-    """``(user_id, product_id, *by, strength)``: decayed event-type weights summed per pair."""
-    age_days = (F.lit(reference_s) - F.unix_micros(F.col(EVENT_TIME)) / 1e6) / F.lit(_DAY_S)
-    weight = F.lit(0.0)
-    for event_type in EVENT_TYPES:
-        weight = F.when(F.col(EVENT_TYPE) == event_type, F.lit(cfg.weights[event_type])).otherwise(
-            weight
-        )
-    decayed = weight * F.pow(F.lit(0.5), age_days / F.lit(cfg.half_life_days))
+    """``(user_id, product_id, *by, strength)`` with a fixed reference time.
+
+    The strength is the gold interactions one (:func:`synth.features.profiles.strength`).
+    """
     return events.groupBy(USER_ID, PRODUCT_ID, *by).agg(
-        F.greatest(F.sum(decayed), F.lit(0.0)).alias("strength")
+        strength(cfg, F.lit(float(reference_s))).alias("strength")
     )
 
 
@@ -197,43 +192,58 @@ def load(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig, run_id: str,
     for path, stage in ((silver_path, "clean"), (items_path, "features"), (events_path, "fuse")):
         if not table_exists(spark, path):
             raise InputError(f"{path} does not exist: run the `{stage}` stage first")
-    silver = read_table(spark, silver_path)
-    inputs = BehaviourInputs.read(spark, lakehouse, cfg)
-    reference_s = inputs.reference_s
-    cold_seed = derive_seed(rc.seeds[0], "recommend", "cold")
-    train, cold_events = _made_sparse(inputs.train, silver, rc.cold_share, rc.cold_max_events,
-                                      seed=cold_seed)  # fmt: skip
-    real = pair_strengths(train, interactions, reference_s).toPandas()
-    synthetic_events = read_table(spark, events_path).where(F.col(RUN_ID) == F.lit(run_id))
-    enrich = cfg.synthesize.fusion.enrich
-    profiles = user_profiles(cold_events, cfg.features.profiles, reference_s=reference_s)
-    cold_tags: dict[str, dict[int, list[int]]] = {}
-    if rc.cold_share > 0:
-        cold_tags["real"] = cold_tags["fused"] = _tags(profiles)
-    if rc.cold_share > 0 and enrich.enabled:
-        drawn = inputs.enrichment(
-            profiles.where(F.col("n_events") < F.lit(enrich.target_events)),
-            enrich.target_events, seed=derive_seed(cfg.synthesize.seed, "events", "cold"),
-            source=f"synthetic:{model_id}", run=run_id,
-        )  # fmt: skip
-        lo, hi = inputs.window
-        inside = (F.col(EVENT_TIME) >= F.lit(lo)) & (F.col(EVENT_TIME) <= F.lit(hi))
-        synthetic_events = synthetic_events.select(*drawn.columns).unionByName(drawn.where(inside))
-        enriched = cold_events.unionByName(drawn.where(inside).select(*cold_events.columns))
-        cold_tags["fused"] = _tags(
-            user_profiles(enriched, cfg.features.profiles, reference_s=reference_s)
-        )
-    synthetic = pair_strengths(synthetic_events, interactions, reference_s, (ORIGIN,)).toPandas()
-    if synthetic.empty:
-        raise InputError(
-            f"{events_path} has no events of run {run_id!r}: run the `fuse` stage for it first"
-        )
-    held = (silver.where(F.col(SPLIT).isin(SPLIT_VALIDATION, SPLIT_TEST))
-            .select(USER_ID, PRODUCT_ID, SPLIT).distinct().toPandas())  # fmt: skip
-    item_ids = np.sort(read_table(spark, items_path).select(PRODUCT_ID).toPandas()[PRODUCT_ID]
-                       .to_numpy(np.int64))  # fmt: skip
-    user_counts = train.groupBy(USER_ID).count().toPandas()
-    item_counts = train.groupBy(PRODUCT_ID).count().toPandas()
+    persisted: list[DataFrame] = []
+
+    def keep(df: DataFrame) -> DataFrame:
+        persisted.append(df.persist(StorageLevel.MEMORY_AND_DISK))
+        return persisted[-1]
+
+    try:
+        silver = read_table(spark, silver_path)
+        inputs = BehaviourInputs.read(spark, lakehouse, cfg)
+        reference_s = inputs.reference_s
+        cold_seed = derive_seed(rc.seeds[0], "recommend", "cold")
+        train, cold_events = _made_sparse(inputs.train, silver, rc.cold_share, rc.cold_max_events,
+                                          seed=cold_seed)  # fmt: skip
+        train = keep(train)  # read three times below; the cut runs a window over every event
+        real = pair_strengths(train, interactions, reference_s).toPandas()
+        synthetic_events = read_table(spark, events_path).where(F.col(RUN_ID) == F.lit(run_id))
+        enrich = cfg.synthesize.fusion.enrich
+        cold_tags: dict[str, dict[int, list[int]]] = {}
+        if rc.cold_share > 0:  # the profiles feed the tags and the enrichment: computed once
+            profiles = keep(user_profiles(cold_events, cfg.features.profiles,
+                                          reference_s=reference_s))  # fmt: skip
+            cold_tags["real"] = cold_tags["fused"] = _tags(profiles)
+        if rc.cold_share > 0 and enrich.enabled:
+            drawn = inputs.enrichment(
+                profiles.where(F.col("n_events") < F.lit(enrich.target_events)),
+                enrich.target_events, seed=derive_seed(cfg.synthesize.seed, "events", "cold"),
+                source=f"synthetic:{model_id}", run=run_id,
+            )  # fmt: skip
+            lo, hi = inputs.window
+            inside = (F.col(EVENT_TIME) >= F.lit(lo)) & (F.col(EVENT_TIME) <= F.lit(hi))
+            drawn = keep(drawn.where(inside))  # drawn once: for the pairs and for the tags
+            synthetic_events = synthetic_events.select(*drawn.columns).unionByName(drawn)
+            enriched = cold_events.unionByName(drawn.select(*cold_events.columns))
+            cold_tags["fused"] = _tags(
+                user_profiles(enriched, cfg.features.profiles, reference_s=reference_s)
+            )
+        synthetic = pair_strengths(
+            synthetic_events, interactions, reference_s, (ORIGIN,)
+        ).toPandas()
+        if synthetic.empty:
+            raise InputError(
+                f"{events_path} has no events of run {run_id!r}: run the `fuse` stage for it first"
+            )
+        held = (silver.where(F.col(SPLIT).isin(SPLIT_VALIDATION, SPLIT_TEST))
+                .select(USER_ID, PRODUCT_ID, SPLIT).distinct().toPandas())  # fmt: skip
+        item_ids = np.sort(read_table(spark, items_path).select(PRODUCT_ID).toPandas()[PRODUCT_ID]
+                           .to_numpy(np.int64))  # fmt: skip
+        user_counts = train.groupBy(USER_ID).count().toPandas()
+        item_counts = train.groupBy(PRODUCT_ID).count().toPandas()
+    finally:
+        for df in persisted:
+            df.unpersist()
 
     real_ids = np.union1d(user_counts[USER_ID].to_numpy(np.int64),
                           held[USER_ID].to_numpy(np.int64))  # fmt: skip
