@@ -12,6 +12,7 @@ Segments: ``all``; ``cold`` (at most ``cold_max_events`` real train events); ``l
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -70,8 +71,14 @@ def user_metrics(top: np.ndarray, relevant: np.ndarray, n_relevant: np.ndarray,
 
 
 def summarise(values: Sequence[float] | np.ndarray) -> dict[str, float]:
-    """Mean, sample standard deviation, min and max of per-seed values."""
+    """Mean, sample standard deviation, min and max of per-seed values.
+
+    NaN values are left out; all four are NaN when none is finite (a segment without users).
+    """
     arr = np.asarray(values, dtype=np.float64)
+    arr = arr[np.isfinite(arr)]
+    if not len(arr):
+        return {"mean": math.nan, "std": math.nan, "min": math.nan, "max": math.nan}
     std = float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
     if std <= 1e-12 * max(1.0, float(np.abs(arr).max())):
         std = 0.0  # equal values up to float rounding

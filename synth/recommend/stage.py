@@ -64,6 +64,17 @@ class Split:
     n_tail: np.ndarray
     cold: np.ndarray  # bool per user
 
+    def masks(self, rows: slice = slice(None)) -> dict[str, np.ndarray]:
+        """Per segment, which of the users ``rows`` it holds."""
+        n_tail = self.n_tail[rows]
+        return {"all": np.ones(len(n_tail), dtype=bool), "cold": self.cold[rows],
+                "long_tail": n_tail > 0}  # fmt: skip
+
+
+def _indicator(rows: np.ndarray, items: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
+    """A 0/1 users x items matrix with ones at (rows, items)."""
+    return sp.csr_matrix((np.ones(len(rows)), (rows, items)), shape=shape)
+
 
 def _split(data: RecData, pairs: pd.DataFrame, tail: np.ndarray, cfg: RecommendConfig) -> Split:
     uids = np.unique(pairs["u"].to_numpy())
@@ -75,15 +86,12 @@ def _split(data: RecData, pairs: pd.DataFrame, tail: np.ndarray, cfg: RecommendC
     rows, items = row[inside], pairs["i"].to_numpy()[inside]
     n_relevant = np.bincount(rows, minlength=len(uids))
     on = items >= 0
-    relevant = sp.csr_matrix((np.ones(on.sum()), (rows[on], items[on])),
-                             shape=(len(uids), data.n_items))  # fmt: skip
-    relevant.data[:] = 1.0
     is_tail = on.copy()
     is_tail[on] = tail[items[on]]
-    tail_relevant = sp.csr_matrix((np.ones(is_tail.sum()), (rows[is_tail], items[is_tail])),
-                                  shape=(len(uids), data.n_items))  # fmt: skip
-    tail_relevant.data[:] = 1.0
-    n_tail = np.asarray(tail_relevant.sum(axis=1)).ravel().astype(int)
+    shape = (len(uids), data.n_items)
+    relevant = _indicator(rows[on], items[on], shape)  # pairs are distinct: no sums above 1
+    tail_relevant = _indicator(rows[is_tail], items[is_tail], shape)
+    n_tail = np.bincount(rows[is_tail], minlength=len(uids))
     return Split(users=uids, relevant=relevant, n_relevant=n_relevant,
                  tail_relevant=tail_relevant, n_tail=n_tail,
                  cold=data.real_events[uids] <= cfg.cold_max_events)  # fmt: skip
@@ -102,7 +110,7 @@ def score_split(model: Recommender, history: sp.csr_matrix, split: Split, ks: tu
                 tiebreak: np.ndarray) -> dict[str, dict[str, float]]:  # fmt: skip
     """``{segment: {metric@k: mean, coverage@k: share}}`` of ``model`` on ``split``."""
     kmax = max(ks)
-    per: dict[str, list[np.ndarray]] = {}
+    per: dict[tuple[str, str], list[np.ndarray]] = {}
     covered = {(seg, k): np.zeros(history.shape[1], dtype=bool) for seg in SEGMENTS for k in ks}
     for start in range(0, len(split.users), CHUNK_USERS):
         sl = slice(start, start + CHUNK_USERS)
@@ -112,8 +120,7 @@ def score_split(model: Recommender, history: sp.csr_matrix, split: Split, ks: tu
             top = np.repeat(one, len(users), axis=0)
         else:
             top = top_k(model.scores(history[users]), kmax, tiebreak)
-        masks = {"all": np.ones(len(users), dtype=bool), "cold": split.cold[sl],
-                 "long_tail": split.n_tail[sl] > 0}  # fmt: skip
+        masks = split.masks(sl)
         dense = split.relevant[sl].toarray().astype(bool)
         dense_tail = split.tail_relevant[sl].toarray().astype(bool)
         for k in ks:
@@ -123,17 +130,15 @@ def score_split(model: Recommender, history: sp.csr_matrix, split: Split, ks: tu
                 got = tail if seg == "long_tail" else full
                 mask = masks[seg]
                 for name in METRICS:
-                    per.setdefault(f"{seg}|{name}@{k}", []).append(getattr(got, name)[mask])
+                    per.setdefault((seg, f"{name}@{k}"), []).append(getattr(got, name)[mask])
                 covered[(seg, k)][np.unique(top[mask, :k])] = True
     out: dict[str, dict[str, float]] = {seg: {} for seg in SEGMENTS}
-    for key, parts in per.items():
-        seg, metric = key.split("|")
+    for (seg, metric), parts in per.items():
         values = np.concatenate(parts)
         out[seg][metric] = float(np.nanmean(values)) if np.isfinite(values).any() else math.nan
     for (seg, k), hit in covered.items():
         out[seg][f"coverage@{k}"] = float(hit.mean())
-    for seg, mask in (("all", np.ones(len(split.users), bool)), ("cold", split.cold),
-                      ("long_tail", split.n_tail > 0)):  # fmt: skip
+    for seg, mask in split.masks().items():
         out[seg]["users"] = float(mask.sum())
     return out
 
@@ -225,7 +230,9 @@ def _interest(spark: SparkSession, lakehouse: Lakehouse, run: str, data: RecData
             hits = len(truth_set.intersection(pred))
             precision[n] = hits / k
             recall[n] = hits / len(truth_set) if truth_set else math.nan
-        for seg, mask in (("all", np.ones(len(users), bool)), ("cold", split.cold)):
+        masks = split.masks()
+        for seg in ("all", "cold"):
+            mask = masks[seg]
             out.setdefault(variant, {})[seg] = {
                 f"precision@{k}": float(np.nanmean(precision[mask])) if mask.any() else math.nan,
                 f"recall@{k}": float(np.nanmean(recall[mask])) if mask.any() else math.nan,
@@ -257,14 +264,22 @@ def recommend(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> Reco
         variants = tuple(v for v in variants if v != "synthetic")
         notes.append("the run has no synthetic users (an item model): no synthetic-only variant")
     k0 = rc.k[0]
+    built: dict[tuple[str, int], tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]] = {}
+
+    def matrices(variant: Variant, seed: int) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
+        """(train, history, popularity tie-break) of a variant and seed, shared by the models."""
+        if (variant, seed) not in built:
+            train, history = data.variant(variant, seed, rc.subsample)
+            built[(variant, seed)] = (train, history, np.asarray(train.sum(axis=0)).ravel())
+        return built[(variant, seed)]
+
     chosen: dict[str, dict[str, Any]] = {}
     tuning: dict[str, dict[str, list[dict[str, Any]]]] = {}
     results: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
     for model_name, grid in grids(rc.models).items():
         fit = MODELS[model_name]
         for variant in variants:
-            train0, history0 = data.variant(variant, rc.seeds[0], rc.subsample)
-            tiebreak0 = np.asarray(train0.sum(axis=0)).ravel()
+            train0, history0, tiebreak0 = matrices(variant, rc.seeds[0])
             best: tuple[float, int, Recommender | None] = (-math.inf, 0, None)
             for n, params in enumerate(grid):
                 t0 = time.perf_counter()
@@ -284,11 +299,10 @@ def recommend(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> Reco
             for seed in rc.seeds:
                 t0 = time.perf_counter()
                 model: Recommender | None
+                train, history, tiebreak = matrices(variant, seed)
                 if seed == rc.seeds[0]:
-                    model, train, history, tiebreak = best[2], train0, history0, tiebreak0
+                    model = best[2]
                 else:
-                    train, history = data.variant(variant, seed, rc.subsample)
-                    tiebreak = np.asarray(train.sum(axis=0)).ravel()
                     model = fit(spark, train, grid[best[1]], seed)
                 assert model is not None
                 scored = score_split(model, history, test, rc.k, tiebreak)
@@ -299,7 +313,7 @@ def recommend(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> Reco
                          model_name, variant, seed, k0, scored["all"][f"ndcg@{k0}"],
                          scored["cold"][f"ndcg@{k0}"], time.perf_counter() - t0)  # fmt: skip
             results.setdefault(model_name, {})[variant] = {
-                seg: {metric: {"seeds": values, **_summary(values)}
+                seg: {metric: {"seeds": values, **summarise(values)}
                       for metric, values in metrics.items()}
                 for seg, metrics in per_seed.items()
             }  # fmt: skip
@@ -340,10 +354,3 @@ def recommend(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> Reco
 def _significant(p_value: object, alpha: float) -> bool:
     """Whether the paired test's p-value is below ``alpha`` (a p-value of 0 is)."""
     return isinstance(p_value, float) and p_value < alpha
-
-
-def _summary(values: list[float]) -> dict[str, float]:
-    finite = [v for v in values if math.isfinite(v)]
-    if not finite:
-        return {"mean": math.nan, "std": math.nan, "min": math.nan, "max": math.nan}
-    return summarise(finite)

@@ -47,6 +47,8 @@ def test_off_catalog_items_count_as_misses_and_users_without_items_are_nan():
 def test_summarise_uses_the_sample_standard_deviation():
     s = summarise([1.0, 2.0, 3.0])
     assert s == {"mean": 2.0, "std": 1.0, "min": 1.0, "max": 3.0}
+    assert summarise([1.0, math.nan, 3.0])["mean"] == 2.0
+    assert all(math.isnan(v) for v in summarise([math.nan, math.nan]).values())
 
 
 class TestPairedTest:
