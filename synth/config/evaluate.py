@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from synth.config.base import StrictModel
 
@@ -26,11 +26,11 @@ Variant = Literal["real", "fused", "synthetic"]
 VARIANTS: tuple[Variant, ...] = ("real", "fused", "synthetic")
 
 
-def _grid(values: tuple[float, ...] | tuple[int, ...], name: str) -> None:
+def _distinct(values: tuple[object, ...], where: str) -> None:
     if len(set(values)) != len(values):
         from synth.errors import ConfigError
 
-        raise ConfigError(f"recommend.models.{name}: the grid has repeated values {values}")
+        raise ConfigError(f"{where}: repeated values {values}")
 
 
 class PopularityConfig(StrictModel):
@@ -63,7 +63,7 @@ class AlsConfig(StrictModel):
             from synth.errors import ConfigError
 
             raise ConfigError(f"recommend.models.als.reg_params must be > 0, got {value}")
-        _grid(value, "als.reg_params")
+        _distinct(value, "recommend.models.als.reg_params")
         return value
 
 
@@ -87,7 +87,7 @@ class ItemKnnConfig(StrictModel):
             from synth.errors import ConfigError
 
             raise ConfigError(f"recommend.models.item_knn.neighbours must be >= 1, got {value}")
-        _grid(value, "item_knn.neighbours")
+        _distinct(value, "recommend.models.item_knn.neighbours")
         return value
 
 
@@ -140,11 +140,8 @@ class RecommendConfig(StrictModel):
 
     @field_validator("variants", "seeds", "k")
     @classmethod
-    def _distinct(cls, value: tuple[object, ...]) -> tuple[object, ...]:
-        if len(set(value)) != len(value):
-            from synth.errors import ConfigError
-
-            raise ConfigError(f"recommend: repeated values in {value}")
+    def _no_repeats(cls, value: tuple[object, ...], info: ValidationInfo) -> tuple[object, ...]:
+        _distinct(value, f"recommend.{info.field_name}")
         return value
 
     @field_validator("k")
