@@ -10,6 +10,7 @@ from pyspark.sql import functions as F
 
 from synth.config.job import JobConfig
 from synth.errors import InputError, InvalidDataError
+from synth.evaluate.stage import evaluate
 from synth.features.pipeline import gold_table
 from synth.generate import stage as gstage
 from synth.generate.filters import Reason
@@ -26,6 +27,7 @@ from synth.generate.stage import (
 from synth.io.delta import Lakehouse, read_table, table_version
 from synth.models.encoding import TableEncoder
 from synth.pipeline import run
+from synth.recommend.stage import recommend
 from synth.schema import FUSED_PROVENANCE, REJECTED_REASON, ROW, RUN_ID, USER_PROFILE_SCHEMA
 
 pytestmark = pytest.mark.spark
@@ -288,6 +290,21 @@ class TestBadInputs:
             filter_synthetic(spark, Lakehouse(cfg.lakehouse), cfg)
         with pytest.raises(InputError, match="user_profiles does not exist.*`filter`"):
             fuse(spark, Lakehouse(cfg.lakehouse), cfg)
+        with pytest.raises(InputError, match="silver/events does not exist.*`clean`"):
+            recommend(spark, Lakehouse(cfg.lakehouse), cfg)
+        with pytest.raises(InputError, match="user_profiles does not exist.*`filter`"):
+            evaluate(spark, Lakehouse(cfg.lakehouse), cfg)
+
+    def test_verdict_stages_of_a_run_without_rows_name_the_stage(self, spark, job):
+        # the lakehouse has synthetic tables (run t1, re-run here: same rows), none of this run id
+        synthesize(spark, Lakehouse(job.lakehouse), job)
+        filter_synthetic(spark, Lakehouse(job.lakehouse), job)
+        cfg = job.model_copy(update={"synthesize": job.synthesize.model_copy(
+            update={"run_id": "never-run"})})  # fmt: skip
+        with pytest.raises(InputError, match="run 'never-run'.*`filter` stage"):
+            evaluate(spark, Lakehouse(cfg.lakehouse), cfg)
+        with pytest.raises(InputError, match="run the `fuse` stage"):
+            recommend(spark, Lakehouse(cfg.lakehouse), cfg)
 
     def test_condition_table_rows_are_checked(self, spark, job, tmp_path):
         data = job.model_dump(mode="json")
