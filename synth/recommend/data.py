@@ -208,6 +208,10 @@ def load(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig, run_id: str,
         train = keep(train)  # read three times below; the cut runs a window over every event
         real = pair_strengths(train, interactions, reference_s).toPandas()
         synthetic_events = read_table(spark, events_path).where(F.col(RUN_ID) == F.lit(run_id))
+        if synthetic_events.limit(1).count() == 0:  # before the sparse users' own enrichment
+            raise InputError(
+                f"{events_path} has no events of run {run_id!r}: run the `fuse` stage for it first"
+            )
         enrich = cfg.synthesize.fusion.enrich
         cold_tags: dict[str, dict[int, list[int]]] = {}
         if rc.cold_share > 0:  # the profiles feed the tags and the enrichment: computed once
@@ -231,10 +235,6 @@ def load(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig, run_id: str,
         synthetic = pair_strengths(
             synthetic_events, interactions, reference_s, (ORIGIN,)
         ).toPandas()
-        if synthetic.empty:
-            raise InputError(
-                f"{events_path} has no events of run {run_id!r}: run the `fuse` stage for it first"
-            )
         held = (silver.where(F.col(SPLIT).isin(SPLIT_VALIDATION, SPLIT_TEST))
                 .select(USER_ID, PRODUCT_ID, SPLIT).distinct().toPandas())  # fmt: skip
         item_ids = np.sort(read_table(spark, items_path).select(PRODUCT_ID).toPandas()[PRODUCT_ID]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -295,7 +297,7 @@ class TestBadInputs:
         with pytest.raises(InputError, match="user_profiles does not exist.*`filter`"):
             evaluate(spark, Lakehouse(cfg.lakehouse), cfg)
 
-    def test_verdict_stages_of_a_run_without_rows_name_the_stage(self, spark, job):
+    def test_verdict_stages_of_a_run_without_rows_name_the_stage(self, spark, job, tmp_path):
         # the lakehouse has synthetic tables (run t1, re-run here: same rows), none of this run id
         synthesize(spark, Lakehouse(job.lakehouse), job)
         filter_synthetic(spark, Lakehouse(job.lakehouse), job)
@@ -305,6 +307,16 @@ class TestBadInputs:
             evaluate(spark, Lakehouse(cfg.lakehouse), cfg)
         with pytest.raises(InputError, match="run the `fuse` stage"):
             recommend(spark, Lakehouse(cfg.lakehouse), cfg)
+        # a model trained without a holdout: no real rows it never saw to measure privacy on
+        model_dir = tmp_path / "no_holdout"
+        shutil.copytree(resolve_model(spark, Lakehouse(job.lakehouse), job).model_dir, model_dir)
+        artifact = json.loads((model_dir / "artifact.json").read_text())
+        artifact["config"]["holdout_fraction"] = 0.0
+        (model_dir / "artifact.json").write_text(json.dumps(artifact))
+        cfg = job.model_copy(update={"synthesize": job.synthesize.model_copy(
+            update={"model_dir": str(model_dir)})})  # fmt: skip
+        with pytest.raises(InputError, match="trained without a holdout.*retrain with a holdout"):
+            evaluate(spark, Lakehouse(cfg.lakehouse), cfg)
 
     def test_condition_table_rows_are_checked(self, spark, job, tmp_path):
         data = job.model_dump(mode="json")
