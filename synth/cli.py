@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -69,6 +70,10 @@ def main(argv: Sequence[str] | None = None, *, default_command: str | None = Non
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    import synth
+
+    # Which synth runs: under spark-submit the one shipped with --py-files comes first on the path.
+    log.info("synth %s from %s", synth.__version__, os.path.dirname(synth.__file__ or "?"))
     from synth.config.job import load_job_config
     from synth.pipeline import run
     from synth.spark import build_session

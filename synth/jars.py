@@ -94,13 +94,13 @@ def _is_valid(path: Path, artifact: Artifact) -> bool:
     return path.is_file() and _sha1(path) == artifact.sha1
 
 
-def delta_jar_paths() -> list[Path]:
-    """Return the cached Delta jars, checked to exist.
+def delta_jar_paths(directory: Path | None = None) -> list[Path]:
+    """Return the cached Delta jars (in ``directory``, default :func:`jars_dir`), checked to exist.
 
     Raises:
         SetupError: A jar is missing; the message says how to fetch it.
     """
-    directory = jars_dir()
+    directory = jars_dir() if directory is None else directory
     paths = [directory / a.file_name for a in DELTA_ARTIFACTS]
     missing = [p for p in paths if not p.is_file()]
     if missing:
@@ -154,14 +154,22 @@ def fetch(directory: Path | None = None, *, timeout_s: float = 120.0) -> list[Pa
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Fill the jar cache (``python -m synth.jars [--dir DIR]``)."""
+    """Fill the jar cache (``python -m synth.jars [--dir DIR]``), or ``--list`` it."""
     parser = argparse.ArgumentParser(prog="python -m synth.jars", description=__doc__)
     parser.add_argument(
         "--dir", type=Path, default=None, help="cache folder (default: %(default)s)"
     )
+    parser.add_argument(
+        "--list",
+        action="store_true",
+        help="print the cached jars comma-separated, for spark-submit --jars (fetches nothing)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
+        if args.list:
+            sys.stdout.write(",".join(str(p) for p in delta_jar_paths(args.dir)) + "\n")
+            return 0
         paths = fetch(args.dir)
     except SetupError as exc:
         log.error("error: %s", exc)

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
 from synth.errors import ConfigError, SetupError
@@ -24,6 +25,28 @@ PROFILES: tuple[str, ...] = ("local", "standalone", "yarn", "kubernetes", "datab
 _SYNTH_PREFIX = "synth."
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
+# Settings fixed when the driver JVM starts. Under spark-submit, spark-submit owns them (its
+# --master, --deploy-mode, --driver-memory, --jars, --py-files ...): a profile never overrides them.
+LAUNCH_KEYS: frozenset[str] = frozenset(
+    {
+        "spark.master",
+        "spark.submit.deployMode",
+        "spark.submit.pyFiles",
+        "spark.driver.memory",
+        "spark.driver.cores",
+        "spark.driver.extraClassPath",
+        "spark.driver.extraJavaOptions",
+        "spark.driver.extraLibraryPath",
+        "spark.jars",
+        "spark.jars.packages",
+        "spark.jars.repositories",
+        "spark.jars.ivy",
+        "spark.files",
+        "spark.archives",
+    }
+)
+_DELTA_CLASS = "io.delta.sql.DeltaSparkSessionExtension"
+
 DELTA_SESSION_CONF: dict[str, str] = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
@@ -31,17 +54,25 @@ DELTA_SESSION_CONF: dict[str, str] = {
 
 
 def conf_dir() -> Path:
-    """Return the folder holding the profiles: ``$SYNTH_SPARK_CONF_DIR`` or the checkout's."""
+    """Return the folder holding the profiles.
+
+    That is ``$SYNTH_SPARK_CONF_DIR``, else the source checkout's ``spark_conf/``, else
+    ``./spark_conf`` (spark-submit run from a checkout, with synth shipped as a wheel).
+    """
     env = os.environ.get("SYNTH_SPARK_CONF_DIR")
     if env:
         return Path(env)
     root = project_root()
-    if root is None:
-        raise SetupError(
-            "cannot find spark_conf/: set SYNTH_SPARK_CONF_DIR to the folder that holds the "
-            "profile files, or pass a path to a .conf file as the profile"
-        )
-    return root / "spark_conf"
+    if root is not None:
+        return root / "spark_conf"
+    here = Path.cwd() / "spark_conf"
+    if here.is_dir():
+        return here
+    raise SetupError(
+        "cannot find spark_conf/: set SYNTH_SPARK_CONF_DIR to the folder that holds the "
+        "profile files, run from the project folder, or pass a path to a .conf file as the "
+        "profile"
+    )
 
 
 def _expand(value: str, path: Path, lineno: int) -> str:
@@ -96,12 +127,39 @@ def _check_java() -> None:
         )
 
 
+def launched_by_spark_submit() -> bool:
+    """Return True when spark-submit started this driver and no SparkContext exists yet.
+
+    spark-submit starts the JVM first and hands its gateway to Python in
+    ``PYSPARK_GATEWAY_PORT``; a plain ``python`` process has none and PySpark starts its own JVM.
+    """
+    return (
+        "PYSPARK_GATEWAY_PORT" in os.environ and SparkContext._active_spark_context is None  # noqa: SLF001 - no public accessor
+    )
+
+
+def _submitted_conf() -> dict[str, str]:
+    """Return the conf spark-submit started the driver with (its flags, --conf, defaults file)."""
+    SparkContext._ensure_initialized()  # noqa: SLF001 - connects to spark-submit's JVM, starts nothing
+    return dict(SparkConf(loadDefaults=True).getAll())
+
+
 def session_conf(
-    profile: str | os.PathLike[str], overrides: Mapping[str, str] | None = None
+    profile: str | os.PathLike[str],
+    overrides: Mapping[str, str] | None = None,
+    *,
+    submitted: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Return the full Spark conf a profile yields (profile file + Delta + overrides).
 
     Does not start Spark. ``synth.*`` keys are kept (``build_session`` strips them).
+
+    Args:
+        profile: A profile name or a path to a ``.conf`` file.
+        overrides: Extra conf applied after the profile.
+        submitted: The conf spark-submit launched the driver with, when it did. Then every key
+            it set wins over the profile, the profile's :data:`LAUNCH_KEYS` are dropped (the JVM
+            is already running), and the Delta jars are expected on spark-submit's ``--jars``.
     """
     conf = read_profile(profile)
     conf.update(overrides or {})
@@ -109,6 +167,17 @@ def session_conf(
         return conf
     for key, value in DELTA_SESSION_CONF.items():
         conf.setdefault(key, value)
+    if submitted is not None:
+        if conf.get("spark.jars.packages") and "spark.jars.packages" not in submitted:
+            raise ConfigError(
+                "spark.jars.packages is set in the Spark profile: sessions must not resolve "
+                "packages at start-up (no network). Pass the cached Delta jars to spark-submit "
+                'with --jars "$(python -m synth.jars --list)" instead.'
+            )
+        conf = {k: v for k, v in conf.items() if k not in LAUNCH_KEYS and k not in submitted}
+        if "spark.master" in submitted:
+            conf["spark.master"] = submitted["spark.master"]  # for the interpreter rule below
+        conf["synth.delta.jars"] = "submitted"
     if conf.get("spark.master", "").startswith("local") and "PYSPARK_PYTHON" not in os.environ:
         # Python workers of a local session use the driver's interpreter (the project's venv),
         # not whatever `python3` is first on PATH (which lacks numpy, torch, ...).
@@ -141,16 +210,15 @@ def build_session(
         SetupError: Java or the cached Delta jars are missing; or the ``databricks`` profile
             found no active session.
     """
-    conf = session_conf(profile, overrides)
-    if conf.get("synth.session.reuse_active", "false").lower() == "true":
-        active = SparkSession.getActiveSession()
-        if active is None:
-            raise SetupError(
-                f"profile {profile!r} reuses the active Spark session, but there is none: "
-                "run on a Databricks cluster, or pick the `local` profile"
-            )
-        return active
-    _check_java()
+    if read_profile(profile).get("synth.session.reuse_active", "false").lower() == "true":
+        return _active_session(profile)
+    submitted = _submitted_conf() if launched_by_spark_submit() else None
+    conf = session_conf(profile, overrides, submitted=submitted)
+    if submitted is not None:
+        _check_delta_on_driver()
+        conf.pop("spark.master", None)  # spark-submit's own, already in the JVM
+    else:
+        _check_java()
     if conf.get("spark.jars.packages"):
         raise ConfigError(
             "spark.jars.packages is set: sessions must not resolve packages at start-up "
@@ -164,3 +232,35 @@ def build_session(
         if not key.startswith(_SYNTH_PREFIX):
             builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+def _active_session(profile: str | os.PathLike[str]) -> SparkSession:
+    """The session a managed runtime (Databricks) owns: the active one, else the runtime's."""
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    if "DATABRICKS_RUNTIME_VERSION" in os.environ:
+        # A Databricks Python-file task: the cluster's session exists but is not active here.
+        return SparkSession.builder.getOrCreate()
+    raise SetupError(
+        f"profile {profile!r} reuses the active Spark session, but there is none: "
+        "run on a Databricks cluster, or pick the `local` profile"
+    )
+
+
+def _check_delta_on_driver() -> None:
+    """Under spark-submit, fail early and clearly when the Delta jars are not on the driver."""
+    jvm = SparkContext._jvm  # noqa: SLF001
+    assert jvm is not None  # _submitted_conf connected to the gateway
+    try:
+        jvm.java.lang.Thread.currentThread().getContextClassLoader().loadClass(_DELTA_CLASS)
+    except Exception as exc:  # py4j raises Py4JJavaError (ClassNotFoundException) here
+        try:
+            hint = ",".join(str(p) for p in delta_jar_paths())
+        except SetupError:
+            hint = "$(python -m synth.jars --list)"
+        raise SetupError(
+            f"Delta Lake is not on spark-submit's classpath ({_DELTA_CLASS} not found). "
+            f"Pass the cached Delta jars: spark-submit --jars {hint} ... "
+            "(or bake them into $SPARK_HOME/jars, as the container image does)"
+        ) from exc

@@ -171,3 +171,20 @@ class TestDeltaJarPaths:
         assert "python -m synth.jars" in str(excinfo.value)
         for artifact in DELTA_ARTIFACTS:
             assert artifact.file_name in str(excinfo.value)
+
+
+def test_list_prints_the_cached_jars_for_spark_submit(
+    jar_copies: Path, no_network: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert jars.main(["--list", "--dir", str(jar_copies)]) == 0
+
+    printed = capsys.readouterr().out.strip().split(",")
+    assert printed == [str(jar_copies / a.file_name) for a in DELTA_ARTIFACTS]
+
+
+def test_list_of_an_empty_cache_fails_and_fetches_nothing(
+    tmp_path: Path, no_network: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert jars.main(["--list", "--dir", str(tmp_path)]) == 1
+    assert "python -m synth.jars" in caplog.text
+    assert not list(tmp_path.iterdir())

@@ -238,3 +238,74 @@ def test_local_python_workers_use_the_driver_interpreter(monkeypatch):
     monkeypatch.setenv("PYSPARK_PYTHON", "/opt/python/bin/python3")
     assert "spark.pyspark.python" not in session_conf("local")
     assert "spark.pyspark.python" not in session_conf("yarn")
+
+
+class TestUnderSparkSubmit:
+    """spark-submit owns the launch settings; a profile only fills what it left unset."""
+
+    SUBMITTED = {
+        "spark.master": "spark://10.0.0.5:7077",
+        "spark.jars": "/opt/jars/delta-spark_2.13-4.0.1.jar,/opt/jars/delta-storage-4.0.1.jar",
+        "spark.sql.shuffle.partitions": "3",
+        "spark.submit.pyFiles": "/opt/dist/synth-0.1.0-py3-none-any.whl",
+    }
+
+    def test_submitted_keys_win_and_launch_keys_are_dropped(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.delenv("PYSPARK_PYTHON", raising=False)
+        profile = read_profile("local")
+        assert "spark.driver.memory" in profile and "spark.sql.shuffle.partitions" in profile
+
+        conf = session_conf("local", submitted=self.SUBMITTED)
+
+        assert conf["spark.master"] == "spark://10.0.0.5:7077"
+        assert "spark.sql.shuffle.partitions" not in conf  # spark-submit's 3 stays in force
+        assert "spark.driver.memory" not in conf  # the JVM is already running
+        assert "spark.jars" not in conf  # the Delta jars come with spark-submit's --jars
+        assert "spark.pyspark.python" not in conf  # not local: the cluster's Python
+        for key, value in DELTA_SESSION_CONF.items():
+            assert conf[key] == value
+        assert conf["spark.sql.session.timeZone"] == "UTC"  # the profile fills the rest
+
+    def test_local_master_still_gets_the_driver_interpreter(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        import sys
+
+        monkeypatch.delenv("PYSPARK_PYTHON", raising=False)
+        conf = session_conf("local", submitted={"spark.master": "local[2]"})
+        assert conf["spark.pyspark.python"] == sys.executable
+
+    def test_packages_in_the_profile_are_refused(self, tmp_path: Path) -> None:
+        path = write_conf(tmp_path, "spark.jars.packages io.delta:delta-spark_2.13:4.0.1\n")
+        with pytest.raises(ConfigError, match=re.escape("python -m synth.jars --list")):
+            session_conf(path, submitted={"spark.master": "local[2]"})
+
+    def test_not_launched_by_spark_submit_in_a_plain_process(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.delenv("PYSPARK_GATEWAY_PORT", raising=False)
+        assert not synth_spark.launched_by_spark_submit()
+
+
+def test_databricks_python_task_gets_the_runtime_session(monkeypatch: pytest.MonkeyPatch) -> None:
+    sentinel = object()
+
+    class Builder:
+        def getOrCreate(self) -> object:  # noqa: N802 - PySpark's name
+            return sentinel
+
+    class FakeSession:
+        builder = Builder()
+
+        @classmethod
+        def getActiveSession(cls) -> None:  # noqa: N802 - PySpark's name
+            return None
+
+    monkeypatch.setattr(synth_spark, "SparkSession", FakeSession)
+    monkeypatch.delenv("DATABRICKS_RUNTIME_VERSION", raising=False)
+    with pytest.raises(SetupError, match="no(ne| active)"):
+        build_session("databricks")
+    monkeypatch.setenv("DATABRICKS_RUNTIME_VERSION", "17.3")
+    assert build_session("databricks") is sentinel

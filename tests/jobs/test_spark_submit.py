@@ -1,0 +1,96 @@
+"""`spark-submit --master local[2] jobs/<stage>.py` with synth shipped as a wheel on --py-files."""
+
+from __future__ import annotations
+
+import ast
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from synth.pipeline import STAGES
+from tests.jobs.submit import ROOT, delta_jars, explain, small_config, spark_submit
+
+pytestmark = pytest.mark.spark
+
+
+def test_every_stage_has_a_thin_job() -> None:
+    for name in (*STAGES, "pipeline"):
+        path = ROOT / "jobs" / f"{name}.py"
+        assert path.is_file(), f"missing spark-submit entry point {path}"
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        calls = [
+            n
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "cli_main"
+        ]
+        assert len(calls) == 1, f"{path}: expected one call of synth.cli.main"
+        default = {k.arg: k.value for k in calls[0].keywords}.get("default_command")
+        assert isinstance(default, ast.Constant)
+        assert default.value == ("run" if name == "pipeline" else name), path
+
+
+def test_wheel_holds_the_package_only(wheel: Path) -> None:
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "synth/cli.py" in names and "synth/py.typed" in names
+    assert {n.split("/")[0] for n in names} == {"synth", f"{wheel.name.split('-py3')[0]}.dist-info"}
+
+
+def test_stage_job_runs_under_spark_submit(wheel: Path, tmp_path: Path) -> None:
+    config = small_config(tmp_path)
+    result = spark_submit(
+        [
+            "--master", "local[2]",
+            "--driver-memory", "1g",
+            "--jars", delta_jars(),
+            "--py-files", str(wheel),
+            str(ROOT / "jobs" / "pipeline.py"),
+            "--config", str(config),
+            "--spark-profile", str(ROOT / "spark_conf" / "local.conf"),
+            "--to", "ingest",
+        ],
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, explain(result)
+    # the driver imported synth from the shipped wheel, not from the checkout (spark-submit merges
+    # the Python driver's stderr into its stdout)
+    assert f"synth 0.1.0 from {wheel}/synth" in result.stdout, explain(result)
+    assert "[simulate] done" in result.stdout and "[ingest] done" in result.stdout
+    bronze = list((tmp_path / "lakehouse" / "bronze").glob("*_events/_delta_log/*.json"))
+    assert bronze, "ingest wrote no Delta table"
+
+    # one stage job on its own, on the tables the pipeline job left
+    result = spark_submit(
+        [
+            "--master", "local[2]",
+            "--driver-memory", "1g",
+            "--jars", delta_jars(),
+            "--py-files", str(wheel),
+            str(ROOT / "jobs" / "clean.py"),
+            "--config", str(config),
+            "--spark-profile", str(ROOT / "spark_conf" / "local.conf"),
+        ],
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, explain(result)
+    assert "[balanced]" in result.stdout and "[clean] done" in result.stdout
+    assert list((tmp_path / "lakehouse" / "silver").glob("*/_delta_log/*.json"))
+
+
+def test_without_the_delta_jars_the_job_says_how_to_pass_them(wheel: Path, tmp_path: Path) -> None:
+    config = small_config(tmp_path)
+    result = spark_submit(
+        [
+            "--master", "local[1]",
+            "--driver-memory", "1g",
+            "--py-files", str(wheel),
+            str(ROOT / "jobs" / "simulate.py"),
+            "--config", str(config),
+            "--spark-profile", str(ROOT / "spark_conf" / "local.conf"),
+        ],
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 2, explain(result)
+    assert "error: Delta Lake is not on spark-submit's classpath" in result.stdout
+    assert "spark-submit --jars" in result.stdout
+    assert not (tmp_path / "lakehouse").exists(), "nothing may be written before the check"

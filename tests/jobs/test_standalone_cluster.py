@@ -1,0 +1,142 @@
+"""The cluster path: a Spark standalone master and worker, started from the pyspark distribution.
+
+The test starts both daemons with `sbin/spark-daemon.sh` (the script behind start-master.sh and
+start-worker.sh), submits `jobs/pipeline.py` to `spark://` with synth as a wheel on --py-files, and
+stops them. The features stage runs a pandas UDF (the item text embeddings), so the executor
+imports synth from the wheel Spark shipped to it.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyspark
+import pytest
+
+from tests.jobs.submit import ROOT, delta_jars, explain, small_config, spark_submit, submit_env
+
+pytestmark = pytest.mark.spark
+
+SPARK_HOME = Path(pyspark.__file__).parent
+MASTER = "org.apache.spark.deploy.master.Master"
+WORKER = "org.apache.spark.deploy.worker.Worker"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Cluster:
+    url: str
+    ui: str
+    work_dir: Path
+
+    def state(self) -> dict[str, object]:
+        with urllib.request.urlopen(f"{self.ui}/json/", timeout=10) as response:  # noqa: S310
+            return dict(json.load(response))
+
+
+def daemon(action: str, cls: str, env: dict[str, str], *args: str) -> None:
+    result = subprocess.run(
+        [str(SPARK_HOME / "sbin" / "spark-daemon.sh"), action, cls, "1", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, f"spark-daemon.sh {action} {cls}: {result.stderr}"
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    """A master and one worker (2 cores, 3 GiB) on loopback; stopped (and gone) afterwards."""
+    base = tmp_path / "standalone"
+    env = submit_env(
+        SPARK_HOME=str(SPARK_HOME),
+        SPARK_LOG_DIR=str(base / "logs"),
+        SPARK_PID_DIR=str(base / "pids"),
+        SPARK_CONF_DIR=str(base / "conf"),
+        SPARK_IDENT_STRING="synth-test",
+        SPARK_DAEMON_MEMORY="512m",
+    )
+    (base / "conf").mkdir(parents=True)
+    port, ui_port, worker_ui = free_port(), free_port(), free_port()
+    cluster = Cluster(f"spark://127.0.0.1:{port}", f"http://127.0.0.1:{ui_port}", base / "work")
+    try:
+        daemon("start", MASTER, env, "--host", "127.0.0.1", "--port", str(port),
+               "--webui-port", str(ui_port))  # fmt: skip
+        daemon("start", WORKER, env, "--host", "127.0.0.1", "--webui-port", str(worker_ui),
+               "--cores", "2", "--memory", "3g", "--work-dir", str(cluster.work_dir),
+               cluster.url)  # fmt: skip
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if cluster.state().get("aliveworkers") == 1:
+                    break
+            except OSError:
+                pass  # the master's UI is not up yet
+            if time.monotonic() > deadline:
+                logs = "\n".join(p.read_text()[-2000:] for p in (base / "logs").glob("*.out"))
+                pytest.fail(f"the standalone worker did not register within 90 s:\n{logs}")
+            time.sleep(1)
+        yield cluster
+    finally:
+        pids = [int(p.read_text()) for p in (base / "pids").glob("*.pid")]
+        daemon("stop", WORKER, env)
+        daemon("stop", MASTER, env)
+        left = wait_until_gone(pids, timeout_s=60)
+    assert not left, f"standalone daemons still running after stop: pids {left}"
+
+
+def wait_until_gone(pids: list[int], *, timeout_s: float) -> list[int]:
+    """Wait for the processes to exit; return those still alive at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    alive = list(pids)
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.5)
+        alive = [pid for pid in alive if Path(f"/proc/{pid}").exists()]
+    return alive
+
+
+def test_pipeline_runs_on_a_standalone_cluster(
+    cluster: Cluster, wheel: Path, tmp_path: Path
+) -> None:
+    config = small_config(tmp_path, events=10_000)
+    result = spark_submit(
+        [
+            "--master", cluster.url,
+            "--driver-memory", "1g",
+            "--executor-memory", "2g",
+            "--total-executor-cores", "2",
+            "--jars", delta_jars(),
+            "--py-files", str(wheel),
+            str(ROOT / "jobs" / "pipeline.py"),
+            "--config", str(config),
+            "--spark-profile", str(ROOT / "spark_conf" / "standalone.conf"),
+            "--to", "features",
+        ],
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, explain(result)
+    assert f"synth 0.1.0 from {wheel}/synth" in result.stdout, explain(result)
+    assert "[features] done" in result.stdout
+
+    apps = cluster.state()["completedapps"]
+    assert isinstance(apps, list) and [a["name"] for a in apps] == ["synth-run"], apps
+    # the worker received the wheel and the Delta jars for its executor
+    shipped = {p.name for p in cluster.work_dir.glob("app-*/*/*")}
+    assert wheel.name in shipped and "delta-spark_2.13-4.0.1.jar" in shipped, shipped
+    gold = tmp_path / "lakehouse" / "gold"
+    for table in ("user_profiles", "item_profiles", "interactions"):
+        assert list(gold.glob(f"*{table}*/_delta_log/*.json")), f"no gold {table} table"
