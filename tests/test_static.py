@@ -19,8 +19,8 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     "command",
     [
-        ("ruff", "check", "synth", "jobs", "bench", "tests"),
-        ("ruff", "format", "--check", "synth", "jobs", "bench", "tests"),
+        ("ruff", "check", "synth", "jobs", "bench", "tests", "infra", "notebooks"),
+        ("ruff", "format", "--check", "synth", "jobs", "bench", "tests", "infra", "notebooks"),
         ("mypy", "synth"),
     ],
     ids=["ruff-check", "ruff-format", "mypy"],

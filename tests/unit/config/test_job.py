@@ -18,9 +18,7 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 
 class TestLoadJobConfig:
-    @pytest.mark.parametrize(
-        "name", ["simulator", "rees46_multi_category", "rees46_cosmetics", "generic_example"]
-    )
+    @pytest.mark.parametrize("name", sorted(p.stem for p in (REPO / "configs").glob("*.yaml")))
     def test_load_job_config_example_configs_valid(self, name):
         cfg = load_job_config(REPO / "configs" / f"{name}.yaml")
         assert isinstance(cfg, JobConfig)
