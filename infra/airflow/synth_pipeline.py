@@ -15,8 +15,9 @@ Set up, on the Airflow workers:
 - the config the jobs run, ``SYNTH_CONFIG`` (default configs/cluster.yaml under SYNTH_HOME),
   whose lakehouse every node can reach.
 
-``tests/infra`` loads this file with the locked Airflow (``.cache/venv-infra``) and checks the
-tasks against ``synth.pipeline.STAGES`` and the repository's jobs/ and configs/.
+Written for Airflow 3 (``airflow.sdk``). ``tests/infra`` loads this file with the locked Airflow
+(``.cache/venv-infra``) and checks the tasks against ``synth.pipeline.STAGES`` and the
+repository's jobs/ and configs/.
 """
 
 from __future__ import annotations
