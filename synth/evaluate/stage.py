@@ -117,11 +117,10 @@ class EvaluateReport:
 def evaluate(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> EvaluateReport:
     """Run the stage (see the module docstring)."""
     from synth.generate.filters import Reason, encode_rows, row_hash
-    from synth.generate.sampler import ModelBlob
     from synth.generate.stage import (
         _count_by,
-        _encoder,
         _real,
+        model_encoder,
         resolve_model,
         resolve_run_id,
         synthetic_table,
@@ -132,8 +131,7 @@ def evaluate(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> Evalu
     ec = cfg.evaluate
     ref = resolve_model(spark, lakehouse, cfg)
     run = resolve_run_id(cfg, ref)
-    blob = ModelBlob.from_dir(ref.model_dir)
-    encoder = _encoder(blob)
+    encoder = model_encoder(ref)
     gold = GOLD_SCHEMAS[ref.table]
     key = table_key(ref.table)
     path = synthetic_table(lakehouse, ref.table)

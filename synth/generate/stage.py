@@ -174,6 +174,11 @@ def _encoder(blob: ModelBlob) -> TableEncoder:
     return TableEncoder.from_json(blob.files["encoder.json"].decode("utf-8"))
 
 
+def model_encoder(ref: ModelRef) -> TableEncoder:
+    """The encoder the referenced model was trained with (its ``encoder.json``)."""
+    return _encoder(ModelBlob.from_dir(ref.model_dir))
+
+
 def _real(spark: SparkSession, ref: ModelRef) -> tuple[DataFrame, DataFrame | None]:
     """The model's table at its trained version: (training rows, holdout rows or None)."""
     real = read_table(spark, ref.table_path, version=ref.delta_version)
@@ -369,7 +374,7 @@ def filter_synthetic(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) 
     seed = cfg.synthesize.seed
     ref = resolve_model(spark, lakehouse, cfg)
     run = resolve_run_id(cfg, ref)
-    encoder = _encoder(ModelBlob.from_dir(ref.model_dir))
+    encoder = model_encoder(ref)
     gold = GOLD_SCHEMAS[ref.table]
     key = table_key(ref.table)
     raw_path = synthetic_table(lakehouse, f"{ref.table}_raw")

@@ -29,6 +29,35 @@ def delta_jars() -> str:
     return ",".join(str(p) for p in delta_jar_paths())
 
 
+def job_args(
+    job: str,
+    config: Path,
+    *,
+    wheel: Path,
+    master: str = "local[2]",
+    profile: str = "local",
+    jars: bool = True,
+    submit: Sequence[str] = (),
+    args: Sequence[str] = (),
+) -> list[str]:
+    """spark-submit's arguments for `jobs/<job>.py --config <config>`, synth as a wheel.
+
+    `submit` adds spark-submit options, `args` the job's own; `jars=False` leaves out the Delta
+    jars.
+    """
+    return [
+        "--master", master,
+        "--driver-memory", "1g",
+        *submit,
+        *(["--jars", delta_jars()] if jars else []),
+        "--py-files", str(wheel),
+        str(ROOT / "jobs" / f"{job}.py"),
+        "--config", str(config),
+        "--spark-profile", str(ROOT / "spark_conf" / f"{profile}.conf"),
+        *args,
+    ]  # fmt: skip
+
+
 def spark_submit(
     args: Sequence[str], *, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from synth.pipeline import STAGES
-from tests.jobs.submit import ROOT, delta_jars, explain, small_config, spark_submit
+from tests.jobs.submit import ROOT, explain, job_args, small_config, spark_submit
 
 pytestmark = pytest.mark.spark
 
@@ -39,18 +39,8 @@ def test_wheel_holds_the_package_only(wheel: Path) -> None:
 def test_stage_job_runs_under_spark_submit(wheel: Path, tmp_path: Path) -> None:
     config = small_config(tmp_path)
     result = spark_submit(
-        [
-            "--master", "local[2]",
-            "--driver-memory", "1g",
-            "--jars", delta_jars(),
-            "--py-files", str(wheel),
-            str(ROOT / "jobs" / "pipeline.py"),
-            "--config", str(config),
-            "--spark-profile", str(ROOT / "spark_conf" / "local.conf"),
-            "--to", "ingest",
-        ],
-        cwd=tmp_path,
-    )  # fmt: skip
+        job_args("pipeline", config, wheel=wheel, args=["--to", "ingest"]), cwd=tmp_path
+    )
     assert result.returncode == 0, explain(result)
     # the driver imported synth from the shipped wheel, not from the checkout (spark-submit merges
     # the Python driver's stderr into its stdout)
@@ -60,18 +50,7 @@ def test_stage_job_runs_under_spark_submit(wheel: Path, tmp_path: Path) -> None:
     assert bronze, "ingest wrote no Delta table"
 
     # one stage job on its own, on the tables the pipeline job left
-    result = spark_submit(
-        [
-            "--master", "local[2]",
-            "--driver-memory", "1g",
-            "--jars", delta_jars(),
-            "--py-files", str(wheel),
-            str(ROOT / "jobs" / "clean.py"),
-            "--config", str(config),
-            "--spark-profile", str(ROOT / "spark_conf" / "local.conf"),
-        ],
-        cwd=tmp_path,
-    )  # fmt: skip
+    result = spark_submit(job_args("clean", config, wheel=wheel), cwd=tmp_path)
     assert result.returncode == 0, explain(result)
     assert "[balanced]" in result.stdout and "[clean] done" in result.stdout
     assert list((tmp_path / "lakehouse" / "silver").glob("*/_delta_log/*.json"))
@@ -80,16 +59,8 @@ def test_stage_job_runs_under_spark_submit(wheel: Path, tmp_path: Path) -> None:
 def test_without_the_delta_jars_the_job_says_how_to_pass_them(wheel: Path, tmp_path: Path) -> None:
     config = small_config(tmp_path)
     result = spark_submit(
-        [
-            "--master", "local[1]",
-            "--driver-memory", "1g",
-            "--py-files", str(wheel),
-            str(ROOT / "jobs" / "simulate.py"),
-            "--config", str(config),
-            "--spark-profile", str(ROOT / "spark_conf" / "local.conf"),
-        ],
-        cwd=tmp_path,
-    )  # fmt: skip
+        job_args("simulate", config, wheel=wheel, master="local[1]", jars=False), cwd=tmp_path
+    )
     assert result.returncode == 2, explain(result)
     assert "error: Delta Lake is not on spark-submit's classpath" in result.stdout
     assert "spark-submit --jars" in result.stdout

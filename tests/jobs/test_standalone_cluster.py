@@ -20,7 +20,7 @@ from pathlib import Path
 import pyspark
 import pytest
 
-from tests.jobs.submit import ROOT, delta_jars, explain, small_config, spark_submit, submit_env
+from tests.jobs.submit import explain, job_args, small_config, spark_submit, submit_env
 
 pytestmark = pytest.mark.spark
 
@@ -114,20 +114,17 @@ def test_pipeline_runs_on_a_standalone_cluster(
 ) -> None:
     config = small_config(tmp_path, events=10_000)
     result = spark_submit(
-        [
-            "--master", cluster.url,
-            "--driver-memory", "1g",
-            "--executor-memory", "2g",
-            "--total-executor-cores", "2",
-            "--jars", delta_jars(),
-            "--py-files", str(wheel),
-            str(ROOT / "jobs" / "pipeline.py"),
-            "--config", str(config),
-            "--spark-profile", str(ROOT / "spark_conf" / "standalone.conf"),
-            "--to", "features",
-        ],
+        job_args(
+            "pipeline",
+            config,
+            wheel=wheel,
+            master=cluster.url,
+            profile="standalone",
+            submit=["--executor-memory", "2g", "--total-executor-cores", "2"],
+            args=["--to", "features"],
+        ),
         cwd=tmp_path,
-    )  # fmt: skip
+    )
     assert result.returncode == 0, explain(result)
     assert f"synth 0.1.0 from {wheel}/synth" in result.stdout, explain(result)
     assert "[features] done" in result.stdout
