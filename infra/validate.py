@@ -53,10 +53,10 @@ def databricks(folder: Path, errors: list[str]) -> dict[str, Any]:
     except (OSError, json.JSONDecodeError) as exc:
         errors.append(f"{path}: {exc}")
         return {}
-    problems: list[str] = []
-    _diff(body, JobSettings.from_dict(body).as_dict(), "", problems)
-    errors.extend(f"{path}: {p.lstrip('.')}" for p in problems)
     settings = JobSettings.from_dict(body)
+    problems: list[str] = []
+    _diff(body, settings.as_dict(), "", problems)
+    errors.extend(f"{path}: {p.lstrip('.')}" for p in problems)
     return {
         "job_clusters": {
             c.job_cluster_key: {
@@ -96,20 +96,19 @@ def airflow(folder: Path, errors: list[str]) -> dict[str, Any]:
         errors.append(f"{folder / 'airflow'}: no DAG found")
     out: dict[str, Any] = {}
     for dag_id, dag in bag.dags.items():
-        order = [t.task_id for t in dag.topological_sort()]
         out[dag_id] = {
             "max_active_runs": dag.max_active_runs,
             "tasks": [
                 {
-                    "task_id": task_id,
-                    "operator": type(dag.get_task(task_id)).__name__,
-                    "upstream": sorted(dag.get_task(task_id).upstream_task_ids),
+                    "task_id": task.task_id,
+                    "operator": type(task).__name__,
+                    "upstream": sorted(task.upstream_task_ids),
                     **{
-                        name: getattr(dag.get_task(task_id), name, None)
+                        name: getattr(task, name, None)
                         for name in ("application", "application_args", "py_files", "jars")
                     },
                 }
-                for task_id in order
+                for task in dag.topological_sort()
             ],
         }
     return out
