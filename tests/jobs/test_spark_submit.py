@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -28,6 +29,18 @@ def test_every_stage_has_a_thin_job() -> None:
         default = {k.arg: k.value for k in calls[0].keywords}.get("default_command")
         assert isinstance(default, ast.Constant)
         assert default.value == ("run" if name == "pipeline" else name), path
+
+
+def test_package_refuses_an_unknown_argument() -> None:
+    result = subprocess.run(
+        [str(ROOT / "bin" / "package"), "--outdir", "x"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "bin/package: unknown argument --outdir (use --out DIR)" in result.stderr
 
 
 def test_wheel_holds_the_package_only(wheel: Path) -> None:

@@ -309,3 +309,16 @@ def test_databricks_python_task_gets_the_runtime_session(monkeypatch: pytest.Mon
         build_session("databricks")
     monkeypatch.setenv("DATABRICKS_RUNTIME_VERSION", "17.3")
     assert build_session("databricks") is sentinel
+
+
+def test_profiles_found_in_the_working_folder_when_synth_is_not_a_checkout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # synth imported from a wheel (spark-submit --py-files): no checkout around the package
+    monkeypatch.setattr(synth_spark, "project_root", lambda: None)
+    monkeypatch.delenv("SYNTH_SPARK_CONF_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SetupError, match=r"cannot find spark_conf/: set SYNTH_SPARK_CONF_DIR"):
+        conf_dir()
+    (tmp_path / "spark_conf").mkdir()
+    assert conf_dir() == tmp_path / "spark_conf"
