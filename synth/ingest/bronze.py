@@ -17,8 +17,15 @@ from pyspark.sql import functions as F
 from synth.config.ingest import SourceConfig
 from synth.errors import InputError
 from synth.ingest.adapters import BRONZE_COLUMNS, get_adapter
-from synth.ingest.files import InputFile, list_files, same_file_key
-from synth.io.delta import Lakehouse, read_table, table_exists, table_version, write_table
+from synth.ingest.files import InputFile, list_files, raise_if_undecodable, same_file_key
+from synth.io.delta import (
+    JVM_ERRORS,
+    Lakehouse,
+    read_table,
+    table_exists,
+    table_version,
+    write_table,
+)
 from synth.schema import (
     INGEST_ID,
     INGEST_TIME,
@@ -86,7 +93,8 @@ def ingest(spark: SparkSession, source: SourceConfig, lakehouse: Lakehouse) -> I
         An :class:`IngestReport` (files added or skipped, rows per file, table version).
 
     Raises:
-        InputError: A path is missing or the new input holds no rows.
+        InputError: A path is missing, the new input holds no rows, or a compressed file is
+            truncated or corrupt (found when a Spark job fails on it; no commit is made).
         SchemaMismatchError: A file's header does not match the adapter.
     """
     adapter = get_adapter(source)
@@ -108,7 +116,12 @@ def ingest(spark: SparkSession, source: SourceConfig, lakehouse: Lakehouse) -> I
         F.col(SOURCE_FILE_SIZE),
         F.col(SOURCE_FILE_MTIME),
     )
-    if df.limit(1).count() == 0:
+    try:
+        empty = df.limit(1).count() == 0
+    except JVM_ERRORS as exc:  # a truncated or corrupt .gz / .bz2: name the file, not the JVM
+        raise_if_undecodable(spark, [f.path for f in new], exc)
+        raise
+    if empty:
         raise InputError(
             f"input is empty: the {len(new)} new file(s) of source {adapter.name!r} hold no data "
             f"rows ({', '.join(f.path for f in new[:5])}{', ...' if len(new) > 5 else ''})"
@@ -123,7 +136,11 @@ def ingest(spark: SparkSession, source: SourceConfig, lakehouse: Lakehouse) -> I
         F.lit(now).cast("timestamp").alias(INGEST_TIME),
     )
     log.info("ingest %s: appending %d new file(s) to %s", adapter.name, len(new), table)
-    write_table(bronze, table, mode="append", properties={"ingest_id": ingest_id})
+    try:
+        write_table(bronze, table, mode="append", properties={"ingest_id": ingest_id})
+    except JVM_ERRORS as exc:  # bad data further in than the first row: no commit was made
+        raise_if_undecodable(spark, [f.path for f in new], exc)
+        raise
     counts = (
         read_table(spark, table)
         .where(F.col(INGEST_ID) == ingest_id)

@@ -4,20 +4,44 @@ Tables are path-based (no metastore needed) under one lakehouse root, named by l
 ``<root>/bronze/<name>``, ``<root>/silver/<name>``, ``<root>/gold/<name>``, and for synthesis
 ``<root>/synthetic/<name>`` (per-run synthetic rows) and ``<root>/fused/<name>`` (real +
 synthetic profiles).
+
+A local root is checked before the first job (:meth:`Lakehouse.check_writable`); on any other
+file system, a write refused by it (a file where a folder should be, no permission) surfaces from
+:func:`write_table` as a :class:`~synth.errors.ConfigError` naming the table path.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
 import re
+import stat
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+from urllib.parse import unquote, urlparse
 
 from delta.tables import DeltaTable
+from py4j.protocol import Py4JJavaError
+from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
+
+from synth.errors import ConfigError
+
+JVM_ERRORS: tuple[type[Exception], ...] = (Py4JJavaError, PySparkException)
+"""What a failed Spark job or JVM call raises in Python: py4j's error for Java exceptions PySpark
+does not convert (``SparkException``, ``IOException``), PySpark's own for those it does."""
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+_UNWRITABLE = re.compile(
+    r"[\w.$]*(?:ParentNotDirectoryException|AccessControlException|AccessDeniedException)\b[^\n]*"
+)
+_LAKEHOUSE_FIX = (
+    "choose another `lakehouse:` in the job config (or `--lakehouse` on the command line)"
+)
 
 Layer = Literal["bronze", "silver", "gold", "synthetic", "fused"]
 WriteMode = Literal["append", "overwrite"]
@@ -34,8 +58,70 @@ class Lakehouse:
     root: str
 
     def __post_init__(self) -> None:
-        if not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", self.root):
+        if not _SCHEME.match(self.root):
             object.__setattr__(self, "root", os.path.abspath(self.root))
+
+    def local_root(self) -> str | None:
+        """Return the root as a local file system path, or None when it is a non-local URI.
+
+        A path without a scheme and a ``file:`` URI (``file:/x``, ``file:///x``,
+        ``file://localhost/x``) are local; ``hdfs://``, ``s3a://``, ``dbfs:/`` ... are not.
+        """
+        if not _SCHEME.match(self.root):
+            return self.root
+        parsed = urlparse(self.root)
+        if parsed.scheme.lower() == "file" and parsed.netloc in ("", "localhost"):
+            return unquote(parsed.path) or "/"
+        return None
+
+    def check_writable(self) -> None:
+        """Check that a local root is, or can be created as, a folder this process can write.
+
+        Walks up from the root to the nearest path that exists, which must be a folder, and
+        creates and removes an empty probe folder in it, so a bad root fails in a second with one
+        message instead of in Hadoop's ``ParentNotDirectoryException`` at the first Delta write.
+        Nothing is left behind and the root itself is not created. Non-local URIs are not
+        checked here (a write refused there is reported by :func:`write_table`). Triggers no
+        Spark job.
+
+        Raises:
+            ConfigError: A file stands where the root or one of its parent folders should be,
+                or that folder cannot be written (permissions, read-only or virtual file system).
+        """
+        local = self.local_root()
+        if local is None:
+            return
+        existing = Path(local)
+        while True:
+            try:
+                mode = existing.stat().st_mode
+                break
+            except (FileNotFoundError, NotADirectoryError):
+                if existing.parent == existing:
+                    raise
+                existing = existing.parent
+            except OSError as exc:
+                raise self._unwritable(existing, exc) from exc
+        if not stat.S_ISDIR(mode):
+            where = (
+                f"lakehouse {self.root} is a file, not a folder"
+                if existing == Path(local)
+                else f"lakehouse {self.root} cannot be created: {existing} is a file, not a folder"
+            )
+            raise ConfigError(f"{where}. Fix: {_LAKEHOUSE_FIX}, or move that file away.")
+        try:
+            os.rmdir(tempfile.mkdtemp(prefix=".synth-write-check-", dir=existing))
+        except OSError as exc:
+            raise self._unwritable(existing, exc) from exc
+
+    def _unwritable(self, folder: Path, exc: OSError) -> ConfigError:
+        code = errno.errorcode.get(exc.errno or 0, "")
+        reason = f"{exc.strerror or exc}{f' ({code})' if code else ''}"
+        return ConfigError(
+            f"lakehouse {self.root} is not writable: cannot create a folder in {folder}: "
+            f"{reason}. Fix: {_LAKEHOUSE_FIX} naming a folder this user can write, or grant "
+            f"write permission on {folder}."
+        )
 
     def table_path(self, layer: Layer, name: str) -> str:
         """Return the path of table ``name`` in ``layer``."""
@@ -80,8 +166,45 @@ def write_table(
         writer = writer.partitionBy(*partition_by)
     if properties:
         writer = writer.option("userMetadata", json.dumps(properties, sort_keys=True))
-    writer.save(path)
+    try:
+        writer.save(path)
+    except JVM_ERRORS as exc:
+        refused = unwritable_table_error(path, jvm_error_text(exc))
+        if refused is not None:
+            raise refused from exc
+        raise
     return table_version(df.sparkSession, path)
+
+
+def jvm_error_text(exc: BaseException) -> str:
+    """Return the text of a JVM failure with its whole cause chain (``Caused by: ...`` lines).
+
+    PySpark prints the Java stack trace of an exception it converted only when
+    ``spark.sql.pyspark.jvmStacktrace.enabled`` is set, so it is read from the exception itself.
+    """
+    if isinstance(exc, Py4JJavaError):
+        return str(exc)
+    desc = getattr(exc, "_desc", None) or str(exc)
+    return f"{desc}\n{getattr(exc, '_stackTrace', None) or ''}"
+
+
+def unwritable_table_error(path: str, error_text: str) -> ConfigError | None:
+    """Return the error for a write that the file system refused, or None for any other failure.
+
+    Args:
+        path: The table path being written.
+        error_text: The JVM failure (:func:`jvm_error_text`); Hadoop's
+            ``ParentNotDirectoryException``, ``AccessControlException`` (HDFS) and
+            ``AccessDeniedException`` (local, S3A, ABFS) mean the path cannot be written.
+    """
+    found = _UNWRITABLE.search(error_text)
+    if found is None:
+        return None
+    return ConfigError(
+        f"cannot write Delta table {path}: {found.group(0).strip()}. Fix: {_LAKEHOUSE_FIX} "
+        "naming a folder this job can create and write, or fix the permissions (or remove the "
+        "file in the way) there."
+    )
 
 
 def qualified_path(spark: SparkSession, path: str) -> str:
