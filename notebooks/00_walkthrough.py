@@ -21,6 +21,7 @@ params = parameters(
         "lakehouse": "",
         "from_stage": "simulate",
         "to_stage": "report",
+        "inspect_path": "tests/data/generic_events.csv",
     },
 )
 
@@ -44,3 +45,14 @@ if report:
     print(report["headline"])
     print("report:", report["report_html"])
     print("metrics:", report["metrics_json"])
+
+# COMMAND ----------
+
+# Your own event log: `synth inspect <path>` reads a sample of it (a file, folder or glob) and
+# proposes a commented `generic` source config to start a job config from. Skipped when
+# `inspect_path` is empty.
+from synth.inspect import inspect_source
+
+if params["inspect_path"]:
+    proposal = inspect_source(params["inspect_path"])
+    print(proposal.to_yaml())

@@ -1,4 +1,4 @@
-"""Command line: ``synth run --config <yaml>`` and one sub-command per stage.
+"""Command line: ``synth run --config <yaml>``, one sub-command per stage, and ``synth inspect``.
 
 Exit codes: 0 success; 2 bad config or bad input (one clear message on stderr, nothing
 partial written); 1 any other failure (with a traceback).
@@ -44,7 +44,37 @@ def _parser() -> argparse.ArgumentParser:
         if name == "run":
             p.add_argument("--from", dest="from_stage", choices=STAGES, default=STAGES[0])
             p.add_argument("--to", dest="to_stage", choices=STAGES, default=STAGES[-1])
+    # `inspect` reads a new event log, not a job config: it proposes the config's source block.
+    p = sub.add_parser("inspect", help="propose a generic source config (YAML) for an event log")
+    p.add_argument("path", help="a file, folder or glob (compressed files are fine)")
+    p.add_argument(
+        "--format", dest="fmt", choices=("csv", "json", "parquet"), help="default: from extensions"
+    )
+    p.add_argument("--rows", type=int, default=10_000, help="rows to sample (default 10000)")
+    p.add_argument("--name", default=None, help="source name (default: from the file name)")
+    p.add_argument("--spark-profile", default="local", help="spark_conf profile (default local)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    """``synth inspect``: print the proposed source config as YAML on stdout."""
+    from synth.inspect import inspect_source
+
+    try:
+        proposal = inspect_source(
+            args.path,
+            fmt=args.fmt,
+            sample_rows=args.rows,
+            name=args.name,
+            spark_profile=args.spark_profile,
+        )
+    except SynthError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    sys.stdout.write(proposal.to_yaml())
+    sys.stdout.flush()
+    return 0
 
 
 def _stages(args: argparse.Namespace) -> tuple[str, ...]:
@@ -74,6 +104,8 @@ def main(argv: Sequence[str] | None = None, *, default_command: str | None = Non
 
     # Which synth runs: under spark-submit the one shipped with --py-files comes first on the path.
     log.info("synth %s from %s", synth.__version__, os.path.dirname(synth.__file__ or "?"))
+    if args.command == "inspect":
+        return _inspect(args)
     from synth.config.job import load_job_config
     from synth.pipeline import run
     from synth.spark import build_session

@@ -129,6 +129,7 @@ def run(
     """
     say = progress or log.info
     lakehouse = Lakehouse(cfg.lakehouse)
+    lakehouse.check_writable()
     source = ingest_source(cfg.source, lakehouse)
     summary = RunSummary(lakehouse=lakehouse.root, source=source.name or source.kind)
     for stage in STAGES:
@@ -149,7 +150,13 @@ def run(
             report: IngestReport = ingest(spark, source, lakehouse)
             result = report.to_dict()
         elif stage == "clean":
-            creport: CleanReport = clean(spark, source, cfg.clean, lakehouse)
+            creport: CleanReport = clean(
+                spark,
+                source,
+                cfg.clean,
+                lakehouse,
+                event_types=cfg.features.interactions.event_types(),
+            )
             result = creport.to_dict()
             for line in creport.summary().splitlines():
                 say(f"[clean] {line}")

@@ -49,9 +49,14 @@ EVENT_COLUMNS: tuple[str, ...] = (
     USER_SESSION,
 )
 
-# The canonical event vocabulary, in funnel order.
+# The canonical event vocabulary, in funnel order (a favourite / wishlist / like last: it is not a
+# funnel step). A job may declare extra types with their interaction weight
+# (``features.interactions.weights``); their events are counted in the gold ``n_other`` columns.
 VIEW, CART, REMOVE_FROM_CART, PURCHASE = "view", "cart", "remove_from_cart", "purchase"
-EVENT_TYPES: tuple[str, ...] = (VIEW, CART, REMOVE_FROM_CART, PURCHASE)
+FAVORITE = "favorite"
+EVENT_TYPES: tuple[str, ...] = (VIEW, CART, REMOVE_FROM_CART, PURCHASE, FAVORITE)
+OTHER_EVENTS = "other"  # gold count columns n_other: events of the job's declared extra types
+COUNT_COLUMNS: tuple[str, ...] = (*(f"n_{t}" for t in EVENT_TYPES), f"n_{OTHER_EVENTS}")
 
 # Tokens that replace missing categorical values in silver.
 UNKNOWN_BRAND = "unknown"
@@ -66,10 +71,15 @@ SOURCE_FILE_MTIME = "_source_file_mtime"
 INGEST_ID = "_ingest_id"
 INGEST_TIME = "_ingest_time"
 RAW_RECORD = "_raw_record"  # the raw line when the row has the wrong number of fields
+# source fields a generic mapping reads beyond the canonical columns, as raw strings, keyed by role
+RAW_EXTRA = "_raw_extra"
+EXTRA_QUANTITY, EXTRA_TIME_OFFSET, EXTRA_USER_FALLBACK = "quantity", "time_offset", "user_fallback"
 SOURCE_ROW = "_source_row"  # the row number a source file carries itself (REES46 cosmetics)
 
 # -- silver-only columns ----------------------------------------------------------------------
 PRICE_IMPUTED = "price_imputed"
+PRICE_MISSING = "price_missing"  # why price is null: a PriceMissing value; null when priced
+QUANTITY = "quantity"  # units of the event (1 unless the source maps a quantity column)
 SESSION_REBUILT = "session_rebuilt"
 PRICE_REL_CATEGORY = "price_rel_category_median"
 PRICE_LOG_Z_CATEGORY = "price_log_z_category"
@@ -80,10 +90,12 @@ SPLIT_TRAIN, SPLIT_VALIDATION, SPLIT_TEST = "train", "validation", "test"
 REASON = "reason"
 
 RAW_EVENT_SCHEMA = StructType([StructField(c, StringType(), True) for c in EVENT_COLUMNS])
+RAW_EXTRA_TYPE = MapType(StringType(), StringType(), True)
 
 BRONZE_SCHEMA = StructType(
     [
         *RAW_EVENT_SCHEMA.fields,
+        StructField(RAW_EXTRA, RAW_EXTRA_TYPE, True),
         StructField(RAW_RECORD, StringType(), True),
         StructField(SOURCE_ROW, StringType(), True),
         StructField(SOURCE, StringType(), False),
@@ -103,13 +115,15 @@ SILVER_SCHEMA = StructType(
         StructField(CATEGORY_ID, LongType(), False),
         StructField(CATEGORY_CODE, StringType(), False),
         StructField(BRAND, StringType(), False),
-        StructField(PRICE, DoubleType(), False),
+        StructField(PRICE, DoubleType(), True),
         StructField(USER_ID, LongType(), False),
         StructField(USER_SESSION, StringType(), False),
+        StructField(QUANTITY, LongType(), False),
         StructField(PRICE_IMPUTED, BooleanType(), False),
+        StructField(PRICE_MISSING, StringType(), True),
         StructField(SESSION_REBUILT, BooleanType(), False),
-        StructField(PRICE_REL_CATEGORY, DoubleType(), False),
-        StructField(PRICE_LOG_Z_CATEGORY, DoubleType(), False),
+        StructField(PRICE_REL_CATEGORY, DoubleType(), True),
+        StructField(PRICE_LOG_Z_CATEGORY, DoubleType(), True),
         StructField(SPLIT, StringType(), False),
         StructField(SOURCE, StringType(), False),
         StructField(SOURCE_FILE, StringType(), False),
@@ -120,6 +134,7 @@ QUARANTINE_SCHEMA = StructType(
     [
         StructField(REASON, StringType(), False),
         *RAW_EVENT_SCHEMA.fields,
+        StructField(RAW_EXTRA, RAW_EXTRA_TYPE, True),
         StructField(RAW_RECORD, StringType(), True),
         StructField(SOURCE_ROW, StringType(), True),
         StructField(SOURCE, StringType(), False),
@@ -140,6 +155,7 @@ class Reason:
     BAD_CATEGORY_ID = "bad_category_id"
     INVALID_PRICE = "invalid_price"
     MISSING_PRICE = "missing_price"
+    BAD_QUANTITY = "bad_quantity"
     BOT_USER = "bot_user"
     # Removed duplicates are counted, not quarantined.
     EXACT_DUPLICATE = "exact_duplicate"
@@ -154,9 +170,19 @@ class Reason:
         BAD_CATEGORY_ID,
         INVALID_PRICE,
         MISSING_PRICE,
+        BAD_QUANTITY,
         BOT_USER,
     )
     DUPLICATES: tuple[str, ...] = (EXACT_DUPLICATE, NEAR_DUPLICATE)
+
+
+class PriceMissing:
+    """Why a silver event's price is null (silver ``price_missing``; null when it has a price)."""
+
+    NOT_IN_SOURCE = "not_in_source"  # the source maps no price column
+    NEVER_PRICED = "never_priced"  # the product has no valid price in any event of bronze
+
+    ALL: tuple[str, ...] = (NOT_IN_SOURCE, NEVER_PRICED)
 
 
 # -- gold tables ---------------------------------------------------------------------------------
@@ -170,17 +196,23 @@ LIFECYCLE_NEW, LIFECYCLE_ACTIVE, LIFECYCLE_LAPSING = "new", "active", "lapsing"
 LIFECYCLES: tuple[str, ...] = (LIFECYCLE_NEW, LIFECYCLE_ACTIVE, LIFECYCLE_LAPSING)
 UNKNOWN_LEVEL = "unknown"  # a category level the category code does not have
 
+_UNITS = " (an event of quantity q counts q times)."
+_OTHER = "Train events of the job's declared extra event types (features.interactions.weights)."
+_UNPRICED = "; null when no such event has a price (silver price_missing says why)"
+_UNPRICED_ITEM = "; null when the item is never priced (silver price_missing)."
 _NULL_RATE = "; null when the user has no views (no rate to measure)"
 _NULL_ITEM_RATE = "; null when the item has no views (no rate to measure)"
 
 USER_PROFILE_SCHEMA = StructType(
     [
         _col(USER_ID, LongType(), "The user (silver user_id)."),
-        _col("n_events", LongType(), "Train events of the user."),
+        _col("n_events", LongType(), "Train events of the user" + _UNITS),
         _col("n_view", LongType(), "Train views."),
         _col("n_cart", LongType(), "Train add-to-cart events."),
         _col("n_remove_from_cart", LongType(), "Train remove-from-cart events."),
         _col("n_purchase", LongType(), "Train purchases."),
+        _col("n_favorite", LongType(), "Train favourites (wishlist, like)."),
+        _col("n_other", LongType(), _OTHER),
         _col("n_sessions", LongType(), "Distinct sessions with a train event (frequency of RFM)."),
         _col("events_per_session", DoubleType(), "n_events / n_sessions."),
         _col("n_items", LongType(), "Distinct products with a train event."),
@@ -193,7 +225,12 @@ USER_PROFILE_SCHEMA = StructType(
             "Days from last_seen to the reference time (the train split's last event).",
         ),
         _col("tenure_days", DoubleType(), "Days from first_seen to last_seen."),
-        _col("monetary", DoubleType(), "Sum of the prices of the user's purchases (0 if none)."),
+        _col(
+            "monetary",
+            DoubleType(),
+            "Sum of price x quantity of the user's purchases (0 if none)" + _UNPRICED + ".",
+            nullable=True,
+        ),
         _col("cart_rate", DoubleType(), "n_cart / n_view" + _NULL_RATE, nullable=True),
         _col("purchase_rate", DoubleType(), "n_purchase / n_view" + _NULL_RATE, nullable=True),
         _col(
@@ -279,26 +316,31 @@ ITEM_PROFILE_SCHEMA = StructType(
         _col("category_l2", StringType(), "Second level ('unknown' if the code has none)."),
         _col("category_l3", StringType(), "Third level ('unknown' if the code has none)."),
         _col(BRAND, StringType(), "Its most frequent brand in train ('unknown' when missing)."),
-        _col("price_mean", DoubleType(), "Mean event price."),
-        _col("price_median", DoubleType(), "Median event price."),
-        _col("price_min", DoubleType(), "Lowest event price."),
-        _col("price_max", DoubleType(), "Highest event price."),
+        _col("price_mean", DoubleType(), "Mean event price" + _UNPRICED_ITEM, nullable=True),
+        _col("price_median", DoubleType(), "Median event price" + _UNPRICED_ITEM, nullable=True),
+        _col("price_min", DoubleType(), "Lowest event price" + _UNPRICED_ITEM, nullable=True),
+        _col("price_max", DoubleType(), "Highest event price" + _UNPRICED_ITEM, nullable=True),
         _col(
             "price_std",
             DoubleType(),
-            "Population standard deviation of event prices (0 with one event).",
+            "Population standard deviation of event prices (0 with one priced event)"
+            + _UNPRICED_ITEM,
+            nullable=True,
         ),
         _col(
             "price_trend",
             DoubleType(),
             "Least-squares slope of price over time, relative to price_mean, per day (0 when all "
-            "events share one timestamp).",
+            "priced events share one timestamp)" + _UNPRICED_ITEM,
+            nullable=True,
         ),
-        _col("n_events", LongType(), "Train events on the item."),
+        _col("n_events", LongType(), "Train events on the item" + _UNITS),
         _col("n_view", LongType(), "Train views."),
         _col("n_cart", LongType(), "Train add-to-cart events."),
         _col("n_remove_from_cart", LongType(), "Train remove-from-cart events."),
         _col("n_purchase", LongType(), "Train purchases."),
+        _col("n_favorite", LongType(), "Train favourites (wishlist, like)."),
+        _col("n_other", LongType(), _OTHER),
         _col("n_users", LongType(), "Distinct users with a train event on the item."),
         _col("cart_rate", DoubleType(), "n_cart / n_view" + _NULL_ITEM_RATE, nullable=True),
         _col("purchase_rate", DoubleType(), "n_purchase / n_view" + _NULL_ITEM_RATE, nullable=True),
@@ -334,11 +376,13 @@ INTERACTIONS_SCHEMA = StructType(
         _col("n_cart", LongType(), "Add-to-cart events of the pair in the split."),
         _col("n_remove_from_cart", LongType(), "Remove-from-cart events of the pair in the split."),
         _col("n_purchase", LongType(), "Purchases of the pair in the split."),
+        _col("n_favorite", LongType(), "Favourites of the pair in the split."),
+        _col("n_other", LongType(), "Events of declared extra types of the pair in the split."),
         _col(
             "strength",
             DoubleType(),
-            "Implicit-feedback strength: max(0, sum of weight[event_type] * 0.5 ** (age / "
-            "half-life)), age in days to the split's last event (interactions config).",
+            "Implicit-feedback strength: max(0, sum of weight[event_type] * quantity * 0.5 ** "
+            "(age / half-life)), age in days to the split's last event (interactions config).",
         ),
         _col("last_event_time", TimestampType(), "The pair's last event in the split (UTC)."),
     ]

@@ -21,7 +21,12 @@ _DEFAULTS = {
 
 def event(**values: str | None) -> dict[str, str | None]:
     """One raw event: defaults overridden by ``values`` (use ``None`` for a missing field)."""
-    unknown = set(values) - set(EVENT_COLUMNS) - {"_raw_record", "_source_file", "_source_row"}
+    unknown = set(values) - set(EVENT_COLUMNS) - {
+        "_raw_record",
+        "_source_file",
+        "_source_row",
+        "_raw_extra",
+    }
     if unknown:
         raise KeyError(f"unknown event fields: {sorted(unknown)}")
     return {**_DEFAULTS, **values}
@@ -38,6 +43,7 @@ def make_bronze(spark, rows: list[dict[str, str | None]], *, partitions: int = 2
     data = [
         (
             *[r.get(c) for c in EVENT_COLUMNS],
+            r.get("_raw_extra"),
             r.get("_raw_record"),
             r.get("_source_row", str(i)),
             "test",
@@ -62,7 +68,9 @@ _SILVER_DEFAULTS: dict[str, object] = {
     "price": 10.0,
     "user_id": 1,
     "user_session": "s-1",
+    "quantity": 1,
     "price_imputed": False,
+    "price_missing": None,
     "session_rebuilt": False,
     "price_rel_category_median": 1.0,
     "price_log_z_category": 0.0,

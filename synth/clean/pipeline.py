@@ -13,6 +13,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from synth.clean.explain import check_kept_share
 from synth.clean.rules import (
     DISPOSITION,
     PKEY,
@@ -40,6 +41,7 @@ from synth.io.delta import (
     written_rows,
 )
 from synth.schema import (
+    EVENT_TYPES,
     INGEST_TIME,
     QUARANTINE_SCHEMA,
     REASON,
@@ -124,7 +126,7 @@ def flag_events(bronze: DataFrame, spec: ParseSpec, cfg: CleanConfig) -> DataFra
 
 def finish_events(flagged: DataFrame, items: DataFrame, cfg: CleanConfig) -> DataFrame:
     """Return ``flagged`` with prices imputed from ``items``, sessions rebuilt and split. Lazy."""
-    return flagged.transform(impute_prices, items).transform(
+    return flagged.transform(impute_prices, items, cfg.require_price).transform(
         sessions_and_split, cfg.sessions, cfg.split
     )
 
@@ -143,7 +145,12 @@ def classify_events(
 
 
 def clean(
-    spark: SparkSession, source: SourceConfig, cfg: CleanConfig, lakehouse: Lakehouse
+    spark: SparkSession,
+    source: SourceConfig,
+    cfg: CleanConfig,
+    lakehouse: Lakehouse,
+    *,
+    event_types: tuple[str, ...] = EVENT_TYPES,
 ) -> CleanReport:
     """Rebuild silver and quarantine from the source's current bronze version.
 
@@ -152,8 +159,14 @@ def clean(
     version used is recorded in each commit's metadata and in the JSON accounting report
     (``<lakehouse>/_reports/clean_accounting.json``).
 
+    ``event_types`` are the job's event types (canonical and declared extra ones): a source
+    without an explicit vocabulary maps each of them to itself.
+
     Raises:
-        InputError: The source has no bronze table yet.
+        InputError: The source has no bronze table yet, or the run would keep less than
+            ``cfg.min_kept_share`` of bronze (or nothing): nothing is written then, and the
+            message names the top reasons, an example raw row of each and the config key to
+            change.
         InvalidDataError: The accounting does not balance (a bug; nothing is hidden).
     """
     adapter = get_adapter(source)
@@ -165,7 +178,7 @@ def clean(
     bversion = table_version(spark, btable)
     bronze = read_table(spark, btable, version=bversion)
     bronze_rows = bronze.count()  # Delta answers this from file statistics
-    spec = adapter.parse_spec()
+    spec = adapter.parse_spec(event_types)
     # One sort per rule family, each computed once: the flagged rows are cached, the per-product
     # prices come from that cache (no second parse of bronze) and are broadcast to the join.
     flagged = flag_events(bronze, spec, cfg).persist(StorageLevel.MEMORY_AND_DISK)
@@ -177,10 +190,11 @@ def clean(
         priced = F.broadcast(items) if n_items <= BROADCAST_ITEMS_MAX else items
         # Every disposition is known before sessions and the split: count them, and write the
         # quarantine, from the cache without sorting again.
-        decided = flagged.transform(impute_prices, priced)
+        decided = flagged.transform(impute_prices, priced, cfg.require_price)
         counts: dict[str | None, int] = {
             r[DISPOSITION]: int(r["count"]) for r in decided.groupBy(DISPOSITION).count().collect()
         }
+        check_kept_share(decided, counts, bronze_rows, source, spec, cfg, btable, bversion)
         unexpected = set(counts) - {None, *Reason.QUARANTINE, *Reason.DUPLICATES}
         if unexpected:
             raise InvalidDataError(
@@ -194,7 +208,7 @@ def clean(
         log.info("clean %s: writing quarantine", adapter.name)
         qversion = write_table(quarantine, qtable, mode="overwrite", properties=lineage)
         log.info("clean %s: writing silver", adapter.name)
-        silver = to_silver(finish_events(flagged, priced, cfg), items)
+        silver = to_silver(finish_events(flagged, priced, cfg), items, has_price=spec.has_price)
         sversion = write_table(silver, stable, mode="overwrite", properties=lineage)
     finally:
         flagged.unpersist()

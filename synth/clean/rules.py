@@ -25,6 +25,7 @@ from synth.clean.parse import (
     map_event_type,
     parse_long,
     parse_price,
+    parse_quantity,
     parse_reason,
     parse_timestamp,
 )
@@ -37,12 +38,18 @@ from synth.schema import (
     EVENT_COLUMNS,
     EVENT_TIME,
     EVENT_TYPE,
+    EXTRA_QUANTITY,
+    EXTRA_TIME_OFFSET,
+    EXTRA_USER_FALLBACK,
     INGEST_ID,
     PRICE,
     PRICE_IMPUTED,
     PRICE_LOG_Z_CATEGORY,
+    PRICE_MISSING,
     PRICE_REL_CATEGORY,
     PRODUCT_ID,
+    QUANTITY,
+    RAW_EXTRA,
     RAW_RECORD,
     SESSION_REBUILT,
     SILVER_SCHEMA,
@@ -56,6 +63,7 @@ from synth.schema import (
     UNKNOWN_CATEGORY_ID,
     USER_ID,
     USER_SESSION,
+    PriceMissing,
     Reason,
 )
 
@@ -63,6 +71,7 @@ DISPOSITION = "_disposition"
 PKEY = "_pkey"
 # typed columns added by parse_events (the raw strings keep their canonical names)
 TS, ETYPE, UID, PID, CID, PRICE_D = "_ts", "_etype", "_uid", "_pid", "_cid", "_price"
+QTY = "_quantity"
 ITEM_MEDIAN, ITEM_CATEGORY = "_item_median", "_item_category"
 SESSION_OUT = "_session"
 _RAW = "_raw"
@@ -73,8 +82,15 @@ _PARSE_OK_MARKS = (Reason.EXACT_DUPLICATE, Reason.NEAR_DUPLICATE, Reason.BOT_USE
 def _tiebreak() -> list[Column]:
     """A total order over rows: raw fields then lineage, so ties never depend on partitioning."""
     return [
-        F.col(c).asc_nulls_first() for c in (*EVENT_COLUMNS, SOURCE_FILE, SOURCE_ROW, INGEST_ID)
+        *[F.col(c).asc_nulls_first() for c in EVENT_COLUMNS],
+        raw_extra_key().asc_nulls_first(),
+        *[F.col(c).asc_nulls_first() for c in (SOURCE_FILE, SOURCE_ROW, INGEST_ID)],
     ]
+
+
+def raw_extra_key() -> Column:
+    """``_raw_extra`` as a sortable, comparable value (maps are neither in Spark)."""
+    return F.array_sort(F.map_entries(F.col(RAW_EXTRA)))
 
 
 def parse_events(bronze: DataFrame, spec: ParseSpec, prices: PriceConfig) -> DataFrame:
@@ -87,14 +103,40 @@ def parse_events(bronze: DataFrame, spec: ParseSpec, prices: PriceConfig) -> Dat
     def ident(name: str) -> Column:
         return hash_id(F.col(name)) if name in spec.hashed_ids else parse_long(F.col(name))
 
+    def extra(key: str) -> Column:
+        return F.try_element_at(F.col(RAW_EXTRA), F.lit(key))
+
+    user = ident(USER_ID)
+    if spec.user_fallback:
+        fallback = blank_to_null(extra(EXTRA_USER_FALLBACK))
+        user = F.coalesce(user, hash_id(F.concat(F.lit("~"), fallback)))
+    etype = map_event_type(F.col(EVENT_TYPE), spec.event_types)
+    quantity: Column = F.lit(1).cast("bigint")
+    quantity_ok: Column | None = None
+    if spec.quantity:
+        raw_q = parse_quantity(extra(EXTRA_QUANTITY))
+        if spec.negative_type is not None:
+            etype = F.when(raw_q < 0, F.lit(spec.negative_type)).otherwise(etype)
+            quantity_ok = raw_q.isNotNull() & (raw_q != 0)
+        else:
+            quantity_ok = raw_q.isNotNull() & (raw_q > 0)
+        quantity = F.abs(raw_q)
+    ts = parse_timestamp(
+        F.col(EVENT_TIME),
+        spec.timestamp_formats,
+        spec.timezone,
+        offset=extra(EXTRA_TIME_OFFSET) if spec.time_offset_unit else None,
+        offset_unit=spec.time_offset_unit,
+    )
     typed = bronze.select(
         "*",
-        parse_timestamp(F.col(EVENT_TIME), spec.timestamp_format, spec.timezone).alias(TS),
-        map_event_type(F.col(EVENT_TYPE), spec.event_types).alias(ETYPE),
-        ident(USER_ID).alias(UID),
+        ts.alias(TS),
+        etype.alias(ETYPE),
+        user.alias(UID),
         ident(PRODUCT_ID).alias(PID),
         ident(CATEGORY_ID).alias(CID),
         parse_price(F.col(PRICE)).alias(PRICE_D),
+        quantity.alias(QTY),
     )
     reason = parse_reason(
         raw_record=F.col(RAW_RECORD),
@@ -107,10 +149,13 @@ def parse_events(bronze: DataFrame, spec: ParseSpec, prices: PriceConfig) -> Dat
         raw_price=F.col(PRICE),
         price=F.col(PRICE_D),
         prices=prices,
+        quantity_ok=quantity_ok,
     )
     spread = -(
         F.pmod(
-            F.xxhash64(*[F.col(c) for c in (*EVENT_COLUMNS, RAW_RECORD, SOURCE_FILE)]),
+            F.xxhash64(
+                *[F.col(c) for c in (*EVENT_COLUMNS, RAW_RECORD, SOURCE_FILE)], raw_extra_key()
+            ),
             F.lit(1 << 16),
         )
         + 1
@@ -134,7 +179,7 @@ def flag_duplicates(df: DataFrame, dedup: DedupConfig) -> DataFrame:
     lies within ``dedup.near_duplicate_window_s`` seconds of it. The first of each group stays.
     """
     w = Window.partitionBy(PKEY, PID, ETYPE).orderBy(F.col(TS).asc_nulls_first(), *_tiebreak())
-    raw = F.struct(*[F.col(c) for c in EVENT_COLUMNS])
+    raw = F.struct(*[F.col(c) for c in EVENT_COLUMNS], raw_extra_key().alias("_extra"))
     exact = F.lag(raw).over(w).eqNullSafe(raw)
     gap_us = F.unix_micros(F.col(TS)) - F.unix_micros(F.lag(TS).over(w))
     near = F.lit(dedup.near_duplicate_window_s > 0) & (
@@ -201,10 +246,14 @@ def item_prices(parsed: DataFrame) -> DataFrame:
     )
 
 
-def impute_prices(df: DataFrame, items: DataFrame) -> DataFrame:
-    """Fill missing prices with the product's median; quarantine rows with nothing to fill from."""
+def impute_prices(df: DataFrame, items: DataFrame, require_price: bool = False) -> DataFrame:
+    """Fill missing prices with the product's median.
+
+    A row with nothing to fill from keeps a null price, or is quarantined as ``missing_price``
+    when ``require_price`` (``clean.require_price``) asks for priced events only.
+    """
     joined = df.join(items.select(PID, ITEM_MEDIAN), on=PID, how="left")
-    missing = F.col(PRICE_D).isNull() & F.col(ITEM_MEDIAN).isNull()
+    missing = F.col(PRICE_D).isNull() & F.col(ITEM_MEDIAN).isNull() & F.lit(require_price)
     return (
         joined.select(
             *[c for c in df.columns if c != PRICE_D],
@@ -267,13 +316,17 @@ def category_price_stats(items: DataFrame) -> DataFrame:
     )
 
 
-def to_silver(df: DataFrame, items: DataFrame) -> DataFrame:
+def to_silver(df: DataFrame, items: DataFrame, *, has_price: bool = True) -> DataFrame:
     """Select kept rows into the silver shape, with prices normalised per category.
 
     ``price_rel_category_median`` is price / (median item price of the category);
     ``price_log_z_category`` is (log price - mean) / std of log item prices in the category
     (0 where the category has a single product). Unknown categories use all products' stats.
+    An event without a price keeps null in all three, and ``price_missing`` says why
+    (``not_in_source`` when ``has_price`` is false: the source maps no price column;
+    ``never_priced`` otherwise: no event of the product carries a valid price).
     """
+    why = PriceMissing.NEVER_PRICED if has_price else PriceMissing.NOT_IN_SOURCE
     stats = category_price_stats(items)
     overall = items.agg(
         F.median(ITEM_MEDIAN).alias("_all_median"),
@@ -290,7 +343,9 @@ def to_silver(df: DataFrame, items: DataFrame) -> DataFrame:
         F.col(PRICE_D).alias(PRICE),
         F.col(UID).alias(USER_ID),
         F.col(SESSION_OUT).alias(USER_SESSION),
+        F.col(QTY).alias(QUANTITY),
         F.col(PRICE_IMPUTED),
+        F.when(F.col(PRICE_D).isNull(), F.lit(why)).alias(PRICE_MISSING),
         F.col(SESSION_REBUILT),
         F.col(SPLIT),
         F.col(SOURCE),
@@ -304,7 +359,8 @@ def to_silver(df: DataFrame, items: DataFrame) -> DataFrame:
     std = F.when(F.col("_cat_median").isNotNull(), F.col("_cat_log_std")).otherwise(
         F.col("_all_log_std")
     )
-    z = F.when(std.isNull() | (std <= 0), F.lit(0.0)).otherwise((F.log(F.col(PRICE)) - mean) / std)
+    z = F.when(F.col(PRICE).isNull(), F.lit(None).cast("double"))
+    z = z.when(std.isNull() | (std <= 0), F.lit(0.0)).otherwise((F.log(F.col(PRICE)) - mean) / std)
     out = joined.select(
         "*",
         (F.col(PRICE) / median).alias(PRICE_REL_CATEGORY),

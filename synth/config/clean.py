@@ -69,8 +69,20 @@ class SplitConfig(StrictModel):
 
 
 class CleanConfig(StrictModel):
-    """All cleaning settings."""
+    """All cleaning settings.
 
+    Attributes:
+        require_price: Quarantine events without a usable price (``missing_price``). Off by
+            default: a log without prices, or a product never priced, keeps its events with a
+            null price and the reason in silver's ``price_missing``.
+        min_kept_share: A run that would keep less than this share of bronze in silver stops
+            before writing anything, naming the top reasons, an example raw row of each and the
+            config key that changes the outcome (0 disables the check; an empty silver is
+            always refused).
+    """
+
+    require_price: bool = False
+    min_kept_share: float = Field(default=0.5, ge=0, le=1)
     dedup: DedupConfig = DedupConfig()
     bots: BotConfig = BotConfig()
     prices: PriceConfig = PriceConfig()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pydantic import Field, field_validator
 
 from synth.config.base import StrictModel
@@ -30,18 +32,23 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "cart": 3.0,
     "remove_from_cart": -1.0,
     "purchase": 5.0,
+    "favorite": 2.0,
 }
+_TYPE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
 class InteractionConfig(StrictModel):
     """User x item implicit-feedback strength.
 
-    ``strength = max(0, sum over the pair's events of weight[event_type] * 0.5 ** (age / half
-    life))`` where ``age`` is the time from the event to the last event time of its split, in days.
+    ``strength = max(0, sum over the pair's events of weight[event_type] * quantity * 0.5 **
+    (age / half life))`` where ``age`` is the time from the event to the last event time of its
+    split, in days.
 
     Attributes:
-        weights: Weight per event type (every canonical type, negative allowed: a removal from
-            the cart weakens the signal).
+        weights: Weight per event type, negative allowed (a removal from the cart weakens the
+            signal). Canonical types left out keep their defaults (:data:`DEFAULT_WEIGHTS`); any
+            other key *declares an extra event type* of the job (e.g. ``share: 2.0``), which a
+            source vocabulary may then map to and which gold counts in ``n_other``.
         half_life_days: Time decay half-life in days (events this old count half).
     """
 
@@ -50,15 +57,21 @@ class InteractionConfig(StrictModel):
 
     @field_validator("weights")
     @classmethod
-    def _all_event_types(cls, value: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(value) - set(EVENT_TYPES))
-        missing = sorted(set(EVENT_TYPES) - set(value))
-        if unknown or missing:
+    def _complete(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = sorted(k for k in value if not _TYPE_NAME.match(k))
+        if bad:
             raise ValueError(
-                f"weights must give exactly the event types {list(EVENT_TYPES)}: "
-                f"unknown {unknown}, missing {missing}"
+                f"event type names {bad}: lower-case letters, digits and '_' (start with a letter)"
             )
-        return value
+        return {**DEFAULT_WEIGHTS, **value}
+
+    def extra_types(self) -> tuple[str, ...]:
+        """The declared extra event types (sorted)."""
+        return tuple(sorted(set(self.weights) - set(EVENT_TYPES)))
+
+    def event_types(self) -> tuple[str, ...]:
+        """Every event type of the job: the canonical ones, then the extra ones."""
+        return (*EVENT_TYPES, *self.extra_types())
 
 
 class EmbeddingConfig(StrictModel):

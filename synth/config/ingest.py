@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
@@ -23,7 +24,9 @@ from synth.schema import (
     EVENT_COLUMNS,
     EVENT_TIME,
     EVENT_TYPE,
-    EVENT_TYPES,
+    EXTRA_QUANTITY,
+    EXTRA_TIME_OFFSET,
+    EXTRA_USER_FALLBACK,
     PRICE,
     PRODUCT_ID,
     USER_ID,
@@ -65,16 +68,84 @@ class Rees46CosmeticsSource(_SourceBase):
     kind: Literal["rees46_cosmetics"] = "rees46_cosmetics"
 
 
+TIMESTAMP_PRESETS: tuple[str, ...] = ("iso", "epoch_s", "epoch_ms", "epoch_us")
+OFFSET_UNITS: dict[str, int] = {"s": 1_000_000, "ms": 1_000, "us": 1}  # microseconds per unit
+
+
+class TimeOffset(StrictModel):
+    """A column added to the parsed time, e.g. milliseconds since the session start.
+
+    For logs that carry a date and an elapsed time instead of a wall-clock time (the event time
+    is ``date + offset``): the order of a session's events is kept, the time of day is not real.
+    """
+
+    column: str = Field(min_length=1)
+    unit: Literal["s", "ms", "us"] = "ms"
+
+
 class TimestampSpec(StrictModel):
     """How to parse the event time column.
 
-    ``format`` is a Spark datetime pattern (e.g. ``yyyy-MM-dd'T'HH:mm:ss``), or one of ``iso``
-    (Spark's default timestamp parsing), ``epoch_s`` or ``epoch_ms``. ``timezone`` applies to
-    patterns without a zone.
+    ``format`` is one of ``iso`` (ISO-8601, with or without a zone offset such as ``+02:00`` or
+    ``Z``), ``epoch_s`` (seconds, fractions allowed: ``1396437466.94``), ``epoch_ms``,
+    ``epoch_us``, or a Spark datetime pattern (e.g. ``M/d/yyyy H:mm``); a list of them is tried
+    in order per value (the first that parses wins). ``timezone`` applies to times written
+    without a zone (a region such as ``Europe/Berlin`` or an offset such as ``+01:00``).
     """
 
-    format: str = "iso"
+    format: str | list[str] = "iso"
     timezone: str = "UTC"
+    offset: TimeOffset | None = None
+
+    @field_validator("format")
+    @classmethod
+    def _non_empty(cls, value: str | list[str]) -> str | list[str]:
+        formats = [value] if isinstance(value, str) else value
+        if not formats or any(not f.strip() for f in formats):
+            raise ValueError(
+                f"give a format: one of {list(TIMESTAMP_PRESETS)} or a Spark datetime pattern "
+                "(or a list of them)"
+            )
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        if re.fullmatch(r"(UTC|GMT)?[+-]\d{1,2}(:\d{2})?|UTC|GMT|Z", value):
+            return value
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}: use a region such as 'Europe/Berlin', 'UTC' or an "
+                "offset such as '+01:00'"
+            ) from None
+        return value
+
+    def formats(self) -> tuple[str, ...]:
+        """The formats tried in order."""
+        return (self.format,) if isinstance(self.format, str) else tuple(self.format)
+
+
+class Constant(StrictModel):
+    """A canonical column with the same value in every row.
+
+    For example ``event_type: {constant: view}`` for a click log that has no event type.
+    """
+
+    constant: str = Field(min_length=1)
+
+
+class QuantitySpec(StrictModel):
+    """A quantity column: an event of quantity q counts q units in gold (counts, money, strength).
+
+    A row with a negative quantity is a reversal (a cancellation or a return): with
+    ``negative_type`` set its event type becomes that type and its quantity ``|q|``; without it
+    such rows are quarantined as ``bad_quantity``, as are rows with quantity 0 or not an integer.
+    """
+
+    column: str = Field(min_length=1)
+    negative_type: str | None = None
 
 
 class GenericSource(_SourceBase):
@@ -82,21 +153,42 @@ class GenericSource(_SourceBase):
 
     ``columns`` maps a canonical column (``event_time``, ``event_type``, ``product_id``,
     ``user_id`` required; ``category_id``, ``category_code``, ``brand``, ``price``,
-    ``user_session`` optional) to the source's column name. Id columns listed in ``hashed_ids``
-    hold strings (SKUs, UUIDs) and are turned into stable 63-bit integers by ``xxhash64``.
-    ``event_types`` maps each source event-type value to one of ``view``, ``cart``,
-    ``remove_from_cart``, ``purchase``; values not listed are quarantined as
-    ``unknown_event_type``.
+    ``user_session`` optional) to the source's column name, or to ``{constant: value}``. With
+    ``explode`` (JSON / Parquet), the named column holds an array of structs (one session's
+    events) and each element becomes a row; an element's fields are named ``<explode>.<field>``.
+    Id columns listed in ``hashed_ids`` hold strings (SKUs, UUIDs) and are turned into stable
+    63-bit integers by ``xxhash64``. ``user_id_fallback`` names a column whose value stands in for
+    a blank user id (a guest checkout's invoice, a session): such users are hashed from
+    ``~<value>`` so they never collide with real user ids (``user_id`` must be in ``hashed_ids``).
+
+    ``event_types`` maps each source event-type value (case-insensitive) to a canonical type
+    (``view``, ``cart``, ``remove_from_cart``, ``purchase``, ``favorite``) or to an extra type
+    the job declares with its weight in ``features.interactions.weights``; values not listed are
+    quarantined as ``unknown_event_type``. Left empty, every canonical and declared type maps to
+    itself. A session-only log maps ``user_id`` and ``user_session`` to the session column.
     """
 
     kind: Literal["generic"] = "generic"
     name: str  # type: ignore[assignment]  # required for generic sources
     format: Literal["csv", "parquet", "json"] = "csv"
     options: dict[str, str] = Field(default_factory=dict, description="Spark reader options")
-    columns: dict[str, str]
+    explode: str | None = None
+    columns: dict[str, str | Constant]
+    user_id_fallback: str | None = None
+    quantity: QuantitySpec | None = None
     timestamp: TimestampSpec = TimestampSpec()
-    event_types: dict[str, Literal["view", "cart", "remove_from_cart", "purchase"]]
+    event_types: dict[str, str] = Field(default_factory=dict)
     hashed_ids: list[Literal["product_id", "user_id", "category_id"]] = Field(default_factory=list)
+
+    @field_validator("event_types")
+    @classmethod
+    def _type_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for raw, target in value.items():
+            if not _NAME.match(target):
+                raise ValueError(
+                    f"{raw!r} -> {target!r}: an event type is lower-case letters, digits and '_'"
+                )
+        return value
 
     @model_validator(mode="after")
     def _check_mapping(self) -> GenericSource:
@@ -107,14 +199,68 @@ class GenericSource(_SourceBase):
             )
         missing = [c for c in REQUIRED_MAPPED if c not in self.columns]
         if missing:
-            raise ValueError(f"columns: required canonical column(s) not mapped: {missing}")
-        if not self.event_types:
             raise ValueError(
-                f"event_types: map at least one source value to one of {list(EVENT_TYPES)}"
+                f"columns: required canonical column(s) not mapped: {missing} (a log without "
+                "event types says `event_type: {constant: view}`; a session-only log maps "
+                "user_id to its session column)"
             )
+        constants = [c for c, v in self.columns.items() if isinstance(v, Constant)]
+        if any(c in constants for c in (EVENT_TIME, PRODUCT_ID)):
+            raise ValueError("columns: event_time and product_id must name a source column")
         if self.format != "csv" and self.options.get("header"):
             raise ValueError("options.header only applies to format: csv")
+        if self.explode is not None and self.format == "csv":
+            raise ValueError("explode applies to nested formats only (json, parquet), not csv")
+        if self.explode is not None:
+            prefix = self.explode + "."
+            if not any(n.startswith(prefix) for n in self.source_columns()):
+                raise ValueError(
+                    f"explode: {self.explode!r} is set but no mapped column names one of its "
+                    f"fields; name them `{prefix}<field>` (e.g. product_id: {prefix}aid)"
+                )
+        if self.user_id_fallback is not None and USER_ID not in self.hashed_ids:
+            raise ValueError(
+                "user_id_fallback needs user_id in hashed_ids (fallback ids are hashed from "
+                "'~<value>' so they never collide with real user ids)"
+            )
         return self
+
+    def constant_event_type(self) -> str | None:
+        """The constant event type, when ``columns.event_type`` is one."""
+        value = self.columns[EVENT_TYPE]
+        return value.constant if isinstance(value, Constant) else None
+
+    def mapped(self) -> dict[str, str]:
+        """Canonical column -> source column, for the columns read from the source."""
+        return {c: v for c, v in self.columns.items() if isinstance(v, str)}
+
+    def extra_columns(self) -> dict[str, str]:
+        """``_raw_extra`` key -> source column: quantity, time offset, user fallback."""
+        out: dict[str, str] = {}
+        if self.quantity is not None:
+            out[EXTRA_QUANTITY] = self.quantity.column
+        if self.timestamp.offset is not None:
+            out[EXTRA_TIME_OFFSET] = self.timestamp.offset.column
+        if self.user_id_fallback is not None:
+            out[EXTRA_USER_FALLBACK] = self.user_id_fallback
+        return out
+
+    def source_columns(self) -> list[str]:
+        """Every source column the mapping reads (sorted, distinct)."""
+        return sorted({*self.mapped().values(), *self.extra_columns().values()})
+
+    def vocabulary(self, declared: tuple[str, ...]) -> dict[str, str]:
+        """Source value (lower-cased, trimmed) -> event type; identity when none is given."""
+        if not self.event_types:
+            return {t: t for t in declared}
+        return {k.strip().lower(): v for k, v in self.event_types.items()}
+
+    def event_type_targets(self) -> set[str]:
+        """Every event type the mapping names (vocabulary targets, the reversal type)."""
+        targets = set(self.event_types.values())
+        if self.quantity is not None and self.quantity.negative_type is not None:
+            targets.add(self.quantity.negative_type)
+        return targets
 
 
 SourceConfig = Annotated[

@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from synth.config.base import StrictModel, load_yaml, parse_model
 from synth.config.clean import CleanConfig
@@ -32,6 +32,7 @@ from synth.config.ingest import (
 from synth.config.simulate import SimulatorConfig
 from synth.config.synthesize import SynthesizeConfig
 from synth.config.train import TrainStageConfig
+from synth.schema import EVENT_TYPES
 
 
 class SimulatorSource(StrictModel):
@@ -88,6 +89,28 @@ class JobConfig(StrictModel):
     synthesize: SynthesizeConfig = SynthesizeConfig()
     recommend: RecommendConfig = RecommendConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
+
+    @model_validator(mode="after")
+    def _event_vocabulary(self) -> JobConfig:
+        if not isinstance(self.source, GenericSource):
+            return self
+        known = self.features.interactions.event_types()
+        unknown = sorted(self.source.event_type_targets() - set(known))
+        if unknown:
+            raise ValueError(
+                f"source.event_types: event type(s) {unknown} are neither canonical "
+                f"({list(EVENT_TYPES)}) nor declared; declare an extra type with its interaction "
+                f"weight in features.interactions.weights (e.g. {unknown[0]}: 1.0)"
+            )
+        constant = self.source.constant_event_type()
+        vocabulary = self.source.vocabulary(known)
+        if constant is not None and constant.strip().lower() not in vocabulary:
+            raise ValueError(
+                f"source.columns.event_type: the constant {constant!r} is not in the event "
+                f"vocabulary {sorted(vocabulary)}; use one of them, or map it in "
+                f"source.event_types (e.g. {constant}: view)"
+            )
+        return self
 
 
 def load_job_config(path: str | Path, *, overrides: dict[str, object] | None = None) -> JobConfig:

@@ -47,6 +47,7 @@ from synth.io.delta import (
 )
 from synth.schema import (
     GOLD_SCHEMAS,
+    PRICE_MISSING,
     PRODUCT_ID,
     SILVER_SCHEMA,
     SPLIT,
@@ -96,6 +97,9 @@ class FeaturesReport:
     tables: dict[str, dict[str, object]] = field(default_factory=dict)
     users_without_train_events: int = 0
     items_without_train_events: int = 0
+    # silver events without a price, by reason (silver price_missing), and gold items never priced
+    unpriced_events: dict[str, int] = field(default_factory=dict)
+    unpriced_items: int = 0
     embedding: dict[str, float] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -113,6 +117,12 @@ class FeaturesReport:
             f"  without train events (no profile): {self.users_without_train_events:,} users, "
             f"{self.items_without_train_events:,} items"
         )
+        if self.unpriced_events:
+            why = ", ".join(f"{r} {n:,}" for r, n in sorted(self.unpriced_events.items()))
+            lines.append(
+                f"  without a price: {sum(self.unpriced_events.values()):,} events ({why}), "
+                f"{self.unpriced_items:,} items (their price columns are null)"
+            )
         if self.embedding:
             e = self.embedding
             lines.append(
@@ -256,6 +266,13 @@ def build_features(
             raise InvalidDataError(f"silver v{version} at {stable} has no train events")
         report.users_without_train_events = _count_cold(silver, USER_ID)
         report.items_without_train_events = _count_cold(silver, PRODUCT_ID)
+        report.unpriced_events = {
+            str(r[PRICE_MISSING]): int(r["count"])
+            for r in silver.where(F.col(PRICE_MISSING).isNotNull())
+            .groupBy(PRICE_MISSING)
+            .count()
+            .collect()
+        }
         frames: dict[str, DataFrame] = {
             "user_profiles": user_profiles(train, cfg.profiles),
             "interactions": interactions(silver, cfg.interactions),
@@ -264,6 +281,8 @@ def build_features(
         cached: list[DataFrame] = [items]
         try:
             n_items = items.count()
+            if report.unpriced_events:
+                report.unpriced_items = items.where(F.col("price_median").isNull()).count()
             table_props = dict(props)
             if cfg.embedding.enabled:
                 log.info("features: embedding the texts of %s items", f"{n_items:,}")

@@ -28,10 +28,12 @@ from synth.schema import (
     LIFECYCLE_ACTIVE,
     LIFECYCLE_LAPSING,
     LIFECYCLE_NEW,
+    OTHER_EVENTS,
     PRICE,
     PRICE_REL_CATEGORY,
     PRODUCT_ID,
     PURCHASE,
+    QUANTITY,
     SPLIT,
     SPLIT_TRAIN,
     UNKNOWN_BRAND,
@@ -105,8 +107,18 @@ def category_level(code: Column, level: int) -> Column:
     return F.coalesce(F.nullif(value, F.lit("")), F.lit(UNKNOWN_LEVEL))
 
 
+def _units(condition: Column | None = None) -> Column:
+    """Aggregate: the quantity summed over the rows meeting ``condition`` (all rows: None)."""
+    qty = F.col(QUANTITY)
+    return F.coalesce(F.sum(qty if condition is None else F.when(condition, qty)), F.lit(0))
+
+
 def _counts_by_type() -> list[Column]:
-    return [F.count_if(_is(t)).alias(f"n_{t}") for t in EVENT_TYPES]
+    """Units per canonical event type, and of every other (declared extra) type."""
+    return [
+        *[_units(_is(t)).alias(f"n_{t}") for t in EVENT_TYPES],
+        _units(~F.col(EVENT_TYPE).isin(*EVENT_TYPES)).alias(f"n_{OTHER_EVENTS}"),
+    ]
 
 
 def _top_k(key: Column, count: Column, k: int) -> Column:
@@ -127,7 +139,8 @@ def user_profiles(
     hour = F.floor(F.pmod(secs, F.lit(DAY_S)) / F.lit(3_600.0)).cast("int")
     weekday = F.pmod(F.floor(secs / F.lit(DAY_S)) + F.lit(3), F.lit(7)).cast("int")  # Monday 0
     base = events.groupBy(USER_ID).agg(
-        F.count(F.lit(1)).alias("n_events"),
+        _units().alias("n_events"),
+        F.count(F.lit(1)).alias("_rows"),
         *_counts_by_type(),
         F.size(F.collect_set(USER_SESSION)).alias("n_sessions"),
         F.size(F.collect_set(PRODUCT_ID)).alias("n_items"),
@@ -137,7 +150,7 @@ def user_profiles(
         F.min(secs).alias("_first_s"),
         F.max(secs).alias("_last_s"),
         F.first(_REF).alias(_REF),
-        F.coalesce(F.sum(_when(PURCHASE, F.col(PRICE))), F.lit(0.0)).alias("monetary"),
+        F.sum(_when(PURCHASE, F.col(PRICE) * F.col(QUANTITY))).alias("_spent"),
         F.avg(_when(VIEW, F.col(PRICE))).alias("view_price_mean"),
         F.median(_when(VIEW, F.col(PRICE))).alias("view_price_median"),
         F.stddev_samp(_when(VIEW, F.col(PRICE))).alias("view_price_std"),
@@ -175,7 +188,7 @@ def user_profiles(
         .join(top_categories, USER_ID, "left")
         .join(top_brands, USER_ID, "left")
     )
-    n = F.col("n_events")
+    n, rows = F.col("n_events"), F.col("_rows")
     lifecycle = (
         F.when(F.col("_first_s") >= F.col(_REF) - F.lit(cfg.new_days * DAY_S), F.lit(LIFECYCLE_NEW))
         .when(
@@ -187,14 +200,15 @@ def user_profiles(
     out = joined.select(
         "*",
         (n / F.col("n_sessions")).alias("events_per_session"),
+        F.when(F.col("n_purchase") == 0, F.lit(0.0)).otherwise(F.col("_spent")).alias("monetary"),
         ((F.col(_REF) - F.col("_last_s")) / F.lit(DAY_S)).alias("recency_days"),
         ((F.col("_last_s") - F.col("_first_s")) / F.lit(DAY_S)).alias("tenure_days"),
         _rate("n_cart", "n_view").alias("cart_rate"),
         _rate("n_purchase", "n_view").alias("purchase_rate"),
-        F.transform_values("_l1_n", lambda _, v: v / n).alias("category_shares"),
+        F.transform_values("_l1_n", lambda _, v: v / rows).alias("category_shares"),
         F.coalesce(F.col("top_brands"), F.array().cast("array<string>")).alias("_brands"),
-        F.array(*[F.col(f"_h{h}") / n for h in range(24)]).alias("hour_shares"),
-        F.array(*[F.col(f"_d{d}") / n for d in range(7)]).alias("weekday_shares"),
+        F.array(*[F.col(f"_h{h}") / rows for h in range(24)]).alias("hour_shares"),
+        F.array(*[F.col(f"_d{d}") / rows for d in range(7)]).alias("weekday_shares"),
         lifecycle.alias("lifecycle"),
     )
     return conform(out.drop("top_brands").withColumnRenamed("_brands", "top_brands"),
@@ -235,7 +249,7 @@ def item_profiles(train: DataFrame, *, reference_s: float | None = None) -> Data
         F.stddev_pop(PRICE).alias("price_std"),
         F.covar_pop(days, F.col(PRICE)).alias("_cov"),
         F.var_pop(days).alias("_var"),
-        F.count(F.lit(1)).alias("n_events"),
+        _units().alias("n_events"),
         *_counts_by_type(),
         F.countDistinct(USER_ID).alias("n_users"),
         F.min(EVENT_TIME).alias("first_seen"),
@@ -244,10 +258,11 @@ def item_profiles(train: DataFrame, *, reference_s: float | None = None) -> Data
         F.first(_REF).alias(_REF),
     )
     rank = F.row_number().over(Window.orderBy(F.col("n_events").desc(), F.col(PRODUCT_ID)))
+    trend = F.when(F.col("price_mean").isNotNull(), F.lit(0.0))
     trend = F.when(
         (F.col("_var") > 0) & (F.col("price_mean") > 0),
         F.col("_cov") / F.col("_var") / F.col("price_mean"),
-    ).otherwise(F.lit(0.0))
+    ).otherwise(trend)
     code = F.col(CATEGORY_CODE)
     out = agg.select(
         "*",
@@ -268,15 +283,16 @@ def item_profiles(train: DataFrame, *, reference_s: float | None = None) -> Data
 def strength(cfg: InteractionConfig, reference_s: Column) -> Column:
     """Implicit-feedback strength of a group of events (an aggregate column).
 
-    ``max(0, sum of weight[event_type] * 0.5 ** (age / half-life))``, age in days from each event
-    to ``reference_s`` (epoch seconds).
+    ``max(0, sum of weight[event_type] * quantity * 0.5 ** (age / half-life))``, age in days from
+    each event to ``reference_s`` (epoch seconds). Types without a weight (none, once the config
+    is validated against the source vocabulary) weigh 0.
     """
     age_days = (reference_s - _secs(EVENT_TIME)) / F.lit(DAY_S)
     weight = F.lit(0.0)
-    for event_type in EVENT_TYPES:
-        weight = F.when(_is(event_type), F.lit(cfg.weights[event_type])).otherwise(weight)
-    decayed = weight * F.pow(F.lit(0.5), age_days / F.lit(cfg.half_life_days))
-    return F.greatest(F.sum(decayed), F.lit(0.0))
+    for event_type, w in sorted(cfg.weights.items()):
+        weight = F.when(_is(event_type), F.lit(float(w))).otherwise(weight)
+    decayed = weight * F.col(QUANTITY) * F.pow(F.lit(0.5), age_days / F.lit(cfg.half_life_days))
+    return F.greatest(F.coalesce(F.sum(decayed), F.lit(0.0)), F.lit(0.0))
 
 
 def interactions(silver: DataFrame, cfg: InteractionConfig) -> DataFrame:

@@ -13,8 +13,10 @@ same events whatever batch it lands in, with whichever other users, in any row o
 Generation rules (the behaviour contract):
 
 - **Counts.** A user gets exactly ``n_view`` views, ``n_cart`` add-to-carts, ``n_remove_from_cart``
-  removals and ``n_purchase`` purchases (the caller decides them); a user with no events yields
-  no rows. Within a user, events are indexed in that order: views, carts, removals, purchases.
+  removals, ``n_purchase`` purchases, ``n_favorite`` favourites and ``n_other`` events of the
+  declared extra types (the caller decides them); a user with no events yields no rows. Within
+  a user, events are indexed in that order. An ``n_other`` event's type is drawn among
+  ``BehaviourParams.other_types`` by weight.
 - **Viewed items.** A view draws a top-level category from the user's ``category_shares``
   (inverse CDF on the user's own cumulative shares). The key ``__other__``, a category the
   catalog lacks, and a missing or empty map (or shares that are all missing, non-positive or
@@ -25,7 +27,8 @@ Generation rules (the behaviour contract):
   items are drawn that way and the one whose log ``rel_price`` is closest to the log of the
   user's ``view_price_rel_category`` wins (the first candidate when the user has no price
   preference, or with one candidate).
-- **Funnel items.** An add-to-cart is on an item the user viewed (uniform among their views).
+- **Funnel items.** An add-to-cart, a favourite and an extra-type event are on an item the user
+  viewed (uniform among their views).
   A removal or a purchase is on an item the user carted (uniform among their carts), or viewed
   when they have no carts. With no views (and, for removals and purchases, no carts) an event
   draws a fresh item as a view does.
@@ -46,7 +49,9 @@ Generation rules (the behaviour contract):
 - **Session ids** are ``synth-{user_id}-{k}``: real sessions are UUIDs, so they never collide.
 - **Rows** have the silver columns in ``SILVER_SCHEMA`` order: the item's category id, code,
   brand and (median) price, ``price_rel_category_median`` = the item's ``rel_price``,
-  ``price_log_z_category`` = its ``log_z``, ``price_imputed`` and ``session_rebuilt`` false,
+  ``price_log_z_category`` = its ``log_z`` (all three null, and ``price_missing``
+  ``never_priced``, for an item never priced), quantity 1, ``price_imputed`` and
+  ``session_rebuilt`` false,
   ``split`` ``train``, and the lineage given. They are ordered by user id, event time and event
   index.
 """
@@ -68,14 +73,18 @@ from synth.schema import (
     BRAND,
     CATEGORY_CODE,
     CATEGORY_ID,
+    COUNT_COLUMNS,
     EVENT_TIME,
     EVENT_TYPE,
     EVENT_TYPES,
+    OTHER_EVENTS,
     PRICE,
     PRICE_IMPUTED,
     PRICE_LOG_Z_CATEGORY,
+    PRICE_MISSING,
     PRICE_REL_CATEGORY,
     PRODUCT_ID,
+    QUANTITY,
     SESSION_REBUILT,
     SILVER_SCHEMA,
     SOURCE,
@@ -88,6 +97,7 @@ from synth.schema import (
     UNKNOWN_LEVEL,
     USER_ID,
     USER_SESSION,
+    PriceMissing,
 )
 
 __all__ = ["BehaviourParams", "Catalog", "generate_events", "uniform"]
@@ -143,6 +153,7 @@ def uniform(seed: int, purpose: int, *keys: np.ndarray) -> np.ndarray:
 
 # Purposes of the draws (never renumber: that changes every generated data set).
 _P_CATEGORY, _P_BRAND, _P_ITEM, _P_CART_PICK, _P_FOLLOW_PICK = 1, 2, 3, 4, 5
+_P_OTHER_TYPE = 11
 _P_SESSION_START, _P_HOUR, _P_GAP = 6, 7, 8
 
 # -- the catalog ----------------------------------------------------------------------------------
@@ -265,7 +276,7 @@ class Catalog:
         if len(items) == 0:
             raise InvalidDataError("the item catalog is empty; events need at least one item")
         df = items.loc[:, list(_ITEM_COLUMNS)]
-        for col in (PRODUCT_ID, "price_median", "n_events"):
+        for col in (PRODUCT_ID, "n_events"):
             if df[col].isna().any():
                 raise InvalidDataError(f"item profiles: column {col} has nulls")
         df = df.sort_values(PRODUCT_ID, kind="stable").reset_index(drop=True)
@@ -276,12 +287,13 @@ class Catalog:
                 f"item profiles: column {PRODUCT_ID} repeats product {int(repeated[0])}; "
                 "one row per product expected"
             )
-        price = df["price_median"].to_numpy(dtype=np.float64)
-        bad = ~(np.isfinite(price) & (price > 0))
+        # null: the item was never priced (kept as NaN: its events get a null price)
+        price = pd.to_numeric(df["price_median"], errors="coerce").to_numpy(dtype=np.float64)
+        bad = ~np.isnan(price) & ~(np.isfinite(price) & (price > 0))
         if bad.any():
             raise InvalidDataError(
-                f"item profiles: column price_median must be positive and finite; product "
-                f"{int(product_id[bad][0])} has {price[bad][0]}"
+                f"item profiles: column price_median must be positive and finite, or null for "
+                f"an item never priced; product {int(product_id[bad][0])} has {price[bad][0]}"
             )
         n_events = df["n_events"].to_numpy(dtype=np.int64)
         if (n_events < 0).any():
@@ -306,7 +318,7 @@ class Catalog:
             price=price,
             popularity=n_events.astype(np.float64) + 1.0,
             rel_price=price / median,
-            log_z=np.where(np.isfinite(std) & (std > 0), z, 0.0),
+            log_z=np.where(np.isnan(price), np.nan, np.where(np.isfinite(std) & (std > 0), z, 0.0)),
         )
 
     @cached_property
@@ -349,11 +361,15 @@ class BehaviourParams:
             closest to the log of the user's ``view_price_rel_category`` wins (1: no price
             sensitivity).
         mean_gap_s: Mean seconds between consecutive events of a session (exponential).
+        other_types: The job's declared extra event types with their weights (e.g. their share
+            of the real extra-type events): an ``n_other`` event gets one of them, drawn by
+            weight. Empty: profiles must have ``n_other`` = 0.
     """
 
     brand_affinity: float = 0.5
     price_candidates: int = 4
     mean_gap_s: float = 90.0
+    other_types: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.brand_affinity <= 1.0:
@@ -368,13 +384,20 @@ class BehaviourParams:
             raise ConfigError(
                 f"BehaviourParams.mean_gap_s={self.mean_gap_s}: must be finite and >= 0"
             )
+        bad = [(t, w) for t, w in self.other_types if not (math.isfinite(w) and w >= 0)]
+        if bad or (self.other_types and sum(w for _, w in self.other_types) <= 0):
+            raise ConfigError(
+                f"BehaviourParams.other_types={self.other_types}: weights must be >= 0 and "
+                "not all 0"
+            )
 
 
 # -- profiles -------------------------------------------------------------------------------------
-_COUNT_COLUMNS: tuple[str, ...] = ("n_view", "n_cart", "n_remove_from_cart", "n_purchase")
+_COUNT_COLUMNS: tuple[str, ...] = COUNT_COLUMNS  # view, cart, removal, purchase, favorite, other
+_OPTIONAL_COUNTS: tuple[str, ...] = ("n_favorite", "n_other")  # absent: 0 (older profile rows)
 _PROFILE_COLUMNS: tuple[str, ...] = (
     USER_ID,
-    *_COUNT_COLUMNS,
+    *[c for c in _COUNT_COLUMNS if c not in _OPTIONAL_COUNTS],
     "n_sessions",
     "first_seen",
     "last_seen",
@@ -387,7 +410,8 @@ _SHARE_SCALE = float(1 << 32)  # category shares become integer weights (exact c
 _NS = 1_000_000_000
 _HOUR_NS = 3_600 * _NS
 _DAY_NS = 24 * _HOUR_NS
-_EVENT_TYPE_NAMES = np.array(EVENT_TYPES, dtype=object)
+_EVENT_TYPE_NAMES = np.array([*EVENT_TYPES, OTHER_EVENTS], dtype=object)
+_FAVORITE, _OTHER = len(EVENT_TYPES) - 1, len(EVENT_TYPES)  # etype codes (funnel order first)
 
 
 def _missing(value: object) -> bool:
@@ -521,6 +545,7 @@ def _empty_events() -> pd.DataFrame:
         CATEGORY_ID: np.int64,
         PRICE: np.float64,
         USER_ID: np.int64,
+        QUANTITY: np.int64,
         PRICE_IMPUTED: bool,
         SESSION_REBUILT: bool,
         PRICE_REL_CATEGORY: np.float64,
@@ -622,7 +647,8 @@ def generate_events(
 
     Args:
         profiles: One row per user with the gold user-profile columns user_id, n_view, n_cart,
-            n_remove_from_cart, n_purchase (events to generate), n_sessions, first_seen,
+            n_remove_from_cart, n_purchase, n_favorite and n_other (events to generate; the
+            last two count 0 when absent), n_sessions, first_seen,
             last_seen (tz-naive UTC), category_shares (dict or Arrow list of (key, share)
             pairs, or null), top_brands (list or null), view_price_rel_category (float or null)
             and hour_shares (24 floats or null). Other columns are ignored.
@@ -651,7 +677,15 @@ def generate_events(
     if len(profiles) == 0:
         return _empty_events()
     all_uid = _int_column(profiles, USER_ID)
-    counts = np.stack([_int_column(profiles, c) for c in _COUNT_COLUMNS], axis=1)
+    counts = np.stack(
+        [
+            _int_column(profiles, c)
+            if c in profiles.columns or c not in _OPTIONAL_COUNTS
+            else np.zeros(len(profiles), dtype=np.int64)
+            for c in _COUNT_COLUMNS
+        ],
+        axis=1,
+    )
     for i, col in enumerate(_COUNT_COLUMNS):
         negative = counts[:, i] < 0
         if negative.any():
@@ -693,14 +727,14 @@ def generate_events(
     j = np.arange(total, dtype=np.int64) - u_start[user]
     uid_e = uid[user]
     n_view, n_cart = counts[user, 0], counts[user, 1]
-    etype = (
-        (j >= n_view).astype(np.int64)
-        + (j >= n_view + n_cart)
-        + (j >= n_view + n_cart + counts[user, 2])
-    )
+    # event j of a user: its views first, then carts, removals, purchases, favourites, others
+    bounds = np.cumsum(counts, axis=1)[user]
+    etype = (j[:, None] >= bounds[:, :-1]).sum(axis=1).astype(np.int64)
     has_view, has_cart = n_view > 0, n_cart > 0
     item = np.full(total, -1, dtype=np.int64)
-    fresh = (etype == 0) | (~has_view & ((etype == 1) | ~has_cart))
+    # carts, favourites and other types pick a viewed item; removals / purchases a carted one
+    from_views = (etype == 1) | (etype >= _FAVORITE)
+    fresh = (etype == 0) | (~has_view & (from_views | ~has_cart))
     if fresh.any():
         item[fresh] = _draw_items(
             seed,
@@ -713,10 +747,10 @@ def generate_events(
             index,
             params,
         )
-    cart = (etype == 1) & has_view
+    cart = from_views & has_view
     pick = _pick(seed, _P_CART_PICK, uid_e[cart], j[cart], n_view[cart])
     item[cart] = item[u_start[user[cart]] + pick]
-    follow = (etype >= 2) & (has_cart | has_view)
+    follow = (etype >= 2) & (etype < _FAVORITE) & (has_cart | has_view)
     pool_first = np.where(has_cart, n_view, 0)[follow]
     pool_size = np.where(has_cart, n_cart, n_view)[follow]
     pick = _pick(seed, _P_FOLLOW_PICK, uid_e[follow], j[follow], pool_size)
@@ -741,19 +775,37 @@ def generate_events(
         np.char.add(np.char.add("synth-", session_user.astype(str)), "-"), session_k.astype(str)
     ).astype(object)
 
+    names = _EVENT_TYPE_NAMES[etype]
+    other = etype == _OTHER
+    if other.any():
+        if not params.other_types:
+            bad = int(uid_e[other][0])
+            raise InvalidDataError(
+                f"profiles: user {bad} has n_other > 0 but no extra event types are declared "
+                "(BehaviourParams.other_types; features.interactions.weights)"
+            )
+        types = np.array([t for t, _ in params.other_types], dtype=object)
+        cum = np.cumsum([w for _, w in params.other_types], dtype=np.float64)
+        r = uniform(seed, _P_OTHER_TYPE, uid_e[other], j[other]) * cum[-1]
+        names[other] = types[np.minimum(np.searchsorted(cum, r, side="right"), len(types) - 1)]
     order = np.lexsort((j, time, uid_e))
     item, session = item[order], session[order]
+    price = catalog.price[item]
+    unpriced = np.full(total, None, dtype=object)
+    unpriced[np.isnan(price)] = PriceMissing.NEVER_PRICED
     frame = {
         EVENT_TIME: time[order].view("datetime64[ns]"),
-        EVENT_TYPE: _EVENT_TYPE_NAMES[etype[order]],
+        EVENT_TYPE: names[order],
         PRODUCT_ID: catalog.product_id[item],
         CATEGORY_ID: catalog.category_id[item],
         CATEGORY_CODE: catalog.category_code[item],
         BRAND: catalog.brand[item],
-        PRICE: catalog.price[item],
+        PRICE: price,
         USER_ID: uid_e[order],
         USER_SESSION: session_ids[session],
+        QUANTITY: np.ones(total, dtype=np.int64),
         PRICE_IMPUTED: np.zeros(total, dtype=bool),
+        PRICE_MISSING: unpriced,
         SESSION_REBUILT: np.zeros(total, dtype=bool),
         PRICE_REL_CATEGORY: catalog.rel_price[item],
         PRICE_LOG_Z_CATEGORY: catalog.log_z[item],

@@ -13,16 +13,25 @@ A registry by gold table (:data:`RULES`); a table without rules passes through u
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
+from functools import reduce
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+
+from synth.schema import COUNT_COLUMNS
 
 DAY_S = 86_400.0
 
 
 def _rate(numerator: str, denominator: str) -> Column:
     return F.when(F.col(denominator) > 0, F.col(numerator) / F.col(denominator))
+
+
+def _type_total() -> Column:
+    """The sum of the per-type count columns (:data:`synth.schema.COUNT_COLUMNS`)."""
+    return reduce(operator.add, [F.col(c) for c in COUNT_COLUMNS])
 
 
 def _secs(column: str) -> Column:
@@ -32,13 +41,14 @@ def _secs(column: str) -> Column:
 def user_profile_identities(df: DataFrame) -> DataFrame:
     """Identities of ``user_profiles``.
 
-    ``n_events`` = the four type counts' sum; ``first_seen <= last_seen`` (the pair is ordered);
-    ``tenure_days`` = their difference in days; ``n_sessions``, ``n_items`` at most
+    ``n_events`` = the type counts' sum (canonical types and ``n_other``); ``first_seen <=
+    last_seen`` (the pair is ordered); ``tenure_days`` = their difference in days;
+    ``n_sessions``, ``n_items`` at most
     ``n_events`` and ``n_categories`` at most ``n_items``; ``events_per_session`` =
     ``n_events / n_sessions``; ``cart_rate``, ``purchase_rate`` = per-view rates (null with no
     views).
     """
-    n_events = F.col("n_view") + F.col("n_cart") + F.col("n_remove_from_cart") + F.col("n_purchase")
+    n_events = _type_total()
     first = F.least(F.col("first_seen"), F.col("last_seen"))
     last = F.greatest(F.col("first_seen"), F.col("last_seen"))
     step1 = df.withColumns(
@@ -72,7 +82,7 @@ def item_profile_identities(df: DataFrame) -> DataFrame:
     ``first_seen <= last_seen``; ``cart_rate``, ``purchase_rate`` = per-view rates.
     """
     prices = F.array_sort(F.array("price_min", "price_median", "price_max"))
-    n_events = F.col("n_view") + F.col("n_cart") + F.col("n_remove_from_cart") + F.col("n_purchase")
+    n_events = _type_total()
     return df.withColumns(
         {
             "n_events": n_events,

@@ -82,6 +82,7 @@ from synth.io.delta import (
 from synth.models.encoding import TableEncoder
 from synth.models.profiles import model_rows
 from synth.schema import (
+    COUNT_COLUMNS,
     DCR,
     ENRICHED,
     ENRICHMENT,
@@ -93,6 +94,7 @@ from synth.schema import (
     ITEM_PROFILE_SCHEMA,
     MODEL_ID,
     ORIGIN,
+    OTHER_EVENTS,
     PRODUCT_ID,
     REALISM_SCORE,
     REJECTED_REASON,
@@ -513,14 +515,15 @@ def _event_generator(
     return generate
 
 
-_EVENT_INPUT = (USER_ID, "n_view", "n_cart", "n_remove_from_cart", "n_purchase", "n_sessions",
-                "first_seen", "last_seen", "category_shares", "top_brands",
-                "view_price_rel_category", "hour_shares")  # fmt: skip
+_EVENT_INPUT = (USER_ID, *COUNT_COLUMNS, "n_sessions", "first_seen", "last_seen",
+                "category_shares", "top_brands", "view_price_rel_category",
+                "hour_shares")  # fmt: skip
+_COUNT_KEYS = (*EVENT_TYPES, OTHER_EVENTS)  # the keys of the funnel shares (n_<key> columns)
 
 
 def _funnel_counts(extra: F.Column, shares: dict[str, float]) -> list[F.Column]:
     """Split ``extra`` events by the population's event-type shares (the largest: the rest)."""
-    ranked = sorted(EVENT_TYPES, key=lambda t: (-shares.get(t, 0.0), t))
+    ranked = sorted(_COUNT_KEYS, key=lambda t: (-shares.get(t, 0.0), t))
     columns: dict[str, F.Column] = {}
     for event_type in ranked[1:]:
         columns[event_type] = F.round(extra * F.lit(shares.get(event_type, 0.0))).cast("long")
@@ -528,7 +531,7 @@ def _funnel_counts(extra: F.Column, shares: dict[str, float]) -> list[F.Column]:
     for value in columns.values():
         rest = rest - value
     columns[ranked[0]] = F.greatest(rest, F.lit(0).cast("long"))
-    return [columns[t].alias(f"n_{t}") for t in EVENT_TYPES]
+    return [columns[t].alias(f"n_{t}") for t in _COUNT_KEYS]
 
 
 def _provenance(df: DataFrame, *, synthetic: bool, enriched: F.Column, model: str | None,
@@ -568,6 +571,7 @@ class BehaviourInputs:
         assert window is not None
         type_counts = _count_by(train, EVENT_TYPE)[0]
         total = max(1, sum(type_counts.values()))
+        extras = {t: n for t, n in sorted(type_counts.items()) if t not in EVENT_TYPES}
         item_columns = ["product_id", "category_id", "category_code", "category_l1", "brand",
                         "price_median", "n_events"]  # fmt: skip
         gold_items = read_table(spark, gold_table(lakehouse, "item_profiles"))
@@ -576,12 +580,16 @@ class BehaviourInputs:
             train=train,
             reference_s=reference_time(train),
             window=(window["lo"], window["hi"]),
-            shares={t: type_counts.get(t, 0) / total for t in EVENT_TYPES},
+            shares={
+                **{t: type_counts.get(t, 0) / total for t in EVENT_TYPES},
+                OTHER_EVENTS: sum(extras.values()) / total,
+            },
             catalog=Catalog.from_items(gold_items.select(*item_columns).toPandas()),
             params=BehaviourParams(
                 brand_affinity=behaviour.brand_affinity,
                 price_candidates=behaviour.price_candidates,
                 mean_gap_s=behaviour.mean_gap_s,
+                other_types=tuple((t, float(n)) for t, n in extras.items()),
             ),  # fmt: skip
         )
 
@@ -594,7 +602,7 @@ class BehaviourInputs:
         """
         extra = F.lit(target_events) - F.col("n_events")
         wanted = sparse.select(USER_ID, *_funnel_counts(extra, self.shares),
-                               *[c for c in _EVENT_INPUT[5:]])  # fmt: skip
+                               *[c for c in _EVENT_INPUT[1 + len(COUNT_COLUMNS):]])  # fmt: skip
         gen = _event_generator(self.catalog, self.params, seed, source, run)
         return wanted.mapInPandas(gen, SILVER_SCHEMA).withColumn(  # type: ignore[arg-type]
             ORIGIN, F.lit(ENRICHMENT)

@@ -137,7 +137,10 @@ def ingest(spark: SparkSession, source: SourceConfig, lakehouse: Lakehouse) -> I
     )
     log.info("ingest %s: appending %d new file(s) to %s", adapter.name, len(new), table)
     try:
-        write_table(bronze, table, mode="append", properties={"ingest_id": ingest_id})
+        # mergeSchema: a bronze table written before a column was added (_raw_extra) takes it
+        write_table(
+            bronze, table, mode="append", properties={"ingest_id": ingest_id}, merge_schema=True
+        )
     except JVM_ERRORS as exc:  # bad data further in than the first row: no commit was made
         raise_if_undecodable(spark, [f.path for f in new], exc)
         raise

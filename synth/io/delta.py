@@ -152,16 +152,20 @@ def write_table(
     mode: WriteMode,
     partition_by: list[str] | None = None,
     properties: dict[str, str] | None = None,
+    merge_schema: bool = False,
 ) -> int:
     """Write ``df`` as a Delta table and return the new table version.
 
     ``overwrite`` replaces data and schema atomically: a failed write leaves the previous version
     readable. ``properties`` are stored as the commit's ``userMetadata`` JSON (lineage such as the
-    source table version) and are readable with :func:`last_commit_metadata`.
+    source table version) and are readable with :func:`last_commit_metadata`. ``merge_schema``
+    lets an append add new nullable columns (older rows read them as null).
     """
     writer = df.write.format("delta").mode(mode)
     if mode == "overwrite":
         writer = writer.option("overwriteSchema", "true")
+    elif merge_schema:
+        writer = writer.option("mergeSchema", "true")
     if partition_by:
         writer = writer.partitionBy(*partition_by)
     if properties:

@@ -316,9 +316,15 @@ class TimestampEncoder(ContinuousEncoder):
 
 
 class CountEncoder(ColumnEncoder):
-    """Non-negative integers: a zero indicator plus standardised ``log1p`` of the value."""
+    """Non-negative integers: a zero indicator plus standardised ``log1p`` of the value.
+
+    A column that is 0 in every fitted row (a count of an event type the source never has, such
+    as views in a purchase-only log) has no span at all and decodes to 0: a generator cannot
+    get it wrong.
+    """
 
     kind = "count"
+    all_zero: bool = False
 
     def fit(self, values: pd.Series, seed: int) -> None:  # noqa: D102
         x = values.to_numpy(dtype=np.float64)
@@ -330,17 +336,22 @@ class CountEncoder(ColumnEncoder):
         logs = np.log1p(x[x > 0])
         self.mean = float(logs.mean()) if logs.size else 0.0
         self.std = float(logs.std()) if logs.size > 1 and logs.std() > 0 else 1.0
+        self.all_zero = bool(x.size) and not bool(np.any(x > 0))
 
     def spans(self) -> list[Span]:  # noqa: D102
-        return [Span(2, "softmax"), Span(1, "tanh")]
+        return [] if self.all_zero else [Span(2, "softmax"), Span(1, "tanh")]
 
     def transform(self, values: pd.Series) -> np.ndarray:  # noqa: D102
         x = values.to_numpy(dtype=np.float64)
+        if self.all_zero:
+            return np.zeros((len(x), 0))
         zero = (x == 0).astype(np.int64)
         scaled = np.where(x > 0, (np.log1p(np.maximum(x, 0)) - self.mean) / (4.0 * self.std), 0.0)
         return np.hstack([_one_hot(zero, 2), scaled[:, None]])
 
     def reverse(self, block: np.ndarray, rng: Rng = None) -> pd.Series:  # noqa: D102
+        if self.all_zero:
+            return pd.Series(np.zeros(len(block), dtype=np.int64))
         is_zero = block[:, :2].argmax(axis=1) == 1
         # any real input decodes to a valid count: NaN as 0, log value capped below int64's range
         log_value = np.clip(self.mean + 4.0 * self.std * np.nan_to_num(block[:, 2]), 0.0, 43.0)
@@ -351,10 +362,11 @@ class CountEncoder(ColumnEncoder):
         return 0
 
     def state(self) -> dict[str, Any]:  # noqa: D102
-        return {"mean": self.mean, "std": self.std}
+        return {"mean": self.mean, "std": self.std, "all_zero": self.all_zero}
 
     def load_state(self, state: dict[str, Any]) -> None:  # noqa: D102
         self.mean, self.std = float(state["mean"]), float(state["std"])
+        self.all_zero = bool(state.get("all_zero", False))
 
 
 def _ranked(counts: pd.Series) -> list[str]:

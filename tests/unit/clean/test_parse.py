@@ -10,6 +10,7 @@ from synth.clean.parse import (
     map_event_type,
     parse_long,
     parse_price,
+    parse_quantity,
     parse_reason,
     parse_timestamp,
 )
@@ -128,3 +129,59 @@ class TestParseReason:
             None,
             None,
         ]
+
+
+class TestParseTimestampShapes:
+    """Epochs with fractions and other units, ISO with offsets, pattern lists, offsets."""
+
+    def test_epoch_seconds_with_fractions_ms_and_us(self, spark):
+        assert _values(spark, ["1396437466.94"], lambda c: parse_timestamp(c, "epoch_s")) == [
+            dt.datetime(2014, 4, 2, 11, 17, 46, 940000)
+        ]
+        assert _values(spark, ["1659304800038"], lambda c: parse_timestamp(c, "epoch_ms")) == [
+            dt.datetime(2022, 7, 31, 22, 0, 0, 38000)
+        ]
+        assert _values(
+            spark, ["1569888000000001", "9e30", "nan"], lambda c: parse_timestamp(c, "epoch_us")
+        ) == [dt.datetime(2019, 10, 1, 0, 0, 0, 1), None, None]
+
+    def test_iso_with_offsets_is_an_instant_and_naive_times_take_the_zone(self, spark):
+        out = _values(
+            spark,
+            ["2024-03-01T10:00:00+02:00", "2024-03-01T10:00:00Z", "2024-03-01T10:00:00"],
+            lambda c: parse_timestamp(c, "iso", "Europe/Berlin"),
+        )
+        assert out == [
+            dt.datetime(2024, 3, 1, 8, 0),
+            dt.datetime(2024, 3, 1, 10, 0),
+            dt.datetime(2024, 3, 1, 9, 0),  # naive: Berlin (UTC+1 in March)
+        ]
+
+    def test_a_list_of_formats_is_tried_in_order(self, spark):
+        out = _values(
+            spark,
+            ["12/1/2010 8:26", "2010-12-05", "5 Dec 2010"],
+            lambda c: parse_timestamp(c, ["M/d/yyyy H:mm", "yyyy-MM-dd"]),
+        )
+        assert out == [dt.datetime(2010, 12, 1, 8, 26), dt.datetime(2010, 12, 5), None]
+
+    def test_offset_column_is_added_in_its_unit(self, spark):
+        df = spark.createDataFrame(
+            [("2016-05-09", "38317"), ("2016-05-09", "x"), ("2016-05-09", None)],
+            "d string, o string",
+        )
+        out = [
+            r["t"]
+            for r in df.select(
+                parse_timestamp(
+                    F.col("d"), "yyyy-MM-dd", offset=F.col("o"), offset_unit="ms"
+                ).alias("t")
+            ).collect()
+        ]
+        assert out == [dt.datetime(2016, 5, 9, 0, 0, 38, 317000), None, None]
+
+
+class TestParseQuantity:
+    def test_integers_and_whole_floats_parse(self, spark):
+        out = _values(spark, ["6", "-3", "6.0", "2.5", "", "x", None], parse_quantity)
+        assert out == [6, -3, 6, None, None, None, None]

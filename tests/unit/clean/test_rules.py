@@ -116,14 +116,34 @@ class TestPrices:
             event(product_id="5", price="30.00", event_time=ts(10)),
             event(product_id="5", price="20.00", event_time=ts(20), user_id="2"),
             event(product_id="5", price=None, event_time=ts(30)),
-            event(product_id="6", price="", event_time=ts(40)),  # no price anywhere: quarantined
+            event(product_id="6", price="", event_time=ts(40)),  # no price anywhere: kept
         ]
         classified, items = _classify(spark, rows)
         counts = Counter(r[DISPOSITION] for r in classified.select(DISPOSITION).collect())
-        assert counts == Counter({None: 4, "missing_price": 1})
+        assert counts == Counter({None: 5})
         silver = to_silver(classified, items).toPandas()
         imputed = silver[silver.price_imputed]
         assert len(imputed) == 1 and imputed.price.iloc[0] == 20.0
+        unpriced = silver[silver.product_id == 6].iloc[0]
+        assert pd.isna(unpriced.price) and unpriced.price_missing == "never_priced"
+        assert pd.isna(unpriced.price_rel_category_median)
+        assert silver[silver.product_id == 5].price_missing.isna().all()
+
+    def test_require_price_quarantines_unpriced_events(self, spark):
+        rows = [
+            event(product_id="5", price="10.00", event_time=ts(0)),
+            event(product_id="5", price=None, event_time=ts(30)),  # imputed: kept
+            event(product_id="6", price="", event_time=ts(40)),
+        ]
+        cfg = CleanConfig(require_price=True)
+        assert _dispositions(spark, rows, cfg) == Counter({None: 2, "missing_price": 1})
+
+    def test_source_without_prices_is_not_in_source(self, spark):
+        rows = [event(price=None), event(price=None, event_time=ts(9), product_id="7")]
+        classified, items = _classify(spark, rows)
+        silver = to_silver(classified, items, has_price=False).toPandas()
+        assert len(silver) == 2 and silver.price.isna().all()
+        assert set(silver.price_missing) == {"not_in_source"}
 
     def test_invalid_prices_quarantined(self, spark):
         rows = [
@@ -224,7 +244,7 @@ class TestDeterminism:
         silver = _silver(spark, [event(brand=None, category_code="", category_id=None)])
         row = silver.iloc[0]
         assert (row.brand, row.category_code, row.category_id) == ("unknown", "unknown", -1)
-        assert not silver.isna().any().any()
+        assert not silver.drop(columns="price_missing").isna().any().any()
 
 
 class TestPlan:

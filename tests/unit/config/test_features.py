@@ -19,9 +19,16 @@ class TestFeaturesConfig:
         with pytest.raises(ConfigError, match=r"job.yaml: embedding.dimm: unknown key"):
             parse_model(FeaturesConfig, {"embedding": {"dimm": 8}}, where="job.yaml")
 
-    def test_weights_must_name_every_event_type(self):
-        with pytest.raises(ValidationError, match=r"unknown \['click'\], missing \['purchase'\]"):
-            InteractionConfig(weights={"view": 1, "cart": 2, "remove_from_cart": 0, "click": 1})
+    def test_weights_fill_canonical_defaults_and_declare_extra_types(self):
+        cfg = InteractionConfig(weights={"view": 0.5, "share": 2.0})
+        assert cfg.weights["view"] == 0.5 and cfg.weights["purchase"] == 5.0
+        assert cfg.weights["favorite"] == 2.0
+        assert cfg.extra_types() == ("share",)
+        assert cfg.event_types()[-1] == "share" and "favorite" in cfg.event_types()
+
+    def test_weight_names_must_be_type_names(self):
+        with pytest.raises(ValidationError, match=r"event type names \['Add To Cart'\]"):
+            InteractionConfig(weights={"Add To Cart": 1.0})
 
     @pytest.mark.parametrize("dim", [0, 385])
     def test_embedding_dim_range(self, dim):

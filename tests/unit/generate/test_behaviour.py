@@ -421,6 +421,7 @@ class TestGenerateEvents:
             "category_id": "int64",
             "price": "float64",
             "user_id": "int64",
+            "quantity": "int64",
             "price_imputed": "bool",
             "session_rebuilt": "bool",
             "price_rel_category_median": "float64",
