@@ -21,12 +21,8 @@ _DEFAULTS = {
 
 def event(**values: str | None) -> dict[str, str | None]:
     """One raw event: defaults overridden by ``values`` (use ``None`` for a missing field)."""
-    unknown = set(values) - set(EVENT_COLUMNS) - {
-        "_raw_record",
-        "_source_file",
-        "_source_row",
-        "_raw_extra",
-    }
+    lineage = {"_raw_record", "_source_file", "_source_row", "_raw_extra"}
+    unknown = set(values) - set(EVENT_COLUMNS) - lineage
     if unknown:
         raise KeyError(f"unknown event fields: {sorted(unknown)}")
     return {**_DEFAULTS, **values}
