@@ -44,6 +44,8 @@ from synth.schema import (
     EVENT_TYPES,
     INGEST_TIME,
     QUARANTINE_SCHEMA,
+    RAW_EXTRA,
+    RAW_EXTRA_TYPE,
     REASON,
     SOURCE_FILE_MTIME,
     SOURCE_FILE_SIZE,
@@ -177,6 +179,8 @@ def clean(
         )
     bversion = table_version(spark, btable)
     bronze = read_table(spark, btable, version=bversion)
+    if RAW_EXTRA not in bronze.columns:  # a bronze table written before _raw_extra existed
+        bronze = bronze.withColumn(RAW_EXTRA, F.lit(None).cast(RAW_EXTRA_TYPE))
     bronze_rows = bronze.count()  # Delta answers this from file statistics
     spec = adapter.parse_spec(event_types)
     # One sort per rule family, each computed once: the flagged rows are cached, the per-product

@@ -331,3 +331,26 @@ class TestFailFast:
         text = str(err.value)
         assert "missing: ['item', 'kind', 'session', 'when']" in text
         assert "set options.sep: ';'" in text and "synth inspect" in text
+
+
+class TestOlderBronze:
+    def test_bronze_without_raw_extra_is_cleaned_and_appended_to(self, spark, lakehouse, tmp_path):
+        from synth.config.ingest import Rees46MultiCategorySource
+        from synth.ingest.bronze import bronze_table
+        from synth.io.delta import write_table
+        from tests.factories import event, make_bronze, ts
+
+        # Setup: a bronze table as written before the _raw_extra column was added
+        old = make_bronze(spark, [event(event_time=ts(i), product_id=str(i)) for i in range(3)])
+        write_table(old.drop("_raw_extra"), bronze_table(lakehouse, "old"), mode="overwrite")
+        path = tmp_path / "new.csv"
+        path.write_text(
+            "event_time,event_type,product_id,category_id,category_code,brand,price,user_id,"
+            "user_session\n2019-10-01 01:00:00 UTC,view,7,1,,,3.0,2,s\n"
+        )
+        source = Rees46MultiCategorySource(name="old", paths=[str(path)])
+        # Run: a new file is appended (the column is added), then cleaning reads both
+        assert ingest(spark, source, lakehouse).rows_added == 1
+        report = clean(spark, source, JobConfig(source=source).clean, lakehouse)
+        # Assert
+        assert report.bronze_rows == 4 and report.silver_rows == 4 and report.balanced

@@ -106,6 +106,7 @@ def test_simulated_bots_are_caught_by_cleaning(spark, tmp_path):
     simulate_events(spark, cfg).write.parquet(str(tmp_path / "sim"))
     raw = spark.read.parquet(str(tmp_path / "sim"))
     lineage = {
+        "_raw_extra": F.lit(None).cast("map<string,string>"),
         "_source_row": F.lit(None).cast("string"),
         "_source": F.lit("sim"),
         "_source_file": F.lit("f"),

@@ -429,7 +429,9 @@ class TestGenerateEvents:
         }
         for col in SILVER_SCHEMA.names:
             assert str(events[col].dtype) == expected.get(col, "object"), col
-        assert not events.isna().any().any()
+        # every catalog item is priced: no price is missing, so price_missing is null throughout
+        assert events.price_missing.isna().all()
+        assert not events.drop(columns="price_missing").isna().any().any()
         assert set(events.split) == {"train"} and not events.price_imputed.any()
         assert set(events._source) == {"synthetic"} and set(events._source_file) == {"run-1"}
         # item attributes come from the catalog
