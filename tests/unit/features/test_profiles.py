@@ -276,3 +276,18 @@ class TestInteractions:
         out = {(r.user_id, r.product_id): r.strength for r in interactions(silver,
                InteractionConfig()).where("split = 'train'").collect()}  # fmt: skip
         assert out[(2, 300)] == 0.0  # a view (1.0) and a removal (-1.0, a second later) -> 0
+
+    def test_quantities_and_declared_types_weigh_in(self, spark):
+        # Setup: one pair with a purchase of 3 units and a declared `share`, both at the split's end
+        events = [
+            silver_event(event_type="purchase", quantity=3, event_time=_t()),
+            silver_event(event_type="share", event_time=_t()),
+            silver_event(event_type="favorite", product_id=200, event_time=_t()),
+        ]
+        cfg = InteractionConfig(weights={"share": 4.0})
+        # Run
+        rows = {r.product_id: r for r in interactions(make_silver(spark, events), cfg).collect()}
+        # Assert: strength = 5 * 3 + 4 (no decay at the reference time); favourites weigh 2
+        assert rows[100].strength == pytest.approx(19.0) and rows[100].n_purchase == 3
+        assert rows[100].n_other == 1 and rows[200].n_favorite == 1
+        assert rows[200].strength == pytest.approx(2.0)

@@ -479,3 +479,51 @@ class TestGenerateEvents:
             _generate(short_hours)
         with pytest.raises(InvalidDataError, match="user_id repeats user -1"):
             _generate(repeated)
+
+
+class TestOpenVocabularyAndPrices:
+    """Favourites, declared extra types and items never priced."""
+
+    def test_favourites_and_extra_types_follow_the_counts(self):
+        # Setup: two favourites and three events of the declared extra types
+        profiles = _profiles(
+            _profile(1, n_favorite=2, n_other=3), _profile(2, n_view=0, n_favorite=0, n_other=0)
+        )
+        params = BehaviourParams(other_types=(("share", 3.0), ("like_video", 1.0)))
+        # Run
+        events = _generate(profiles, params)
+        # Assert: exact counts per user; extra types drawn among the declared ones
+        one = events[events.user_id == 1]
+        assert (one.event_type == "favorite").sum() == 2
+        extra = one[~one.event_type.isin(["view", "cart", "remove_from_cart", "purchase",
+                                          "favorite"])]  # fmt: skip
+        assert len(extra) == 3 and set(extra.event_type) <= {"share", "like_video"}
+        viewed = set(one[one.event_type == "view"].product_id)
+        assert set(one[one.event_type == "favorite"].product_id) <= viewed
+        assert set(extra.product_id) <= viewed
+        assert events.quantity.eq(1).all()
+        pd.testing.assert_frame_equal(events, _generate(profiles, params))  # seeded
+
+    def test_extra_events_without_declared_types_are_refused(self):
+        with pytest.raises(InvalidDataError, match="n_other > 0 but no extra event types"):
+            _generate(_profiles(_profile(1, n_other=1)))
+
+    def test_items_never_priced_give_null_prices_with_the_reason(self):
+        # Setup: the only appliance items carry no price
+        rows = [r if r[3] != "appliances" else (*r[:5], None, r[6]) for r in ITEMS]
+        catalog = Catalog.from_items(_items(rows))
+        profile = _profile(1, category_shares={"appliances": 1.0}, top_brands=None)
+        # Run
+        events = generate_events(_profiles(profile), catalog, BehaviourParams(), seed=SEED,
+                                 source="synthetic", source_file="run-1")  # fmt: skip
+        # Assert
+        appliances = events[events.product_id.isin([201, 202])]
+        assert len(appliances) > 0 and appliances.price.isna().all()
+        assert set(appliances.price_missing) == {"never_priced"}
+        assert appliances.price_rel_category_median.isna().all()
+        assert events[~events.product_id.isin([201, 202])].price_missing.isna().all()
+
+    def test_a_non_positive_price_is_still_refused(self):
+        rows = [r if r[0] != 201 else (*r[:5], 0.0, r[6]) for r in ITEMS]
+        with pytest.raises(InvalidDataError, match="positive and finite, or null"):
+            Catalog.from_items(_items(rows))
