@@ -314,3 +314,24 @@ class TestLenient:
             encoder.transform(rows)
         with pytest.raises(InvalidDataError, match="'x' has nulls"):
             encoder.transform(rows.assign(c="a"))
+
+
+class TestAllZeroCounts:
+    """A count that is 0 in every fitted row (views of a purchase-only log) has no span."""
+
+    def test_all_zero_count_has_no_span_and_decodes_to_zero(self):
+        # Setup
+        table = pd.DataFrame({"n_view": [0, 0, 0], "n_purchase": [1, 4, 0]})
+        encoder = TableEncoder(
+            [ColumnSpec("n_view", "count"), ColumnSpec("n_purchase", "count")]
+        ).fit(table)
+        # Run
+        matrix = encoder.transform(table)
+        noise = np.random.default_rng(0).normal(size=(5, encoder.width))
+        decoded = encoder.reverse_transform(noise.astype(np.float32))
+        # Assert: only n_purchase's three columns; n_view is 0 whatever the matrix says
+        assert encoder.width == matrix.shape[1] == 3
+        assert decoded.n_view.tolist() == [0] * 5
+        restored = TableEncoder.from_json(encoder.to_json())
+        assert restored.width == 3
+        assert restored.reverse_transform(matrix).n_view.tolist() == [0, 0, 0]
