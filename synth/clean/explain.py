@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from synth.clean.formats import best_timestamp_format
-from synth.clean.rules import DISPOSITION
+from synth.clean.rules import DISPOSITION, raw_extra_key
 from synth.config.clean import CleanConfig
 from synth.config.ingest import GenericSource, SourceConfig
 from synth.errors import InputError
@@ -37,11 +37,9 @@ TOP_REASONS = 3
 class Evidence:
     """What the advice for one reason may look at."""
 
-    spark: SparkSession
     rows: DataFrame  # the bronze rows with this reason (lazy)
     source: SourceConfig
     spec: ParseSpec
-    cfg: CleanConfig
 
 
 def _column_of(source: SourceConfig, canonical: str) -> str:
@@ -63,7 +61,7 @@ def _timestamp_advice(ev: Evidence) -> str:
     ]
     formats = " or ".join(repr(f) for f in ev.spec.timestamp_formats)
     advice = f"source.timestamp.format is {formats}"
-    found = best_timestamp_format(ev.spark, sample)
+    found = best_timestamp_format(ev.rows.sparkSession, sample)
     if found is None:
         return f"{advice}, and none of the known formats parses the sample; give a Spark pattern"
     fmt, share = found
@@ -139,14 +137,14 @@ ADVICE: dict[str, Callable[[Evidence], str]] = {
 def _example(rows: DataFrame) -> str:
     """One raw row of ``rows`` (the smallest by file and raw fields), as ``file: k=v, ...``."""
     fields = [SOURCE_FILE, *EVENT_COLUMNS, RAW_RECORD]
-    best = rows.agg(F.min(F.struct(*[F.col(c) for c in fields])).alias("m")).first()
+    columns = [F.col(c) for c in fields] + [raw_extra_key().alias(RAW_EXTRA)]
+    best = rows.agg(F.min(F.struct(*columns)).alias("m")).first()
     if best is None or best["m"] is None:
         return "(no example)"
     row = best["m"].asDict()
-    extra = rows.where(F.col(SOURCE_FILE) == F.lit(row[SOURCE_FILE])).select(RAW_EXTRA).first()
     shown = ", ".join(f"{c}={row[c]!r}" for c in (*EVENT_COLUMNS, RAW_RECORD) if row[c] is not None)
-    if extra is not None and extra[RAW_EXTRA]:
-        shown += f", extra={dict(extra[RAW_EXTRA])!r}"
+    if row[RAW_EXTRA]:
+        shown += f", extra={dict((e['key'], e['value']) for e in row[RAW_EXTRA])!r}"
     return f"{row[SOURCE_FILE]}: {shown}"
 
 
@@ -188,7 +186,7 @@ def check_kept_share(
     for reason, n in quarantined[:TOP_REASONS]:
         assert reason is not None
         rows = decided.where(F.col(DISPOSITION) == F.lit(reason))
-        ev = Evidence(decided.sparkSession, rows, source, spec, cfg)
+        ev = Evidence(rows, source, spec)
         lines.append(f"  - {reason}: {n:,} rows ({n / max(candidates, 1):.1%})")
         lines.append(f"      example: {_example(rows)}")
         lines.append(f"      fix: {ADVICE[reason](ev)}")

@@ -13,6 +13,7 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 from synth.config.clean import PriceConfig
+from synth.config.ingest import OFFSET_UNITS
 from synth.schema import Reason
 
 
@@ -50,7 +51,7 @@ def parse_timestamp(
     parsed = F.coalesce(*[_parse_one(value, f, timezone) for f in formats])
     if offset is None:
         return parsed
-    per_unit = {"s": 1_000_000, "ms": 1_000, "us": 1}[offset_unit or "ms"]
+    per_unit = OFFSET_UNITS[offset_unit or "ms"]
     shift = _try_double(blank_to_null(offset)) * F.lit(float(per_unit))
     ok = shift.isNotNull() & ~F.isnan(shift) & (F.abs(shift) < F.lit(1e17))
     return F.when(ok, F.timestamp_micros(F.unix_micros(parsed) + shift.cast("bigint")))
