@@ -16,7 +16,7 @@ stronger cart funnel) are summarized as reference values, without targets.
 
 Usage::
 
-    .venv/bin/python bench/calibrate_simulator.py [--set zipf_exponent=1.1 ...] [--no-write]
+    .venv/bin/python -m bench.calibrate_simulator [--set zipf_exponent=1.1 ...] [--no-write]
 
 Prints a table and writes ``bench/results/simulator_calibration.json``.
 """
@@ -24,32 +24,34 @@ Prints a table and writes ``bench/results/simulator_calibration.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
 import shutil
 import sys
 import tempfile
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench.common import (
+    RESULTS,
+    SHARED_DATA,
+    Targets,
+    local_session,
+    result_document,
+    targets_met,
+    write_json,
+)
+from synth.config.simulate import DirtConfig, SimulatedBehaviourConfig, SimulatorConfig
+from synth.simulate import plan_simulation, simulate_events
+from synth.simulate.events import HOUR_WEIGHTS_UTC, WEEKDAY_WEIGHTS
+from synth.stats.fidelity import ks_statistic
 
-from synth.config.simulate import BehaviourConfig, DirtConfig, SimulatorConfig  # noqa: E402
-from synth.evaluate.fidelity import ks_statistic  # noqa: E402
-from synth.simulate import plan_simulation, simulate_events  # noqa: E402
-from synth.simulate.events import HOUR_WEIGHTS_UTC, WEEKDAY_WEIGHTS  # noqa: E402
-from synth.spark import build_session  # noqa: E402
-
-DATA = Path(os.environ.get("SYNTH_SHARED_DATA", ROOT.parent / "shared" / "data"))
-MULTI = DATA / "rees46-multi-category-store" / "2019-Oct_head17434.csv.gz"
-COSMETICS = sorted((DATA / "rees46-cosmetics-shop").glob("*.csv.gz"))
-OUT = ROOT / "bench" / "results" / "simulator_calibration.json"
+MULTI = SHARED_DATA / "rees46-multi-category-store" / "2019-Oct_head17434.csv.gz"
+COSMETICS = sorted((SHARED_DATA / "rees46-cosmetics-shop").glob("*.csv.gz"))
+OUT = RESULTS / "simulator_calibration.json"
 
 WINDOW_START = "2019-10-01 00:00:00 UTC"
 WINDOW_END = "2019-10-01 02:50:01 UTC"  # exclusive; the real sample ends at 02:50:00
@@ -57,7 +59,7 @@ SIM_START = date(2019, 9, 30)
 SIM_DAYS = 2
 EVENT_TYPES = ("view", "cart", "remove_from_cart", "purchase")
 
-TARGETS: dict[str, tuple[str, float]] = {
+TARGETS: Targets = {
     "event_type_tvd": ("<=", 0.05),
     "log_price_ks": ("<=", 0.15),
     "log_price_median_abs_diff": ("<=", 0.25),
@@ -135,16 +137,6 @@ def parse_overrides(items: list[str]) -> dict[str, float | int]:
     return out
 
 
-def machine() -> dict[str, float]:
-    try:
-        import psutil
-
-        memory = psutil.virtual_memory().total
-    except ImportError:
-        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    return {"cores": os.cpu_count() or 1, "memory_gb": round(memory / 2**30, 1)}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--set", action="append", default=[], help="behaviour knob=value")
@@ -160,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     real = read_real(MULTI)
     real_m = marginals(real)
     events = round(len(real) / window_share())
-    behaviour = BehaviourConfig(**parse_overrides(args.set))
+    behaviour = SimulatedBehaviourConfig(**parse_overrides(args.set))
     cfg = SimulatorConfig(
         seed=args.seed,
         events=events,
@@ -172,9 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = plan_simulation(cfg)
     print(f"simulating {events:,} events ({plan.n_users:,} users, {plan.catalog.items:,} items)")
 
-    spark = build_session(
-        "local", app_name="calibrate-simulator", overrides={"spark.driver.memory": "4g"}
-    )
+    spark = local_session("calibrate-simulator", driver_memory="4g")
     work = Path(tempfile.mkdtemp(prefix="calibrate_sim_"))
     try:
         began = time.perf_counter()
@@ -224,10 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         for et in EVENT_TYPES:
             metrics[f"{tag}_share_{et}"] = cos_m[f"share_{et}"]
 
-    met = {}
-    for name, (op, bound) in TARGETS.items():
-        value = metrics[name]
-        met[name] = bool(value <= bound) if op == "<=" else bool(value >= bound)
+    met = targets_met(metrics, TARGETS)
 
     print(f"\n{'metric':34s} {'real':>10s} {'sim':>10s}")
     for key in sorted(real_m):
@@ -238,18 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{sum(met.values())}/{len(met)} targets met; simulation took {elapsed:.0f}s")
 
     if not args.no_write:
-        result = {
-            "benchmark": "simulator_calibration",
-            "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": machine(),
-            "metrics": {
-                k: (round(v, 6) if isinstance(v, float) else v) for k, v in metrics.items()
-            },
-            "targets": {k: [op, bound] for k, (op, bound) in TARGETS.items()},
-            "met": met,
-        }
-        OUT.parent.mkdir(parents=True, exist_ok=True)
-        OUT.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        rounded = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in metrics.items()}
+        write_json(OUT, result_document("simulator_calibration", rounded, TARGETS, met))
         print(f"wrote {OUT}")
     return 0 if all(met.values()) else 1
 

@@ -17,9 +17,9 @@ distinct-text rate inside the job and the model's own rate are reported next to 
 
 Usage::
 
-    .venv/bin/python bench/features.py                    # 10M events (the real run)
-    .venv/bin/python bench/features.py --events 300000    # a quick check
-    .venv/bin/python bench/features.py --reuse            # keep the silver already prepared
+    .venv/bin/python -m bench.features                    # 10M events (the real run)
+    .venv/bin/python -m bench.features --events 300000    # a quick check
+    .venv/bin/python -m bench.features --reuse            # keep the silver already prepared
 
 Writes ``bench/results/features.json`` and prints a summary.
 """
@@ -30,23 +30,24 @@ import argparse
 import json
 import logging
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-for entry in (str(ROOT), str(ROOT / "bench")):
-    if entry not in sys.path:
-        sys.path.insert(0, entry)
+from bench.common import (
+    GIB,
+    RESULTS,
+    WORK,
+    Targets,
+    local_session,
+    print_targets,
+    run_module,
+    write_result,
+)
 
-from common import write_result  # noqa: E402  (the shared result file)
-from ingest_clean import GIB, PeakRss  # noqa: E402  (the shared RSS sampler)
-
-RESULT = ROOT / "bench" / "results" / "features.json"
+RESULT = RESULTS / "features.json"
 MARKER = "features_marker.json"
-TARGETS: dict[str, tuple[str, float]] = {
+TARGETS: Targets = {
     "gold_total_s": ("<=", 240.0),
     "embedding_items_per_s": (">=", 1_000.0),
 }
@@ -54,18 +55,9 @@ TARGETS: dict[str, tuple[str, float]] = {
 log = logging.getLogger("bench.features")
 
 
-def _session(args: argparse.Namespace):  # noqa: ANN202
-    from synth.spark import build_session
-
-    work = Path(args.workdir)
-    return build_session(
-        "local",
-        app_name=f"bench-features-{args.phase}",
-        overrides={
-            "spark.driver.memory": args.driver_memory,
-            "spark.local.dir": str(work / "spark-local"),
-        },
-    )
+def _session(args: argparse.Namespace) -> Any:
+    return local_session(f"bench-features-{args.phase}", driver_memory=args.driver_memory,
+                         local_dir=Path(args.workdir) / "spark-local")  # fmt: skip
 
 
 def _job(args: argparse.Namespace):  # noqa: ANN202
@@ -95,12 +87,11 @@ def phase_baseline(args: argparse.Namespace) -> dict[str, Any]:
     """Scan every column of the current silver version once (the I/O floor)."""
     from pyspark.sql import functions as F
 
-    from synth.clean.pipeline import silver_table
     from synth.io.delta import Lakehouse, read_table
 
     spark = _session(args)
     try:
-        silver = read_table(spark, silver_table(Lakehouse(_job(args).lakehouse)))
+        silver = read_table(spark, Lakehouse(_job(args).lakehouse).silver_table())
         start = time.perf_counter()
         # hash every column so none is pruned, then count
         row = silver.agg(F.count(F.lit(1)), F.sum(F.xxhash64(*silver.columns) % 7)).first()
@@ -165,17 +156,14 @@ def run_phase(name: str, args: argparse.Namespace) -> tuple[dict[str, Any], floa
     work = Path(args.workdir)
     out = work / f"features_phase_{name}.json"
     out.unlink(missing_ok=True)
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--phase", name,
-           "--events", str(args.events), "--seed", str(args.seed), "--workdir", str(work),
-           "--driver-memory", args.driver_memory]  # fmt: skip
     log.info("[%s] started", name)
-    child = subprocess.Popen(cmd)
-    with PeakRss(child.pid) as peak:
-        rc = child.wait()
+    rc, peak_bytes = run_module("bench.features", "--phase", name, "--events", str(args.events),
+                                "--seed", str(args.seed), "--workdir", str(work),
+                                "--driver-memory", args.driver_memory)  # fmt: skip
     if rc != 0 or not out.is_file():
         raise RuntimeError(f"phase {name!r} failed (exit code {rc}); see its output above")
-    log.info("[%s] done, peak RSS %.2f GiB", name, peak.peak_bytes / GIB)
-    return json.loads(out.read_text()), peak.peak_bytes / GIB
+    log.info("[%s] done, peak RSS %.2f GiB", name, peak_bytes / GIB)
+    return json.loads(out.read_text()), peak_bytes / GIB
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -183,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--workdir", default=str(ROOT / "bench" / "work" / "features"))
+    parser.add_argument("--workdir", default=str(WORK / "features"))
     parser.add_argument("--driver-memory", default="8g")
     parser.add_argument("--reuse", action="store_true", help="keep silver prepared earlier")
     parser.add_argument("--output", default=str(RESULT))
@@ -237,9 +225,7 @@ def main(argv: list[str] | None = None) -> int:
                 "embedding_items", "embedding_texts", "embedding_s", "embedding_items_per_s",
                 "embedding_texts_per_s", "model_texts_per_s", "peak_rss_gb"):  # fmt: skip
         print(f"  {key:<26}{metrics[key]:>14,}")
-    for name, (op, bound) in TARGETS.items():
-        verdict = "MET" if met[name] else "MISSED"
-        print(f"  {name:<26}{metrics[name]:>14,} (target {op} {bound:,})  {verdict}")
+    print_targets(metrics, TARGETS, met, name_width=26, value_spec=">14,", bound_spec=",")
     print(f"  written: {args.output}")
     return 0
 

@@ -8,22 +8,22 @@ first brand); the share maps / vectors and timestamps, which ``ctgan`` cannot ta
 of this comparison. 20% of the users are held out; each model trains on the rest with the same
 number of epochs and batch size and samples as many rows as it trained on. Scores:
 
-* quality (``synth.evaluate.fidelity``, SDMetrics' definitions) of the sample against the
+* quality (``synth.stats.fidelity``, SDMetrics' definitions) of the sample against the
   training rows, as SDMetrics' quality report is used (``quality``, the targeted figure);
 * quality of as many sampled rows as the holdout has against the holdout (``quality_holdout``),
   next to the same score for the real training rows against the holdout
   (``real_vs_holdout_quality``: the ceiling a perfect generator reaches on a sample this size;
   on the 4,500-user real sample it is well below 1 because a 900-row holdout is itself noisy);
-* detection ROC AUC (``synth.evaluate.detection``) of those sampled rows against the holdout.
+* detection ROC AUC (``synth.models.detection``) of those sampled rows against the holdout.
 
 ``ctgan`` (BSL licensed) is a benchmark-only dependency (the ``bench`` extra); ``synth/`` never
 imports it.
 
 Usage::
 
-    .venv/bin/python bench/generators.py                       # both datasets
-    .venv/bin/python bench/generators.py --epochs 10 --real-epochs 300
-    .venv/bin/python bench/generators.py --sim-events 200000 --epochs 5   # a quick check
+    .venv/bin/python -m bench.generators                       # both datasets
+    .venv/bin/python -m bench.generators --epochs 10 --real-epochs 300
+    .venv/bin/python -m bench.generators --sim-events 200000 --epochs 5   # a quick check
 
 Writes ``bench/results/generators.json`` and prints a summary.
 """
@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -42,15 +40,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-for entry in (str(ROOT), str(ROOT / "bench")):
-    if entry not in sys.path:
-        sys.path.insert(0, entry)
+from bench.common import (
+    RESULTS,
+    SHARED_DATA,
+    WORK,
+    Targets,
+    local_session,
+    print_targets,
+    write_result,
+)
 
-from common import Targets, print_targets, write_result  # noqa: E402
-
-RESULT = ROOT / "bench" / "results" / "generators.json"
-DATA = Path(os.environ.get("SYNTH_SHARED_DATA", ROOT.parent / "shared" / "data"))
+RESULT = RESULTS / "generators.json"
 MODELS = ("synth_gan", "synth_vae", "ctgan_ctgan", "ctgan_tvae")
 TARGETS: Targets = {
     "quality_synth_best": (">=", 0.85),
@@ -65,20 +65,18 @@ def user_profiles(name: str, source: Any, work: Path) -> pd.DataFrame:
     """Build gold user profiles for ``source`` with the project's pipeline; return them."""
     from synth.config.features import EmbeddingConfig, FeaturesConfig
     from synth.config.job import JobConfig
-    from synth.features.pipeline import gold_table
     from synth.io.delta import Lakehouse, read_table
     from synth.pipeline import run
-    from synth.spark import build_session
 
     cfg = JobConfig(
         lakehouse=str(work / name),
         source=source,
         features=FeaturesConfig(embedding=EmbeddingConfig(enabled=False)),
     )
-    spark = build_session("local", app_name=f"bench-generators-{name}")
+    spark = local_session(f"bench-generators-{name}")
     try:
         run(spark, cfg, stages=("simulate", "ingest", "clean", "features"))
-        path = gold_table(Lakehouse(cfg.lakehouse), "user_profiles")
+        path = Lakehouse(cfg.lakehouse).gold_table("user_profiles")
         return read_table(spark, path).toPandas()
     finally:
         spark.stop()
@@ -86,7 +84,7 @@ def user_profiles(name: str, source: Any, work: Path) -> pd.DataFrame:
 
 def flat(profiles: pd.DataFrame) -> tuple[pd.DataFrame, list[Any], list[str]]:
     """The comparison columns: counts, continuous, categorical (see the module docstring)."""
-    from synth.models.profiles import model_frame
+    from synth.models.table_frame import model_frame
     from synth.schema import USER_PROFILE_SCHEMA
 
     mapped = model_frame(profiles, USER_PROFILE_SCHEMA)
@@ -150,8 +148,8 @@ def run_model(name: str, train: pd.DataFrame, specs: list[Any], discrete: list[s
 
 def bench_dataset(name: str, profiles: pd.DataFrame, args: argparse.Namespace) -> dict[str, float]:
     """All four models on one table; returns flat metrics prefixed by the dataset name."""
-    from synth.evaluate.detection import detection_auc
-    from synth.evaluate.fidelity import quality_score
+    from synth.models.detection import detection_auc
+    from synth.stats.fidelity import quality_score
 
     frame, specs, discrete = flat(profiles)
     rng = np.random.default_rng(args.seed)
@@ -192,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workdir", default=str(ROOT / "bench" / "work" / "generators"))
+    parser.add_argument("--workdir", default=str(WORK / "generators"))
     parser.add_argument("--output", default=str(RESULT))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -201,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     from synth.config.simulate import SimulatorConfig
 
     work = Path(args.workdir)
-    real_path = DATA / "rees46-multi-category-store"
+    real_path = SHARED_DATA / "rees46-multi-category-store"
     if not real_path.exists():
         log.error("real sample not found: %s", real_path)
         return 2

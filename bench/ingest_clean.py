@@ -18,9 +18,9 @@ as MISSED; the exit code is still 0 (1 only when a step fails).
 
 Usage::
 
-    .venv/bin/python bench/ingest_clean.py                       # 10M events (the real run)
-    .venv/bin/python bench/ingest_clean.py --events 200000       # a quick end-to-end check
-    .venv/bin/python bench/ingest_clean.py --skip-simulate       # reuse the CSV in the workdir
+    .venv/bin/python -m bench.ingest_clean                       # 10M events (the real run)
+    .venv/bin/python -m bench.ingest_clean --events 200000       # a quick end-to-end check
+    .venv/bin/python -m bench.ingest_clean --skip-simulate       # reuse the CSV in the workdir
 
 Memory: Spark gets ``--driver-memory`` of heap (default 8g; in local mode the driver is the only
 JVM), DuckDB the same amount as ``memory_limit`` (``--duckdb-memory``), so neither engine wins by
@@ -36,32 +36,31 @@ import logging
 import os
 import re
 import shutil
-import subprocess
 import sys
-import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import psutil
+from bench.common import (
+    GIB,
+    RESULTS,
+    WORK,
+    Targets,
+    local_session,
+    print_targets,
+    result_document,
+    run_module,
+    write_json,
+)
 
 if TYPE_CHECKING:
     from synth.config.clean import CleanConfig
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from common import tree_rss  # noqa: E402  (the shared RSS reading)
-
-RESULT = ROOT / "bench" / "results" / "ingest_clean.json"
+RESULT = RESULTS / "ingest_clean.json"
 SOURCE_NAME = "bench"
 MARKER = "csv_marker.json"
-SAMPLE_INTERVAL_S = 0.2
-GIB = 1024**3
 
-TARGETS: dict[str, tuple[str, float]] = {
+TARGETS: Targets = {
     "spark_events_per_s": (">=", 250_000),
     "spark_vs_duckdb_wall_ratio": ("<=", 5.0),
 }
@@ -70,59 +69,15 @@ log = logging.getLogger("bench.ingest_clean")
 
 
 # --------------------------------------------------------------------------------------------
-# Peak memory of a process tree
-# --------------------------------------------------------------------------------------------
-
-
-class PeakRss:
-    """Samples the summed RSS of a process and all its descendants in a background thread.
-
-    RSS counts pages shared between processes once per process, so for forked Python workers the
-    sum slightly overstates; for the Spark child (Python + one JVM) and the DuckDB child (one
-    process) it is the real footprint.
-    """
-
-    def __init__(self, pid: int, interval_s: float = SAMPLE_INTERVAL_S) -> None:
-        self._proc = psutil.Process(pid)
-        self._interval = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="peak-rss", daemon=True)
-        self.peak_bytes = 0
-
-    def _sample(self) -> None:
-        total = tree_rss(self._proc)
-        if total is None:
-            return
-        self.peak_bytes = max(self.peak_bytes, total)
-
-    def _run(self) -> None:
-        while True:
-            self._sample()
-            if self._stop.wait(self._interval):
-                return
-
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-# --------------------------------------------------------------------------------------------
 # Step 1: simulate (child process)
 # --------------------------------------------------------------------------------------------
 
 
-def _spark_overrides(args: argparse.Namespace) -> dict[str, str]:
+def _session(args: argparse.Namespace, app: str) -> Any:
     work = Path(args.workdir)
-    return {
-        "spark.driver.memory": args.driver_memory,
-        # Shuffle / spill files under the workdir, not /tmp.
-        "spark.local.dir": str(work / "spark-local"),
-        "spark.sql.warehouse.dir": str(work / "spark-warehouse"),
-    }
+    # Shuffle / spill files under the workdir, not /tmp.
+    return local_session(app, driver_memory=args.driver_memory, local_dir=work / "spark-local",
+                         warehouse_dir=work / "spark-warehouse")  # fmt: skip
 
 
 def csv_files(csv_dir: Path) -> list[Path]:
@@ -138,11 +93,10 @@ def phase_simulate(args: argparse.Namespace) -> dict[str, Any]:
     """Write the simulated CSV under ``<workdir>/csv``; return the seconds it took."""
     from synth.config.simulate import SimulatorConfig
     from synth.simulate import simulate_events, write_event_csv
-    from synth.spark import build_session
 
     csv_dir = Path(args.workdir) / "csv"
     shutil.rmtree(csv_dir, ignore_errors=True)
-    spark = build_session("local", app_name="bench-simulate", overrides=_spark_overrides(args))
+    spark = _session(args, "bench-simulate")
     try:
         start = time.perf_counter()
         events = simulate_events(spark, SimulatorConfig(events=args.events, seed=args.seed))
@@ -165,14 +119,13 @@ def phase_spark(args: argparse.Namespace) -> dict[str, Any]:
     from synth.config.ingest import Rees46MultiCategorySource
     from synth.ingest.bronze import ingest
     from synth.io.delta import Lakehouse
-    from synth.spark import build_session
 
     work = Path(args.workdir)
     lake_dir = work / "lakehouse"
     shutil.rmtree(lake_dir, ignore_errors=True)
     source = Rees46MultiCategorySource(name=SOURCE_NAME, paths=[str(work / "csv")])
     lakehouse = Lakehouse(str(lake_dir))
-    spark = build_session("local", app_name="bench-ingest-clean", overrides=_spark_overrides(args))
+    spark = _session(args, "bench-ingest-clean")
     try:
         start = time.perf_counter()
         ingested = ingest(spark, source, lakehouse)
@@ -587,9 +540,7 @@ def run_phase(name: str, args: argparse.Namespace) -> tuple[dict[str, Any], floa
     work = Path(args.workdir)
     out = work / f"phase_{name}.json"
     out.unlink(missing_ok=True)
-    cmd = [
-        sys.executable,
-        str(Path(__file__).resolve()),
+    phase_args = [
         "--phase", name,
         "--events", str(args.events),
         "--workdir", str(work),
@@ -600,14 +551,12 @@ def run_phase(name: str, args: argparse.Namespace) -> tuple[dict[str, Any], floa
     ]  # fmt: skip
     log.info("[%s] started", name)
     start = time.perf_counter()
-    child = subprocess.Popen(cmd, cwd=work)
-    with PeakRss(child.pid) as peak:
-        rc = child.wait()
+    rc, peak_bytes = run_module("bench.ingest_clean", *phase_args, cwd=work)
     wall = time.perf_counter() - start
     if rc != 0 or not out.is_file():
         raise RuntimeError(f"phase {name!r} failed (exit code {rc}); see its output above")
-    log.info("[%s] done in %.1f s, peak RSS %.2f GiB", name, wall, peak.peak_bytes / GIB)
-    return json.loads(out.read_text()), peak.peak_bytes / GIB, wall
+    log.info("[%s] done in %.1f s, peak RSS %.2f GiB", name, wall, peak_bytes / GIB)
+    return json.loads(out.read_text()), peak_bytes / GIB, wall
 
 
 def _reusable_csv(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -624,10 +573,6 @@ def _reusable_csv(args: argparse.Namespace) -> dict[str, Any] | None:
         log.info("CSV files in %s differ from the marker; simulating again", work)
         return None
     return saved
-
-
-def _met(value: float, op: str, target: float) -> bool:
-    return value >= target if op == ">=" else value <= target
 
 
 def _count_table(spark: dict[str, Any], duck: dict[str, Any]) -> list[tuple[str, int, int]]:
@@ -709,16 +654,7 @@ def build_result(
     }
     if "simulate" in peaks:
         metrics["simulate_peak_rss_gb"] = round(peaks["simulate"], 2)
-    met = {name: _met(float(metrics[name]), op, target) for name, (op, target) in TARGETS.items()}
-    memory = psutil.virtual_memory().total / GIB
-    return {
-        "benchmark": "ingest_clean",
-        "measured_at": datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
-        "machine": {"cores": os.cpu_count(), "memory_gb": round(memory, 1)},
-        "metrics": metrics,
-        "targets": {name: [op, target] for name, (op, target) in TARGETS.items()},
-        "met": met,
-    }
+    return result_document("ingest_clean", metrics, TARGETS)
 
 
 def print_summary(result: dict[str, Any], spark: dict[str, Any], duck: dict[str, Any]) -> None:
@@ -747,9 +683,7 @@ def print_summary(result: dict[str, Any], spark: dict[str, Any], duck: dict[str,
     print(f"  CSV lines with the wrong field count (Python csv): {wrong:,}, "
           f"of which {trailing:,} end in one extra, empty field")  # fmt: skip
     print()
-    for name, (op, target) in TARGETS.items():
-        verdict = "MET" if result["met"][name] else "MISSED"
-        print(f"  {name:<28} {m[name]:>12,} (target {op} {target:,})  {verdict}")
+    print_targets(m, TARGETS, result["met"], name_width=29, value_spec=">12,", bound_spec=",")
     print()
 
 
@@ -757,7 +691,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=10_000_000, help="events to simulate")
     parser.add_argument(
-        "--workdir", default=str(ROOT / "bench" / "work"), help="CSV, tables, spill (gitignored)"
+        "--workdir", default=str(WORK), help="CSV, tables, spill (gitignored)"
     )
     parser.add_argument("--seed", type=int, default=42, help="simulator seed")
     parser.add_argument("--driver-memory", default="8g", help="Spark driver (JVM heap) memory")
@@ -821,8 +755,7 @@ def main(argv: list[str] | None = None) -> int:
     shapes = csv_line_shapes(work / "csv")
     result = build_result(args, sim, spark, duck, peaks, shapes)
     out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(out, result)
     print_summary(result, spark, duck)
     if duck.get("reject_error_types"):
         print(f"  DuckDB rejected lines by error type: {duck['reject_error_types']}")

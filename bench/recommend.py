@@ -13,8 +13,8 @@ real events); the targets are issue 7's:
 - ``<dataset>.exact_match_share <= 0``, ``<dataset>.closer_to_training_share <= 0.55``,
   ``<dataset>.mia_auc <= 0.6``.
 
-    .venv/bin/python bench/recommend.py                        # all three datasets
-    .venv/bin/python bench/recommend.py --datasets rees46_cosmetics
+    .venv/bin/python -m bench.recommend                        # all three datasets
+    .venv/bin/python -m bench.recommend --datasets rees46_cosmetics
 """
 
 from __future__ import annotations
@@ -29,10 +29,8 @@ from pathlib import Path
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Targets, print_targets, write_result  # noqa: E402
+from bench.common import RESULTS, ROOT, WORK, Targets, print_targets, write_result
 
-REPO = Path(__file__).resolve().parents[1]
 DATASETS = {
     "simulator": ("configs/simulator.yaml", None),
     "rees46_multi_category": ("configs/rees46_multi_category.yaml",
@@ -44,17 +42,17 @@ DATASETS = {
 def run_dataset(name: str, work: Path) -> dict[str, object] | None:
     """Run the pipeline for ``name``; return its metrics.json (None when its data is absent)."""
     config, data = DATASETS[name]
-    if data is not None and not (REPO / data).is_dir():
+    if data is not None and not (ROOT / data).is_dir():
         print(f"{name}: {data} is absent; skipped")  # noqa: T201
         return None
-    cfg = yaml.safe_load((REPO / config).read_text())
+    cfg = yaml.safe_load((ROOT / config).read_text())
     cfg["lakehouse"] = str(work / name / "lakehouse")
     path = work / name / "job.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     began = time.perf_counter()
     command = [sys.executable, "-m", "synth", "run", "--config", str(path)]
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True,
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
                           env=dict(os.environ))  # fmt: skip
     (work / name / "run.log").write_text(done.stdout + done.stderr)
     if done.returncode != 0:
@@ -115,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the datasets, print the targets, write bench/results/recommend.json."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default=",".join(DATASETS))
-    parser.add_argument("--work", type=Path, default=REPO / "bench" / "work" / "recommend")
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "recommend.json")
+    parser.add_argument("--work", type=Path, default=WORK / "recommend")
+    parser.add_argument("--out", type=Path, default=RESULTS / "recommend.json")
     args = parser.parse_args(argv)
     metrics: dict[str, float] = {}
     targets: Targets = {}

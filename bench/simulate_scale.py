@@ -12,8 +12,8 @@ Targets: the large run's peak RSS at most 1.25x the baseline's, and its time per
 
 Usage::
 
-    .venv/bin/python bench/simulate_scale.py                      # 5M baseline, then 50M
-    .venv/bin/python bench/simulate_scale.py --events 10000000    # a shorter check
+    .venv/bin/python -m bench.simulate_scale                      # 5M baseline, then 50M
+    .venv/bin/python -m bench.simulate_scale --events 10000000    # a shorter check
 
 Writes ``bench/results/simulate_scale.json`` and prints a summary.
 """
@@ -23,21 +23,22 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-for entry in (str(ROOT), str(ROOT / "bench")):
-    if entry not in sys.path:
-        sys.path.insert(0, entry)
+from bench.common import (
+    GIB,
+    RESULTS,
+    WORK,
+    Targets,
+    local_session,
+    print_targets,
+    run_module,
+    write_result,
+)
 
-from common import write_result  # noqa: E402  (the shared result file)
-from ingest_clean import GIB, PeakRss  # noqa: E402  (the shared RSS sampler)
-
-RESULT = ROOT / "bench" / "results" / "simulate_scale.json"
-TARGETS: dict[str, tuple[str, float]] = {
+RESULT = RESULTS / "simulate_scale.json"
+TARGETS: Targets = {
     "peak_rss_ratio": ("<=", 1.25),
     "seconds_per_event_ratio": ("<=", 1.25),
 }
@@ -51,11 +52,8 @@ def phase_run(events: int, seed: int, driver_memory: str, out: Path) -> None:
 
     from synth.config.simulate import SimulatorConfig
     from synth.simulate import simulate_events
-    from synth.spark import build_session
 
-    spark = build_session(
-        "local", app_name="bench-simulate-scale", overrides={"spark.driver.memory": driver_memory}
-    )
+    spark = local_session("bench-simulate-scale", driver_memory=driver_memory)
     try:
         start = time.perf_counter()
         df = simulate_events(spark, SimulatorConfig(events=events, seed=seed))
@@ -72,17 +70,14 @@ def run_child(events: int, args: argparse.Namespace) -> dict[str, float]:
     """Run one size in a child process; return its rows, seconds and peak tree RSS (GiB)."""
     out = Path(args.workdir) / f"scale_{events}.json"
     out.unlink(missing_ok=True)
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--phase-events", str(events),
-           "--seed", str(args.seed), "--driver-memory", args.driver_memory,
-           "--workdir", args.workdir]  # fmt: skip
     log.info("[%s events] started", f"{events:,}")
-    child = subprocess.Popen(cmd)
-    with PeakRss(child.pid) as peak:
-        rc = child.wait()
+    rc, peak_bytes = run_module("bench.simulate_scale", "--phase-events", str(events),
+                                "--seed", str(args.seed), "--driver-memory", args.driver_memory,
+                                "--workdir", args.workdir)  # fmt: skip
     if rc != 0 or not out.is_file():
         raise RuntimeError(f"the {events:,}-event run failed (exit code {rc})")
     result = json.loads(out.read_text())
-    result["peak_rss_gb"] = peak.peak_bytes / GIB
+    result["peak_rss_gb"] = peak_bytes / GIB
     log.info("[%s events] %.1f s, peak RSS %.2f GiB", f"{events:,}", result["seconds"],
              result["peak_rss_gb"])  # fmt: skip
     return result
@@ -95,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-events", type=int, default=5_000_000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--driver-memory", default="4g")
-    parser.add_argument("--workdir", default=str(ROOT / "bench" / "work"))
+    parser.add_argument("--workdir", default=str(WORK))
     parser.add_argument("--output", default=str(RESULT))
     parser.add_argument("--phase-events", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -135,9 +130,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{metrics['baseline_peak_rss_gb']:>15.2f}")  # fmt: skip
     print(f"  {'large':<12}{metrics['seconds']:>10.1f}{metrics['peak_rss_gb']:>15.2f}")
     print(f"  {metrics['events_per_s']:,} events/s at the large size")
-    for name, (op, bound) in TARGETS.items():
-        verdict = "MET" if met[name] else "MISSED"
-        print(f"  {name:<26}{metrics[name]:>8} (target {op} {bound})  {verdict}")
+    print_targets(metrics, TARGETS, met, name_width=26, value_spec=">8")
     print(f"  written: {args.output}")
     return 0
 

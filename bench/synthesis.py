@@ -46,8 +46,8 @@ Targets: ``spark_2cores_rows_per_s >= 100000``; ``spark_overhead_vs_blocks <= 1.
 
 Usage::
 
-    .venv/bin/python bench/synthesis.py                  # 10M rows, 1M events, 20 epochs
-    .venv/bin/python bench/synthesis.py --rows 100000 --events 100000 --epochs 3   # quick check
+    .venv/bin/python -m bench.synthesis                  # 10M rows, 1M events, 20 epochs
+    .venv/bin/python -m bench.synthesis --rows 100000 --events 100000 --epochs 3   # quick check
 
 Writes ``bench/results/synthesis.json`` and prints a summary.
 """
@@ -58,26 +58,25 @@ import argparse
 import json
 import logging
 import shutil
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import psutil
+from bench.common import (
+    GIB,
+    RESULTS,
+    WORK,
+    PeakRss,
+    Targets,
+    local_session,
+    print_targets,
+    write_result,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
-for entry in (str(ROOT), str(ROOT / "bench")):
-    if entry not in sys.path:
-        sys.path.insert(0, entry)
-
-from common import Targets, print_targets, tree_rss, write_result  # noqa: E402
-
-RESULT = ROOT / "bench" / "results" / "synthesis.json"
+RESULT = RESULTS / "synthesis.json"
 MARKER = "setup_marker.json"
-GIB = 1024**3
 SIM_DAYS, SIM_SEED = 31, 42
 TARGETS: Targets = {
     "spark_2cores_rows_per_s": (">=", 100_000.0),
@@ -93,70 +92,18 @@ def say(line: str) -> None:
     print(f"[{time.perf_counter() - _START:8.1f}s] {line}", flush=True)
 
 
-class PeakRss:
-    """Samples the summed RSS of this process and all its descendants, per named phase."""
-
-    def __init__(self, interval_s: float = 0.5) -> None:
-        self._proc = psutil.Process()
-        self._interval = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="peak-rss", daemon=True)
-        self._lock = threading.Lock()
-        self.current = "setup"
-        self.peak_bytes = 0
-        self.by_phase: dict[str, int] = {}
-
-    def _sample(self) -> None:
-        total = tree_rss(self._proc)
-        if total is None:
-            return
-        with self._lock:
-            self.peak_bytes = max(self.peak_bytes, total)
-            self.by_phase[self.current] = max(self.by_phase.get(self.current, 0), total)
-
-    def _run(self) -> None:
-        while True:
-            self._sample()
-            if self._stop.wait(self._interval):
-                return
-
-    @contextmanager
-    def phase(self, name: str) -> Iterator[None]:
-        """Attribute the samples taken inside the block to ``name`` (one sample at each end)."""
-        with self._lock:
-            previous, self.current = self.current, name
-        self._sample()
-        try:
-            yield
-        finally:
-            self._sample()
-            with self._lock:
-                self.current = previous
-
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 def session(work: Path, cores: int, app: str) -> Any:
     """A local session with ``cores`` task slots, scratch under ``work``."""
-    from synth.spark import build_session
-
-    return build_session(
-        "local",
-        app_name=app,
-        overrides={
+    return local_session(
+        app,
+        driver_memory="6g",
+        local_dir=work / "spark-local",
+        warehouse_dir=work / "spark-warehouse",
+        conf={
             "spark.master": f"local[{cores}]",
             "spark.sql.shuffle.partitions": "4",
             "spark.default.parallelism": str(2 * cores),
-            "spark.driver.memory": "6g",
             "spark.ui.enabled": "false",
-            "spark.sql.warehouse.dir": str(work / "spark-warehouse"),
-            "spark.local.dir": str(work / "spark-local"),
         },
     )
 
@@ -188,9 +135,9 @@ def job_config(args: argparse.Namespace, work: Path, synthesize: Any = None) -> 
 def setup(spark: Any, args: argparse.Namespace, work: Path, cfg: Any) -> Any:
     """Build (or reuse) the lakehouse and the trained model; return the model reference."""
     from synth.errors import InputError
-    from synth.generate.stage import resolve_model
     from synth.io.delta import Lakehouse
     from synth.pipeline import run
+    from synth.refs import resolve_model
 
     marker = work / MARKER
     wanted = {
@@ -383,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--skip-pipeline", action="store_true")
-    parser.add_argument("--work", default=str(ROOT / "bench" / "work" / "synthesis"))
+    parser.add_argument("--work", default=str(WORK / "synthesis"))
     parser.add_argument("--output", default=str(RESULT))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
@@ -402,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         "epochs": args.epochs,
     }
     seconds: dict[str, float] = {}
-    with PeakRss() as peak:
+    with PeakRss(interval_s=0.5) as peak:
         with timed_phase("setup", peak, seconds):
             cfg = job_config(args, work)
             spark = session(work, 2, "bench-synthesis-setup")

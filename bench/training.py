@@ -18,8 +18,8 @@ machine).
 
 Usage::
 
-    .venv/bin/python bench/training.py                 # 1M events, 5 epochs per backend
-    .venv/bin/python bench/training.py --sim-events 200000 --epochs 3   # a quick check
+    .venv/bin/python -m bench.training                 # 1M events, 5 epochs per backend
+    .venv/bin/python -m bench.training --sim-events 200000 --epochs 3   # a quick check
 
 Writes ``bench/results/training.json`` and prints a summary.
 """
@@ -30,18 +30,12 @@ import argparse
 import json
 import logging
 import statistics
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-for entry in (str(ROOT), str(ROOT / "bench")):
-    if entry not in sys.path:
-        sys.path.insert(0, entry)
+from bench.common import RESULTS, WORK, Targets, local_session, print_targets, write_result
 
-from common import Targets, print_targets, write_result  # noqa: E402
-
-RESULT = ROOT / "bench" / "results" / "training.json"
+RESULT = RESULTS / "training.json"
 BACKENDS = ("local", "horovod", "torch_distributor")
 TARGETS: Targets = {
     "horovod_scaling_efficiency": (">=", 0.7),
@@ -58,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--model", choices=("vae", "gan"), default="vae")
     parser.add_argument("--batch-size", type=int, default=500)
-    parser.add_argument("--workdir", default=str(ROOT / "bench" / "work" / "training"))
+    parser.add_argument("--workdir", default=str(WORK / "training"))
     parser.add_argument("--output", default=str(RESULT))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -67,10 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     from synth.config.job import JobConfig, SimulatorSource
     from synth.config.simulate import SimulatorConfig
     from synth.config.train import TrainConfig, TrainStageConfig
-    from synth.features.pipeline import gold_table
     from synth.io.delta import Lakehouse, table_exists
     from synth.pipeline import run
-    from synth.spark import build_session
     from synth.train.data import read_cache_info, read_shard
     from synth.train.stage import train
 
@@ -80,10 +72,10 @@ def main(argv: list[str] | None = None) -> int:
         features=FeaturesConfig(embedding=EmbeddingConfig(enabled=False)),
     )
     lakehouse = Lakehouse(cfg.lakehouse)
-    spark = build_session("local", app_name="bench-training")
+    spark = local_session("bench-training")
     metrics: dict[str, float] = {"sim_events": args.sim_events, "epochs": args.epochs}
     try:
-        if not table_exists(spark, gold_table(lakehouse, "user_profiles")):
+        if not table_exists(spark, lakehouse.gold_table("user_profiles")):
             run(spark, cfg, stages=("simulate", "ingest", "clean", "features"))
         epoch_s: dict[str, float] = {}
         for backend in BACKENDS:

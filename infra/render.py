@@ -2,7 +2,7 @@
 
 Writes the Databricks job (``infra/databricks/job.json``: one task per stage, a CPU job cluster
 for the Spark stages and a GPU job cluster for ``train``) and the spark-operator
-SparkApplications (``infra/kubernetes/<NN>-<stage>.yaml``) from :data:`synth.pipeline.STAGES`,
+SparkApplications (``infra/kubernetes/<NN>-<stage>.yaml``) from :data:`synth.stages.STAGES`,
 so a new stage or a changed setting lands in every file at once. The Airflow DAG
 (``infra/airflow/synth_pipeline.py``) is Python and builds its tasks itself.
 
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from synth import __version__  # noqa: E402
-from synth.pipeline import STAGES  # noqa: E402
+from synth.stages import STAGES  # noqa: E402
 
 IMAGE = f"synth-runtime:{__version__}"  # built from infra/docker/Dockerfile, pushed by you
 SPARK_VERSION = "4.0.1"  # the pinned pyspark; the image's Spark
@@ -222,7 +222,7 @@ def kubernetes_manifests() -> dict[str, dict[str, Any]]:
 # --- files ----------------------------------------------------------------------------------------
 
 HEADER = (
-    "# Rendered by infra/render.py from synth.pipeline.STAGES; edit that script, not this file.\n"
+    "# Rendered by infra/render.py from synth.stages.STAGES; edit that script, not this file.\n"
 )
 
 

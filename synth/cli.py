@@ -13,8 +13,11 @@ import os
 import sys
 from collections.abc import Sequence
 
+import synth
+from synth.config.job import load_job_config
 from synth.errors import SynthError
-from synth.pipeline import STAGES
+from synth.spark import build_session
+from synth.stages import STAGES
 
 log = logging.getLogger("synth")
 
@@ -100,15 +103,11 @@ def main(argv: Sequence[str] | None = None, *, default_command: str | None = Non
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    import synth
-
     # Which synth runs: under spark-submit the one shipped with --py-files comes first on the path.
     log.info("synth %s from %s", synth.__version__, os.path.dirname(synth.__file__ or "?"))
     if args.command == "inspect":
         return _inspect(args)
-    from synth.config.job import load_job_config
-    from synth.pipeline import run
-    from synth.spark import build_session
+    from synth.pipeline import run  # the stages import torch, Spark ML ...: not for `inspect`
 
     def progress(line: str) -> None:
         sys.stdout.write(line + "\n")
@@ -130,7 +129,7 @@ def main(argv: Sequence[str] | None = None, *, default_command: str | None = Non
         sys.stderr.write(f"error: {exc}\n")
         return 2
     progress(f"lakehouse: {summary.lakehouse}")
-    progress(f"summary:   {summary.lakehouse.rstrip('/')}/_reports/run_summary.json")
+    progress(f"summary:   {summary.path()}")
     written = summary.stages.get("report", {})
     if written:
         progress(f"report:    {written['report_html']}")

@@ -52,6 +52,7 @@ from synth.schema import (
     USER_ID,
     USER_SESSION,
 )
+from synth.spark import build_session
 
 log = logging.getLogger(__name__)
 
@@ -1006,8 +1007,6 @@ def inspect_source(
     Uses the active session (a notebook's, a test's) and builds one from ``spark_profile``
     only when there is none, as :func:`synth.notebook.run_stages` does.
     """
-    from synth.spark import build_session
-
     active = SparkSession.getActiveSession()
     spark = active or build_session(spark_profile, app_name="synth-inspect")
     return propose_source(spark, path, fmt=fmt, sample_rows=sample_rows, name=name)

@@ -16,7 +16,10 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from synth.pipeline import STAGES, RunSummary
+from synth.config.job import load_job_config
+from synth.pipeline import RunSummary, run
+from synth.spark import build_session
+from synth.stages import STAGES
 
 
 def parameters(dbutils: Any, defaults: Mapping[str, str]) -> dict[str, str]:
@@ -35,10 +38,6 @@ def run_stages(params: Mapping[str, str], stages: tuple[str, ...] | None = None)
     ``params``: ``config`` (a YAML path), optional ``lakehouse`` (overrides the config's when not
     empty), ``from_stage`` / ``to_stage``.
     """
-    from synth.config.job import load_job_config
-    from synth.pipeline import run
-    from synth.spark import build_session
-
     overrides: dict[str, object] = {}
     if params.get("lakehouse"):
         overrides["lakehouse"] = params["lakehouse"]

@@ -1,4 +1,4 @@
-"""The pipeline's stages, from simulate / ingest to the report (:data:`STAGES`).
+"""The pipeline's stages, from simulate / ingest to the report (:data:`~synth.stages.STAGES`).
 
 The simulator is the embedded default source; ingestion writes bronze, cleaning silver, and
 featurization the gold profile and interaction tables, and training a generator of one gold
@@ -10,45 +10,36 @@ train recommenders on real, fused and synthetic data and score them on held-out 
 (:mod:`synth.evaluate.stage`), and write ``metrics.json`` and ``report.html``
 (:mod:`synth.report.stage`).
 
-Each stage is a function of ``(spark, config, lakehouse)``; :func:`run` chains them with progress
-logging and returns a summary that the CLI prints and writes as JSON.
+Each stage is a :data:`~synth.stages.StageRun` (``stage.run(spark, lakehouse, cfg)`` of its
+package) registered in :data:`REGISTRY` with when it applies and when it is skipped; :func:`run`
+chains them with progress logging and returns a summary that the CLI prints and writes as JSON.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from synth.clean.pipeline import CleanReport, clean
-from synth.config.ingest import Rees46MultiCategorySource, SourceConfig
+from synth.clean import stage as clean_stage
 from synth.config.job import JobConfig, SimulatorSource
-from synth.errors import InputError
-from synth.features.pipeline import build_features
-from synth.ingest.bronze import IngestReport, ingest
+from synth.evaluate import stage as evaluate_stage
+from synth.features import stage as features_stage
+from synth.generate.stage import run_filter, run_fuse, run_synthesize
+from synth.ingest import stage as ingest_stage
 from synth.io.delta import Lakehouse, write_json
+from synth.recommend import stage as recommend_stage
+from synth.report import stage as report_stage
+from synth.simulate import stage as simulate_stage
+from synth.stages import STAGES, StageRun
+from synth.train import stage as train_stage
 
 log = logging.getLogger(__name__)
 
-STAGES: tuple[str, ...] = (
-    "simulate",
-    "ingest",
-    "clean",
-    "features",
-    "train",
-    "synthesize",
-    "filter",
-    "fuse",
-    "recommend",
-    "evaluate",
-    "report",
-)
-_SIM_MARKER = "_synth_simulator.json"
+RUN_SUMMARY = "run_summary.json"
 
 
 @dataclass
@@ -69,47 +60,55 @@ class RunSummary:
             "seconds": self.seconds,
         }
 
-
-def landing_dir(source: SimulatorSource, lakehouse: Lakehouse) -> str:
-    """Where the simulator's CSV files go."""
-    return source.landing or f"{lakehouse.root.rstrip('/')}/landing/{source.resolved_name()}"
-
-
-def simulate_to_landing(
-    spark: SparkSession, source: SimulatorSource, lakehouse: Lakehouse
-) -> dict[str, object]:
-    """Write the simulated CSV files, unless the landing folder already holds these settings."""
-    from synth.simulate import simulate_events, write_event_csv
-
-    target = landing_dir(source, lakehouse)
-    marker = Path(target.removeprefix("file:")) / _SIM_MARKER
-    settings = source.settings_hash()
-    if marker.is_file() and json.loads(marker.read_text()).get("settings_hash") == settings:
-        log.info("simulate: %s already holds these settings (%s); reusing it", target, settings)
-        return {"landing": target, "settings_hash": settings, "reused": True}
-    ours = marker.is_file() or source.landing is None  # default folders belong to the job
-    if not ours and marker.parent.exists() and any(marker.parent.iterdir()):
-        raise InputError(
-            f"landing folder {target} is not empty and was not written by the simulator; "
-            "pick an empty `source.landing` folder or remove that setting"
-        )
-    compression = None if source.compression == "none" else source.compression
-    log.info("simulate: ~%s events -> %s", f"{source.simulator.events:,}", target)
-    write_event_csv(simulate_events(spark, source.simulator), target, compression=compression)
-    write_json(
-        str(marker),
-        {"settings_hash": settings, "simulator": source.simulator.model_dump(mode="json")},
-    )
-    return {"landing": target, "settings_hash": settings, "reused": False}
+    def path(self) -> str:
+        """Where the run writes this summary (``<lakehouse>/_reports/run_summary.json``)."""
+        return Lakehouse(self.lakehouse).report_file(RUN_SUMMARY)
 
 
-def ingest_source(source: SimulatorSource | SourceConfig, lakehouse: Lakehouse) -> SourceConfig:
-    """Return the source config ingestion reads (the simulator's files read as REES46)."""
-    if isinstance(source, SimulatorSource):
-        return Rees46MultiCategorySource(
-            name=source.resolved_name(), paths=[landing_dir(source, lakehouse)]
-        )
-    return source
+def _always(cfg: JobConfig) -> bool:
+    return True
+
+
+def _never(cfg: JobConfig) -> str | None:
+    return None
+
+
+def _simulator_source(cfg: JobConfig) -> bool:
+    return isinstance(cfg.source, SimulatorSource)
+
+
+def _recommend_disabled(cfg: JobConfig) -> str | None:
+    return None if cfg.recommend.enabled else "recommend.enabled is false"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One pipeline stage: its entry point, whether it belongs to a job, and why it is skipped.
+
+    A stage that does not ``apply`` to a job (``simulate`` for a source that is not the
+    simulator) is passed over silently; one whose ``skip`` gives a reason is announced as
+    ``[<stage>] skipped (<reason>)``.
+    """
+
+    run: StageRun
+    applies: Callable[[JobConfig], bool] = _always
+    skip: Callable[[JobConfig], str | None] = _never
+
+
+REGISTRY: dict[str, Stage] = {
+    "simulate": Stage(simulate_stage.run, applies=_simulator_source),
+    "ingest": Stage(ingest_stage.run),
+    "clean": Stage(clean_stage.run),
+    "features": Stage(features_stage.run),
+    "train": Stage(train_stage.run),
+    "synthesize": Stage(run_synthesize),
+    "filter": Stage(run_filter),
+    "fuse": Stage(run_fuse),
+    "recommend": Stage(recommend_stage.run, skip=_recommend_disabled),
+    "evaluate": Stage(evaluate_stage.run),
+    "report": Stage(report_stage.run),
+}
+"""Every stage of :data:`~synth.stages.STAGES` by name."""
 
 
 def run(
@@ -124,70 +123,29 @@ def run(
     Args:
         spark: The session.
         cfg: The validated job config.
-        stages: The stages to run (a subsequence of :data:`STAGES`).
+        stages: The stages to run (a subsequence of :data:`~synth.stages.STAGES`).
         progress: Called with one line per stage start / end (the CLI prints them).
     """
     say = progress or log.info
     lakehouse = Lakehouse(cfg.lakehouse)
     lakehouse.check_writable()
-    source = ingest_source(cfg.source, lakehouse)
+    source = ingest_stage.ingest_source(cfg.source, lakehouse)
     summary = RunSummary(lakehouse=lakehouse.root, source=source.name or source.kind)
-    for stage in STAGES:
-        if stage not in stages:
+    for name in STAGES:
+        stage = REGISTRY[name]
+        if name not in stages or not stage.applies(cfg):
             continue
-        if stage == "simulate" and not isinstance(cfg.source, SimulatorSource):
+        reason = stage.skip(cfg)
+        if reason is not None:
+            say(f"[{name}] skipped ({reason})")
             continue
-        if stage == "recommend" and not cfg.recommend.enabled:
-            say("[recommend] skipped (recommend.enabled is false)")
-            continue
-        say(f"[{stage}] started")
+        say(f"[{name}] started")
         start = time.perf_counter()
-        result: dict[str, object]
-        if stage == "simulate":
-            assert isinstance(cfg.source, SimulatorSource)
-            result = simulate_to_landing(spark, cfg.source, lakehouse)
-        elif stage == "ingest":
-            report: IngestReport = ingest(spark, source, lakehouse)
-            result = report.to_dict()
-        elif stage == "clean":
-            creport: CleanReport = clean(
-                spark,
-                source,
-                cfg.clean,
-                lakehouse,
-                event_types=cfg.features.interactions.event_types(),
-            )
-            result = creport.to_dict()
-            for line in creport.summary().splitlines():
-                say(f"[clean] {line}")
-        elif stage == "features":
-            freport = build_features(spark, lakehouse, cfg.features)
-            result = freport.to_dict()
-            for line in freport.summary().splitlines():
-                say(f"[features] {line}")
-        elif stage == "train":
-            from synth.train.stage import train
-
-            treport = train(spark, lakehouse, cfg.train)
-            result = treport.to_dict()
-            for line in treport.summary().splitlines():
-                say(f"[train] {line}")
-        else:
-            from synth.evaluate.stage import evaluate
-            from synth.generate.stage import GENERATE_STAGES, StageReport
-            from synth.recommend.stage import recommend
-            from synth.report.stage import report as write_report
-
-            later: dict[str, Callable[[SparkSession, Lakehouse, JobConfig], StageReport]] = {
-                **GENERATE_STAGES, "recommend": recommend, "evaluate": evaluate,
-                "report": write_report,
-            }  # fmt: skip
-            greport = later[stage](spark, lakehouse, cfg)
-            result = greport.to_dict()
-            for line in greport.summary().splitlines():
-                say(f"[{stage}] {line}")
-        summary.seconds[stage] = round(time.perf_counter() - start, 2)
-        summary.stages[stage] = result
-        say(f"[{stage}] done in {summary.seconds[stage]:.1f}s")
-    write_json(f"{lakehouse.reports_dir()}/run_summary.json", summary.to_dict())
+        report = stage.run(spark, lakehouse, cfg)
+        for line in report.summary().splitlines():
+            say(f"[{name}] {line}")
+        summary.seconds[name] = round(time.perf_counter() - start, 2)
+        summary.stages[name] = report.to_dict()
+        say(f"[{name}] done in {summary.seconds[name]:.1f}s")
+    write_json(summary.path(), summary.to_dict())
     return summary

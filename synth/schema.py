@@ -435,3 +435,8 @@ GOLD_SCHEMAS: dict[str, StructType] = {
     "item_profiles": ITEM_PROFILE_SCHEMA,
     "interactions": INTERACTIONS_SCHEMA,
 }
+
+
+def table_key(table: str) -> str:
+    """The id column of a gold profile table."""
+    return PRODUCT_ID if table == "item_profiles" else USER_ID

@@ -53,3 +53,12 @@ def normal(seed: int, *keys: Column | str) -> Column:
     u2 = uniform(derive_seed(seed, "bm2"), *keys)
     # 1 - u keeps the argument of log in (0, 1].
     return F.sqrt(-2.0 * F.log(1.0 - u1)) * F.cos(2.0 * 3.141592653589793 * u2)
+
+
+def holdout_mask(key: str, fraction: float, seed: int) -> Column:
+    """True for the holdout rows: a seeded hash of the id below ``fraction``.
+
+    A function of the id alone (partition independent): training leaves these rows out, and the
+    privacy filter and evaluation find the same rows again from the recorded fraction and seed.
+    """
+    return uniform(derive_seed(seed, "holdout"), key) < F.lit(float(fraction))

@@ -16,7 +16,7 @@ Set up, on the Airflow workers:
   whose lakehouse every node can reach.
 
 Written for Airflow 3 (``airflow.sdk``). ``tests/infra`` loads this file with the locked Airflow
-(``.cache/venv-infra``) and checks the tasks against ``synth.pipeline.STAGES`` and the
+(``.cache/venv-infra``) and checks the tasks against ``synth.stages.STAGES`` and the
 repository's jobs/ and configs/.
 """
 
@@ -29,7 +29,7 @@ import pendulum
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import DAG, chain
 
-# synth.pipeline.STAGES (the Airflow environment does not import synth; tests/infra compares them)
+# synth.stages.STAGES (the Airflow environment does not import synth; tests/infra compares them)
 STAGES = (
     "simulate",
     "ingest",

@@ -30,7 +30,6 @@ from synth.config.clean import CleanConfig
 from synth.config.ingest import SourceConfig
 from synth.errors import InputError, InvalidDataError
 from synth.ingest.adapters import ParseSpec, get_adapter
-from synth.ingest.bronze import bronze_table
 from synth.io.delta import (
     Lakehouse,
     read_table,
@@ -51,22 +50,13 @@ from synth.schema import (
     SOURCE_FILE_SIZE,
     Reason,
 )
+from synth.stages import StageReport
 
 log = logging.getLogger(__name__)
 
 
-def silver_table(lakehouse: Lakehouse) -> str:
-    """Return the silver events table path."""
-    return lakehouse.table_path("silver", "events")
-
-
-def quarantine_table(lakehouse: Lakehouse) -> str:
-    """Return the quarantine table path."""
-    return lakehouse.table_path("silver", "quarantine")
-
-
 @dataclass
-class CleanReport:
+class CleanReport(StageReport):
     """The accounting of one cleaning run."""
 
     source: str
@@ -172,7 +162,7 @@ def clean(
         InvalidDataError: The accounting does not balance (a bug; nothing is hidden).
     """
     adapter = get_adapter(source)
-    btable = bronze_table(lakehouse, adapter.name)
+    btable = lakehouse.bronze_table(adapter.name)
     if not table_exists(spark, btable):
         raise InputError(
             f"no bronze table for source {adapter.name!r} at {btable}: run ingestion first"
@@ -208,7 +198,7 @@ def clean(
         quarantine = decided.where(F.col(DISPOSITION).isin(*Reason.QUARANTINE)).select(
             F.col(DISPOSITION).alias(REASON), *[F.col(f.name) for f in QUARANTINE_SCHEMA.fields[1:]]
         )
-        qtable, stable = quarantine_table(lakehouse), silver_table(lakehouse)
+        qtable, stable = lakehouse.quarantine_table(), lakehouse.silver_table()
         log.info("clean %s: writing quarantine", adapter.name)
         qversion = write_table(quarantine, qtable, mode="overwrite", properties=lineage)
         log.info("clean %s: writing silver", adapter.name)
@@ -238,6 +228,6 @@ def clean(
         )
     if not report.balanced:
         raise InvalidDataError(f"internal error: accounting does not balance:\n{report.summary()}")
-    write_json(f"{lakehouse.reports_dir()}/clean_accounting.json", report.to_dict())
+    write_json(lakehouse.report_file("clean_accounting.json"), report.to_dict())
     log.info("clean %s:\n%s", adapter.name, report.summary())
     return report

@@ -1,157 +1,19 @@
-"""Configuration of the verdict stages: ``recommend``, ``evaluate`` and ``report``.
+"""Configuration of the ``evaluate`` stage: fidelity, utility and privacy of a synthetic table.
 
-Kept free of torch and Spark imports, so a job config validates anywhere.
+Kept free of torch and Spark imports, so a job config validates anywhere. The recommender's
+configuration is in :mod:`synth.config.recommend`.
 
 Example::
 
-    recommend:
-      seeds: [0, 1, 2, 3, 4]
-      k: [10, 20]
-      models:
-        als: {rank: 32, reg_params: [0.05, 0.2]}
-        item_knn: {neighbours: [50, 200]}
     evaluate:
       privacy: {rows: 2000}
 """
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field
 
 from synth.config.base import StrictModel
-
-Variant = Literal["real", "fused", "synthetic"]
-VARIANTS: tuple[Variant, ...] = ("real", "fused", "synthetic")
-
-
-def _distinct(values: tuple[object, ...], where: str) -> None:
-    if len(set(values)) != len(values):
-        from synth.errors import ConfigError
-
-        raise ConfigError(f"{where}: repeated values {values}")
-
-
-class PopularityConfig(StrictModel):
-    """Most popular items of the training data (by interaction strength), the same for all."""
-
-    enabled: bool = True
-
-
-class AlsConfig(StrictModel):
-    """Spark MLlib ALS for implicit feedback (confidence ``1 + alpha * strength``).
-
-    Attributes:
-        enabled: Train it.
-        rank: Latent factors.
-        max_iter: ALS sweeps.
-        reg_params: Regularisation values tried; the best on the validation split is used.
-        alpha: Confidence scale of implicit feedback.
-    """
-
-    enabled: bool = True
-    rank: int = Field(default=16, ge=1, le=512)
-    max_iter: int = Field(default=8, ge=1, le=100)
-    reg_params: tuple[float, ...] = Field(default=(0.05, 0.5), min_length=1)
-    alpha: float = Field(default=10.0, gt=0.0)
-
-    @field_validator("reg_params")
-    @classmethod
-    def _positive(cls, value: tuple[float, ...]) -> tuple[float, ...]:
-        if any(v <= 0 for v in value):
-            from synth.errors import ConfigError
-
-            raise ConfigError(f"recommend.models.als.reg_params must be > 0, got {value}")
-        _distinct(value, "recommend.models.als.reg_params")
-        return value
-
-
-class ItemKnnConfig(StrictModel):
-    """Item-based k nearest neighbours: cosine similarity of items' user vectors.
-
-    Attributes:
-        enabled: Train it.
-        neighbours: Neighbours kept per item, tried in turn (best on validation used).
-        shrink: Added to the cosine denominator (damps similarities from few co-occurrences).
-    """
-
-    enabled: bool = True
-    neighbours: tuple[int, ...] = Field(default=(50, 200), min_length=1)
-    shrink: float = Field(default=10.0, ge=0.0)
-
-    @field_validator("neighbours")
-    @classmethod
-    def _positive(cls, value: tuple[int, ...]) -> tuple[int, ...]:
-        if any(v < 1 for v in value):
-            from synth.errors import ConfigError
-
-            raise ConfigError(f"recommend.models.item_knn.neighbours must be >= 1, got {value}")
-        _distinct(value, "recommend.models.item_knn.neighbours")
-        return value
-
-
-class ModelsConfig(StrictModel):
-    """The item recommenders."""
-
-    popularity: PopularityConfig = PopularityConfig()
-    als: AlsConfig = AlsConfig()
-    item_knn: ItemKnnConfig = ItemKnnConfig()
-
-
-class RecommendConfig(StrictModel):
-    """Stage ``recommend``: recommenders trained per data variant, scored on held-out real events.
-
-    Attributes:
-        enabled: Run the stage.
-        variants: Training data: ``real`` (the train split), ``fused`` (plus the run's synthetic
-            events: synthetic users and enrichment of sparse real users) and ``synthetic``
-            (the run's synthetic users only; real users' train events are only the input the
-            model scores them from).
-        seeds: One training run per seed: the seed draws the subsample of training pairs
-            (``subsample``, the same real pairs in every variant) and the model's own seed.
-        subsample: Share of training (user, item) pairs each seed keeps.
-        k: Cut-offs of Recall / NDCG / MAP@K (the first is the headline).
-        cold_max_events: Users with at most this many real train events are cold / sparse.
-        cold_share: Share of the real users with held-out events made sparse: their train
-            history is cut to its last ``cold_max_events`` events (the older ones are dropped
-            from every variant), and the fused variant adds their enrichment events, drawn as
-            the ``fuse`` stage draws them for naturally sparse users. Needed because the
-            per-user split leaves users with at most a few events no held-out events to score.
-        head_share: The most popular items (this share of the catalog, by real train events)
-            are the head; the rest is the long tail.
-        max_eval_users: Evaluated users (a seeded sample of the real users with held-out
-            events when there are more).
-        alpha: Significance level of the paired test between real and fused.
-        models: The recommenders.
-    """
-
-    enabled: bool = True
-    variants: tuple[Variant, ...] = Field(default=VARIANTS, min_length=1)
-    seeds: tuple[int, ...] = Field(default=(0, 1, 2, 3, 4), min_length=2)
-    subsample: float = Field(default=0.9, gt=0.0, le=1.0)
-    k: tuple[int, ...] = Field(default=(10, 20), min_length=1)
-    cold_max_events: int = Field(default=3, ge=1)
-    cold_share: float = Field(default=0.3, ge=0.0, lt=1.0)
-    head_share: float = Field(default=0.2, gt=0.0, lt=1.0)
-    max_eval_users: int = Field(default=10_000, ge=10)
-    alpha: float = Field(default=0.05, gt=0.0, lt=1.0)
-    models: ModelsConfig = ModelsConfig()
-
-    @field_validator("variants", "seeds", "k")
-    @classmethod
-    def _no_repeats(cls, value: tuple[object, ...], info: ValidationInfo) -> tuple[object, ...]:
-        _distinct(value, f"recommend.{info.field_name}")
-        return value
-
-    @field_validator("k")
-    @classmethod
-    def _k_positive(cls, value: tuple[int, ...]) -> tuple[int, ...]:
-        if any(v < 1 for v in value):
-            from synth.errors import ConfigError
-
-            raise ConfigError(f"recommend.k values must be >= 1, got {value}")
-        return value
 
 
 class PrivacyEvalConfig(StrictModel):

@@ -21,7 +21,7 @@ from pydantic import Field, field_validator, model_validator
 
 from synth.config.base import StrictModel, load_yaml, parse_model
 from synth.config.clean import CleanConfig
-from synth.config.evaluate import EvaluateConfig, RecommendConfig
+from synth.config.evaluate import EvaluateConfig
 from synth.config.features import FeaturesConfig
 from synth.config.ingest import (
     GenericSource,
@@ -29,9 +29,11 @@ from synth.config.ingest import (
     Rees46MultiCategorySource,
     _check_name,
 )
+from synth.config.recommend import RecommendConfig
 from synth.config.simulate import SimulatorConfig
 from synth.config.synthesize import SynthesizeConfig
 from synth.config.train import TrainStageConfig
+from synth.errors import ConfigError
 from synth.schema import EVENT_TYPES
 
 
@@ -121,8 +123,6 @@ def load_job_config(path: str | Path, *, overrides: dict[str, object] | None = N
     """
     data = load_yaml(path)
     if not isinstance(data, dict):
-        from synth.errors import ConfigError
-
         raise ConfigError(
             f"{path}: the top level must be a mapping of keys, got {type(data).__name__}"
         )

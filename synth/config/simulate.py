@@ -3,8 +3,8 @@
 Three strict, frozen models:
 
 - :class:`DirtConfig`: the rates at which realistic dirt is injected (all in [0, 1]).
-- :class:`BehaviourConfig`: the knobs of the behaviour model (popularity skew, session shape,
-  funnel rates). Its defaults are calibrated against the real REES46 multi-category sample
+- :class:`SimulatedBehaviourConfig`: the knobs of the behaviour model (popularity skew, session
+  shape, funnel rates). Its defaults are calibrated against the real REES46 multi-category sample
   (``bench/calibrate_simulator.py``); change them only with a new calibration run.
 - :class:`SimulatorConfig`: seed, volume, period, catalog size, parallelism, and the two above.
 
@@ -99,7 +99,7 @@ class DirtConfig(StrictModel):
         return cls(**{name: 0.0 for name in cls.model_fields})
 
 
-class BehaviourConfig(StrictModel):
+class SimulatedBehaviourConfig(StrictModel):
     """Knobs of the behaviour model; the defaults are calibrated (see the module docstring).
 
     Attributes:
@@ -173,10 +173,11 @@ class BehaviourConfig(StrictModel):
     )
     @classmethod
     def _probability(cls, value: float, info: ValidationInfo) -> float:
-        return _check_rate(cls.__name__, str(info.field_name), value)
+        # Its messages name the model ``BehaviourConfig``, as they always have.
+        return _check_rate("BehaviourConfig", str(info.field_name), value)
 
     @model_validator(mode="after")
-    def _consistent(self) -> BehaviourConfig:
+    def _consistent(self) -> SimulatedBehaviourConfig:
         after = self.purchase_after_cart + self.remove_after_cart
         if after > 1.0:
             raise ValueError(
@@ -221,7 +222,7 @@ class SimulatorConfig(StrictModel):
     days: int = 31
     items: int | None = None
     partitions: int | None = None
-    behaviour: BehaviourConfig = BehaviourConfig()
+    behaviour: SimulatedBehaviourConfig = SimulatedBehaviourConfig()
     dirt: DirtConfig = DirtConfig()
 
     @model_validator(mode="after")

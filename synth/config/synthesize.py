@@ -23,6 +23,7 @@ import re
 from pydantic import Field, field_validator, model_validator
 
 from synth.config.base import StrictModel
+from synth.errors import ConfigError
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -111,7 +112,7 @@ class FilterConfig(StrictModel):
     privacy: PrivacyFilter = PrivacyFilter()
 
 
-class BehaviourConfig(StrictModel):
+class BehaviourSynthesisConfig(StrictModel):
     """How synthetic behaviour events are drawn (see :mod:`synth.generate.behaviour`).
 
     Attributes:
@@ -148,8 +149,6 @@ class EnrichConfig(StrictModel):
     @model_validator(mode="after")
     def _check(self) -> EnrichConfig:
         if self.target_events <= self.max_events:
-            from synth.errors import ConfigError
-
             raise ConfigError(
                 f"synthesize.fusion.enrich.target_events={self.target_events} must exceed "
                 f"max_events={self.max_events} (a sparse user must gain events)"
@@ -168,7 +167,7 @@ class FusionConfig(StrictModel):
 
     synthetic_weight: float = Field(default=1.0, gt=0.0, le=1.0)
     enrich: EnrichConfig = EnrichConfig()
-    behaviour: BehaviourConfig = BehaviourConfig()
+    behaviour: BehaviourSynthesisConfig = BehaviourSynthesisConfig()
 
 
 class SynthesizeConfig(StrictModel):
@@ -211,8 +210,6 @@ class SynthesizeConfig(StrictModel):
     @classmethod
     def _valid_run_id(cls, value: str | None) -> str | None:
         if value is not None and not _RUN_ID.match(value):
-            from synth.errors import ConfigError
-
             raise ConfigError(
                 f"synthesize.run_id={value!r}: use 1-64 letters, digits, '_', '.', '-' "
                 "(starting with a letter or digit)"
@@ -222,7 +219,5 @@ class SynthesizeConfig(StrictModel):
     @model_validator(mode="after")
     def _some_rows(self) -> SynthesizeConfig:
         if self.rows == 0 and not self.conditions and not self.conditions_table:
-            from synth.errors import ConfigError
-
             raise ConfigError("synthesize.rows is 0 and there are no conditions: nothing to make")
         return self

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from synth.config.base import StrictModel
+from synth.errors import ConfigError
 
 
 class TrainConfig(StrictModel):
@@ -108,8 +109,6 @@ class TrainStageConfig(StrictModel):
     @model_validator(mode="after")
     def _check(self) -> TrainStageConfig:
         if self.model == "gan" and self.train.batch_size % self.gan.pac:
-            from synth.errors import ConfigError
-
             raise ConfigError(
                 f"train.train.batch_size={self.train.batch_size} must be a multiple of "
                 f"train.gan.pac={self.gan.pac} (the critic judges pac rows together)"

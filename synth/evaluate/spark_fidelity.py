@@ -1,6 +1,6 @@
 """Fidelity on Spark DataFrames: column shapes by aggregation, pair trends on a bounded sample.
 
-The same definitions as :mod:`synth.evaluate.fidelity`. Column shapes are exact and computed by
+The same definitions as :mod:`synth.stats.fidelity`. Column shapes are exact and computed by
 Spark (nothing per row reaches the driver): the KS statistic from the two empirical CDFs over
 the distinct values (one grouped count and a running sum), the total variation distance from
 grouped frequencies. Column-pair trends need joint distributions and correlations; they are
@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from synth.evaluate.fidelity import NUMERIC_KINDS, QualityScore, Sdtype, combine_scores
+from synth.stats.fidelity import NUMERIC_KINDS, QualityScore, Sdtype, combine_scores
 
 _SIDE = "_side"
 

@@ -15,7 +15,7 @@ never saw), the run's raw and filtered synthetic rows, and writes
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,14 +27,18 @@ from pyspark.sql.types import StructType
 from synth.config.evaluate import EvaluateConfig
 from synth.config.job import JobConfig
 from synth.errors import InputError
-from synth.evaluate.fidelity import BINS, quality_score, sdtypes
 from synth.evaluate.privacy import closer_to_training_share, membership_auc
 from synth.evaluate.utility import TASKS, tstr
+from synth.generate.filters import Reason, encode_rows, row_hash
+from synth.generate.stage import count_by, model_encoder, real_split
 from synth.io.delta import Lakehouse, read_table, table_exists, write_json
 from synth.models.encoding import TableEncoder
-from synth.models.profiles import model_rows
-from synth.schema import GOLD_SCHEMAS, REJECTED_REASON, ROW, RUN_ID
-from synth.train.data import hash_sample, table_key
+from synth.models.table_frame import model_rows
+from synth.refs import resolve_model, resolve_run_id
+from synth.schema import GOLD_SCHEMAS, REJECTED_REASON, ROW, RUN_ID, table_key
+from synth.stages import StageReport
+from synth.stats.fidelity import BINS, quality_score, sdtypes
+from synth.stats.hashing import hash_sample
 
 MAX_LEVELS = 8
 MIN_ROWS = 10  # fewer rows of a kind: distances, utility and fidelity are not measured
@@ -84,7 +88,7 @@ def correlations(frame: pd.DataFrame, columns: list[str]) -> list[list[float]]:
 
 
 @dataclass
-class EvaluateReport:
+class EvaluateReport(StageReport):
     """What the ``evaluate`` stage measured."""
 
     run_id: str
@@ -98,10 +102,6 @@ class EvaluateReport:
     seconds: float
     notes: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready."""
-        return asdict(self)
-
     def summary(self) -> str:
         """A few lines."""
         p, u, nan = self.privacy, self.utility, float("nan")
@@ -114,19 +114,8 @@ class EvaluateReport:
         return "\n".join(lines)
 
 
-def evaluate(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> EvaluateReport:
+def run(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> EvaluateReport:
     """Run the stage (see the module docstring)."""
-    from synth.generate.filters import Reason, encode_rows, row_hash
-    from synth.generate.stage import (
-        _count_by,
-        _real,
-        model_encoder,
-        resolve_model,
-        resolve_run_id,
-        synthetic_table,
-    )
-    from synth.recommend.stage import run_dir
-
     began = time.perf_counter()
     ec = cfg.evaluate
     ref = resolve_model(spark, lakehouse, cfg)
@@ -134,16 +123,16 @@ def evaluate(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> Evalu
     encoder = model_encoder(ref)
     gold = GOLD_SCHEMAS[ref.table]
     key = table_key(ref.table)
-    path = synthetic_table(lakehouse, ref.table)
+    path = lakehouse.synthetic_table(ref.table)
     if not table_exists(spark, path):
         raise InputError(f"{path} does not exist: run the `filter` stage first")
     rows = read_table(spark, path).where(F.col(RUN_ID) == F.lit(run))
     kept = rows.where(F.col(REJECTED_REASON).isNull())
-    counts, kept_rows = _count_by(rows, REJECTED_REASON)  # removed per reason, kept
+    counts, kept_rows = count_by(rows, REJECTED_REASON)  # removed per reason, kept
     raw_rows = kept_rows + sum(counts.values())
     if raw_rows == 0:
         raise InputError(f"{path} has no rows of run {run!r}: run the `filter` stage for it first")
-    train_rows, holdout = _real(spark, ref)
+    train_rows, holdout = real_split(spark, ref)
     if holdout is None:
         raise InputError(
             "the model was trained without a holdout (train.holdout_fraction is 0): privacy and "
@@ -197,7 +186,7 @@ def evaluate(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> Evalu
     fidelity: dict[str, Any] = {}
     if enough:
         fidelity = _fidelity(train_rows, kept, ec, encoder, gold, key, seed)
-    out = f"{run_dir(lakehouse, run)}/evaluate.json"
+    out = lakehouse.run_file(run, "evaluate.json")
     report = EvaluateReport(
         run_id=run, model_id=ref.model_id, table=ref.table, path=out, fidelity=fidelity,
         utility=utility, privacy=privacy,

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from synth.evaluate.detection import _fit_logistic, roc_auc
-from synth.evaluate.fidelity import sdtypes
+from synth.stats.auc import roc_auc
+from synth.stats.fidelity import sdtypes
+from synth.stats.logistic import fit_logistic
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ def tstr(real_train: pd.DataFrame, synthetic: pd.DataFrame, real_holdout: pd.Dat
         if len(set(y.tolist())) < 2 or len(set(y_hold.tolist())) < 2:
             out[f"train_on_{name}_auc"] = float("nan")
             continue
-        weights = _fit_logistic(features.matrix(frame), y.astype(np.float64), seed=seed)
+        weights = fit_logistic(features.matrix(frame), y.astype(np.float64), seed=seed)
         x = np.hstack([x_hold, np.ones((len(x_hold), 1))])
         out[f"train_on_{name}_auc"] = roc_auc(y_hold, x @ weights)
     real_auc, syn_auc = out["train_on_real_auc"], out["train_on_synthetic_auc"]

@@ -313,8 +313,7 @@ class MiniLMEncoder(nn.Module):
             SetupError: A file is missing or unreadable, or a tensor is missing, has the wrong
                 shape or is not floating point (the message names the file and the tensor).
         """
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
+        import safetensors.torch  # the ml extra, like torch (imported here, see the module doc)
 
         folder = Path(model_dir)
         config = BertConfig.from_file(folder / CONFIG_FILE)
@@ -322,8 +321,8 @@ class MiniLMEncoder(nn.Module):
         if not weights.is_file():
             raise SetupError(f"model weights {weights} do not exist")
         try:
-            tensors = load_file(str(weights), device="cpu")
-        except (OSError, SafetensorError) as exc:
+            tensors = safetensors.torch.load_file(str(weights), device="cpu")
+        except (OSError, safetensors.SafetensorError) as exc:
             raise SetupError(f"cannot read the model weights {weights}: {exc}") from exc
         expected = cls.expected_shapes(config)
         state: dict[str, torch.Tensor] = {}

@@ -17,17 +17,16 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
 
 import numpy as np
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from synth.clean.pipeline import silver_table
 from synth.config.features import EmbeddingConfig, FeaturesConfig
 from synth.errors import InputError, InvalidDataError
+from synth.features.embed import Projection, embed_column, fit_projection, project_column
 from synth.features.profiles import (
     conform,
     interactions,
@@ -55,9 +54,7 @@ from synth.schema import (
     USER_ID,
     schema_mismatches,
 )
-
-if TYPE_CHECKING:  # torch is only imported when embeddings are built
-    from synth.features.embed import Projection
+from synth.stages import StageReport
 
 log = logging.getLogger(__name__)
 
@@ -68,26 +65,14 @@ PROP_PROJECTION_SHA = "synth.text_projection_sha256"
 _EMB_FULL = "_embedding_full"
 
 
-def gold_table(lakehouse: Lakehouse, name: str) -> str:
-    """Return the path of gold table ``name`` (a key of :data:`synth.schema.GOLD_SCHEMAS`)."""
-    if name not in GOLD_SCHEMAS:
-        raise ValueError(f"unknown gold table {name!r}; known: {sorted(GOLD_SCHEMAS)}")
-    return lakehouse.table_path("gold", name)
-
-
-def projection_path(lakehouse: Lakehouse) -> str:
-    """Where the fitted text-embedding projection (JSON) is kept."""
-    return f"{lakehouse.root.rstrip('/')}/_artifacts/features/text_projection.json"
-
-
-def fingerprint(cfg: FeaturesConfig) -> str:
+def features_fingerprint(cfg: FeaturesConfig) -> str:
     """A short stable hash of the features config."""
     payload = json.dumps(cfg.model_dump(mode="json"), sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
 @dataclass
-class FeaturesReport:
+class FeaturesReport(StageReport):
     """What one featurization run built."""
 
     silver_table: str
@@ -102,10 +87,6 @@ class FeaturesReport:
     unpriced_items: int = 0
     embedding: dict[str, float] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, object]:
-        """JSON-ready report."""
-        return asdict(self)
 
     def summary(self) -> str:
         """A few human-readable lines."""
@@ -155,8 +136,6 @@ def _fit_padded(vectors: np.ndarray, cfg: EmbeddingConfig) -> Projection:
     PCA cannot find more directions than the sample has (rows - 1); the extra output values are
     then 0 for every item, so the column always has ``cfg.dim`` values.
     """
-    from synth.features.embed import Projection, fit_projection
-
     n, width = vectors.shape
     rank = min(cfg.dim, n - 1, width)
     if rank >= cfg.dim:
@@ -183,8 +162,6 @@ def attach_embeddings(
     text -> embedding lookup (the caller unpersists it once the items are written). Runs Spark
     jobs (the embedding itself and the PCA sample).
     """
-    from synth.features.embed import embed_column, project_column
-
     start = time.perf_counter()
     texts = items.select("item_text").distinct()
     embedded = embed_column(
@@ -198,7 +175,7 @@ def attach_embeddings(
         projection = _fit_padded(_sample_vectors(embedded, cfg), cfg)
         text = projection.to_json()
         sha = hashlib.sha256(text.encode()).hexdigest()
-        write_json(projection_path(lakehouse), json.loads(text))
+        write_json(lakehouse.text_projection_path(), json.loads(text))
         projected = project_column(embedded, _EMB_FULL, "text_embedding", projection)
         lookup = projected.select("item_text", "text_embedding").persist()
         lookup.count()
@@ -240,13 +217,13 @@ def build_features(
         InputError: There is no silver table yet (run cleaning first).
         InvalidDataError: Silver has no train events, or an internal check failed.
     """
-    stable = silver_table(lakehouse)
+    stable = lakehouse.silver_table()
     if not table_exists(spark, stable):
         raise InputError(f"no silver table at {stable}: run the clean stage first")
     version = table_version(spark, stable)
-    fp = fingerprint(cfg)
+    fp = features_fingerprint(cfg)
     props = {PROP_SILVER_TABLE: stable, PROP_SILVER_VERSION: str(version), PROP_FINGERPRINT: fp}
-    paths = {name: gold_table(lakehouse, name) for name in GOLD_SCHEMAS}
+    paths = {name: lakehouse.gold_table(name) for name in GOLD_SCHEMAS}
     report = FeaturesReport(silver_table=stable, silver_version=version, fingerprint=fp,
                             rebuilt=False)  # fmt: skip
     if not force and _up_to_date(spark, paths, props):
@@ -314,6 +291,6 @@ def build_features(
         report.seconds["total"] = round(time.perf_counter() - start, 2)
     finally:
         silver.unpersist()
-    write_json(f"{lakehouse.reports_dir()}/features.json", report.to_dict())
+    write_json(lakehouse.report_file("features.json"), report.to_dict())
     log.info("features:\n%s", report.summary())
     return report

@@ -5,10 +5,11 @@ events in the silver schema, on the items of a :class:`Catalog` built from gold
 ``item_profiles``. It is pure numpy/pandas and vectorized over events; it is meant to run inside
 Spark's ``mapInPandas`` and triggers no Spark job.
 
-Determinism: every random draw is :func:`uniform` of (seed, purpose, user id, event or session
-index[, candidate]), a counter-based splitmix64 hash, and every per-user computation (share
-normalisation, cumulative sums) reads only that user's values. A user therefore gets exactly the
-same events whatever batch it lands in, with whichever other users, in any row order.
+Determinism: every random draw is :func:`~synth.stats.hashing.hash_uniform` of (seed, purpose,
+user id, event or session index[, candidate]), a counter-based splitmix64 hash, and every
+per-user computation (share normalisation, cumulative sums) reads only that user's values. A
+user therefore gets exactly the same events whatever batch it lands in, with whichever other
+users, in any row order.
 
 Generation rules (the behaviour contract):
 
@@ -99,57 +100,9 @@ from synth.schema import (
     USER_SESSION,
     PriceMissing,
 )
+from synth.stats.hashing import hash_uniform
 
-__all__ = ["BehaviourParams", "Catalog", "generate_events", "uniform"]
-
-# -- the counter-based hash -----------------------------------------------------------------------
-_MASK_64 = (1 << 64) - 1
-_GAMMA = 0x9E3779B97F4A7C15
-_MUL_1 = np.uint64(0xBF58476D1CE4E5B9)
-_MUL_2 = np.uint64(0x94D049BB133111EB)
-_SHIFT_30, _SHIFT_27, _SHIFT_31, _SHIFT_11 = (np.uint64(s) for s in (30, 27, 31, 11))
-_TWO_M53 = 1.0 / float(1 << 53)
-
-
-def _mix_int(x: int) -> int:
-    """splitmix64 of a Python int (exact, for the seed and purpose: no numpy scalar overflow)."""
-    z = (x + _GAMMA) & _MASK_64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK_64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK_64
-    return z ^ (z >> 31)
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64 of a uint64 array (wrap-around arithmetic)."""
-    z = x + np.uint64(_GAMMA)
-    z = (z ^ (z >> _SHIFT_30)) * _MUL_1
-    z = (z ^ (z >> _SHIFT_27)) * _MUL_2
-    return z ^ (z >> _SHIFT_31)
-
-
-def uniform(seed: int, purpose: int, *keys: np.ndarray) -> np.ndarray:
-    """Return uniform draws in [0, 1) determined only by ``seed``, ``purpose`` and the keys.
-
-    The state starts from splitmix64(seed), then (purpose), then each key in turn, are xor-ed in
-    and re-mixed with splitmix64; the top 53 bits become the draw, so values are exact doubles.
-
-    Args:
-        seed: The seed (any Python int; taken modulo 2**64).
-        purpose: A small integer naming what the draw is for, so draws for different purposes
-            with the same keys are independent.
-        *keys: Integer arrays (taken as int64), broadcast together.
-
-    Returns:
-        A float64 array of the keys' broadcast shape.
-    """
-    state = _mix_int(_mix_int(int(seed) & _MASK_64) ^ (int(purpose) & _MASK_64))
-    h = np.full(np.broadcast_shapes(*(np.shape(k) for k in keys)), state, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for key in keys:
-            k = np.ascontiguousarray(key, dtype=np.int64).view(np.uint64)
-            h = _mix(h ^ k)
-    return (h >> _SHIFT_11).astype(np.float64) * _TWO_M53
-
+__all__ = ["BehaviourParams", "Catalog", "generate_events"]
 
 # Purposes of the draws (never renumber: that changes every generated data set).
 _P_CATEGORY, _P_BRAND, _P_ITEM, _P_CART_PICK, _P_FOLLOW_PICK = 1, 2, 3, 4, 5
@@ -568,12 +521,13 @@ def _draw_items(
     params: BehaviourParams,
 ) -> np.ndarray:
     """Fresh items (catalog positions) for events (uid, j) of batch users ``user``."""
-    category = shares.sample(user, uniform(seed, _P_CATEGORY, uid, j))
+    category = shares.sample(user, hash_uniform(seed, _P_CATEGORY, uid, j))
     k = params.price_candidates
-    r = uniform(seed, _P_ITEM, uid[:, None], j[:, None], np.arange(k, dtype=np.int64)[None, :])
+    candidate = np.arange(k, dtype=np.int64)[None, :]
+    r = hash_uniform(seed, _P_ITEM, uid[:, None], j[:, None], candidate)
     candidates = np.full((len(uid), k), -1, dtype=np.int64)
     brand = brand_code[user]
-    on_brand = (brand >= 0) & (uniform(seed, _P_BRAND, uid, j) < params.brand_affinity)
+    on_brand = (brand >= 0) & (hash_uniform(seed, _P_BRAND, uid, j) < params.brand_affinity)
     if on_brand.any():
         key = category[on_brand] * len(index.brand_names) + brand[on_brand]
         candidates[on_brand] = index.by_brand.sample(
@@ -594,7 +548,7 @@ def _draw_items(
 
 def _pick(seed: int, purpose: int, uid: np.ndarray, j: np.ndarray, n: np.ndarray) -> np.ndarray:
     """A uniform index in [0, n) per event."""
-    return np.minimum(np.floor(uniform(seed, purpose, uid, j) * n).astype(np.int64), n - 1)
+    return np.minimum(np.floor(hash_uniform(seed, purpose, uid, j) * n).astype(np.int64), n - 1)
 
 
 def _session_starts(
@@ -612,14 +566,14 @@ def _session_starts(
     k = np.arange(total, dtype=np.int64) - (s_end - n_sessions)[user]
     s = n_sessions[user]
     t0, span = first[user], (last - first)[user]
-    frac = uniform(seed, _P_SESSION_START, uid[user], k)
+    frac = hash_uniform(seed, _P_SESSION_START, uid[user], k)
     offset = np.minimum((np.floor(frac * span) // _NS * _NS).astype(np.int64), span)
     offset = np.where(k == 0, 0, np.where((k == s - 1) & (s > 1), span, offset))
     start = t0 + offset
     # Middle sessions: the hour of day from hour_shares, a day later or earlier when that
     # leaves the window; the uniform time stays when the hour fits on neither day.
     middle = np.flatnonzero((k > 0) & (k < s - 1))
-    r = uniform(seed, _P_HOUR, uid[user[middle]], k[middle])
+    r = hash_uniform(seed, _P_HOUR, uid[user[middle]], k[middle])
     hour = np.minimum((hour_cum[user[middle], 1:] <= r[:, None]).sum(axis=1), 23)
     old = start[middle]
     day = old // _DAY_NS * _DAY_NS
@@ -761,7 +715,8 @@ def generate_events(
     s_start = np.cumsum(n_sessions) - n_sessions
     local = j * n_sessions[user] // m[user]
     session = s_start[user] + local
-    gap = np.ceil(-params.mean_gap_s * np.log1p(-uniform(seed, _P_GAP, uid_e, j))).astype(np.int64)
+    draw = hash_uniform(seed, _P_GAP, uid_e, j)
+    gap = np.ceil(-params.mean_gap_s * np.log1p(-draw)).astype(np.int64)
     opens = np.ones(total, dtype=bool)
     opens[1:] = session[1:] != session[:-1]
     gap[opens] = 0
@@ -786,7 +741,7 @@ def generate_events(
             )
         types = np.array([t for t, _ in params.other_types], dtype=object)
         cum = np.cumsum([w for _, w in params.other_types], dtype=np.float64)
-        r = uniform(seed, _P_OTHER_TYPE, uid_e[other], j[other]) * cum[-1]
+        r = hash_uniform(seed, _P_OTHER_TYPE, uid_e[other], j[other]) * cum[-1]
         names[other] = types[np.minimum(np.searchsorted(cum, r, side="right"), len(types) - 1)]
     order = np.lexsort((j, time, uid_e))
     item, session = item[order], session[order]

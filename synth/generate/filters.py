@@ -35,8 +35,10 @@ from pyspark.sql.types import ArrayType, DoubleType, StructField, StructType
 
 from synth.config.synthesize import ValidityFilter
 from synth.models.encoding import TableEncoder
-from synth.models.profiles import FIRST_SUFFIX, model_rows
+from synth.models.table_frame import FIRST_SUFFIX, model_rows
 from synth.schema import DCR, REALISM_SCORE
+from synth.stats.distance import nearest_distance
+from synth.stats.logistic import fit_logistic
 
 
 class Reason:
@@ -225,8 +227,6 @@ class Scorer:
 
     def dcr(self, x: np.ndarray, *, chunk: int = 2_048) -> np.ndarray:
         """Each row's Euclidean distance to its closest reference row (``chunk`` rows at a time)."""
-        from synth.evaluate.privacy import nearest_distance
-
         return nearest_distance(x, self.reference, chunk=chunk)
 
 
@@ -239,15 +239,13 @@ def fit_scorer(
     seed: int,
 ) -> Scorer:
     """Fit the detector (``real`` vs ``synthetic`` encoded rows) and keep the reference rows."""
-    from synth.evaluate.detection import _fit_logistic
-
     mean = real.mean(axis=0)
     scale = np.maximum(real.std(axis=0), 1e-3)
     weights = np.zeros(0)
     if synthetic is not None and len(synthetic):
         x = np.vstack([real, synthetic]).astype(np.float64)
         y = np.concatenate([np.zeros(len(real)), np.ones(len(synthetic))])
-        weights = _fit_logistic((x - mean) / scale, y, seed=seed)
+        weights = fit_logistic((x - mean) / scale, y, seed=seed)
     return Scorer(
         encoder_json=encoder.to_json(),
         names=[s.name for s in encoder.specs],

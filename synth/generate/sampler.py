@@ -29,11 +29,12 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import torch
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
@@ -48,14 +49,15 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
+import synth.models.gan  # noqa: F401  (registers the model class with Synthesizer.load)
+import synth.models.vae  # noqa: F401
 from synth.errors import InvalidDataError
+from synth.features.profiles import item_text
+from synth.models.base import Synthesizer
 from synth.models.encoding import ColumnSpec, DenseShares, TableEncoder
-from synth.models.profiles import FIRST_SUFFIX
+from synth.models.table_frame import FIRST_SUFFIX
 from synth.schema import MODEL_ID, PRODUCT_ID, ROW, RUN_ID, USER_ID
 from synth.seeding import derive_seed
-
-if TYPE_CHECKING:
-    from synth.models.base import Synthesizer
 
 log = logging.getLogger(__name__)
 
@@ -110,10 +112,6 @@ class ModelBlob:
         """The model, loaded once per process (later calls return the cached instance)."""
         model = _MODELS.get(self.key)
         if model is None:
-            import synth.models.gan  # noqa: F401  (registers the model classes)
-            import synth.models.vae  # noqa: F401
-            from synth.models.base import Synthesizer
-
             with tempfile.TemporaryDirectory(prefix="synth-model-") as tmp:
                 for name, data in self.files.items():
                     Path(tmp, name).write_bytes(data)
@@ -204,8 +202,6 @@ def acceptance(
     model: Synthesizer, conditions: Mapping[str, object], *, seed: int, draws: int = 2_000
 ) -> float:
     """The share of ``draws`` sampled rows meeting ``conditions`` (a driver-side probe)."""
-    import torch
-
     encoder = model.encoder
     assert encoder is not None
     gen = torch.Generator().manual_seed(seed)
@@ -259,8 +255,6 @@ def sample_block(
     Raises:
         InvalidDataError: A condition is too rare to meet within ``max_tries`` batches.
     """
-    import torch
-
     encoder = model.encoder
     assert encoder is not None
     gen = torch.Generator().manual_seed(seed)
@@ -407,8 +401,6 @@ def _block_sampler(
     """The ``mapInArrow`` function: block ids in, flat synthetic rows out."""
 
     def sample(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        import torch
-
         torch.set_num_threads(threads)
         model = (blob.value if hasattr(blob, "value") else blob).load()
         for batch in batches:
@@ -485,8 +477,6 @@ def to_gold(
     model_id: str,
 ) -> DataFrame:
     """Flat synthetic rows -> rows of ``gold`` plus ``_row``, ``run_id`` and ``model_id``."""
-    from synth.features.profiles import item_text
-
     present = set(flat.columns)
     out: list[Column] = [F.col(ROW)]
     for field in gold.fields:

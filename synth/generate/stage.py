@@ -4,14 +4,14 @@ Tables (Delta, partitioned by ``run_id``; re-running a run id replaces exactly i
 
 * ``synthetic/<table>_raw``: every sampled row (gold schema of the model's table, synthetic
   negative ids, ``_row``, ``run_id``, ``model_id``), derived columns recomputed from their
-  definitions (:mod:`synth.generate.consistency`). Written by :func:`synthesize`.
+  definitions (:mod:`synth.generate.consistency`). Written by :func:`run_synthesize`.
 * ``synthetic/<table>``: every raw row again, with ``realism_score``, ``dcr`` and
   ``rejected_reason`` (null when kept): nothing is dropped silently. Written by
-  :func:`filter_synthetic`; the report counts rows per reason, and raw = kept + rejected.
+  :func:`run_filter`; the report counts rows per reason, and raw = kept + rejected.
 * ``synthetic/events``: behaviour events in the silver schema (plus ``run_id``, ``model_id``,
   ``origin``: ``synthetic_user`` or ``enrichment``). ``synthetic/events_rejected``: events that
   failed their checks (an item outside the catalog, a time outside the real window), with the
-  reason. Written by :func:`fuse`.
+  reason. Written by :func:`run_fuse`.
 * ``fused/user_profiles``, ``fused/item_profiles``: real and synthetic rows with provenance
   (``is_synthetic``, ``enriched``, ``model_id``, ``run_id``) and ``weight``, written with one
   Delta MERGE per table (:func:`synth.io.delta.merge_partition`): idempotent per run id, and a
@@ -29,13 +29,10 @@ generator's profile as sampled.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Protocol
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -48,10 +45,10 @@ from pyspark.sql.types import (
     StructType,
 )
 
-from synth.clean.pipeline import silver_table
 from synth.config.job import JobConfig
 from synth.errors import InputError, InvalidDataError
-from synth.features.pipeline import gold_table
+from synth.features.profiles import item_profiles, reference_time, train_split, user_profiles
+from synth.generate.behaviour import BehaviourParams, Catalog, generate_events
 from synth.generate.consistency import apply_identities
 from synth.generate.filters import (
     Constraint,
@@ -76,11 +73,11 @@ from synth.io.delta import (
     read_table,
     replace_partition,
     table_exists,
-    table_version,
     written_rows,
 )
 from synth.models.encoding import TableEncoder
-from synth.models.profiles import model_rows
+from synth.models.table_frame import model_rows
+from synth.refs import ModelRef, resolve_model, resolve_run_id
 from synth.schema import (
     COUNT_COLUMNS,
     DCR,
@@ -105,73 +102,18 @@ from synth.schema import (
     USER_ID,
     USER_PROFILE_SCHEMA,
     WEIGHT,
+    table_key,
 )
-from synth.seeding import derive_seed
-from synth.train.data import hash_sample, holdout_mask, table_key
+from synth.seeding import derive_seed, holdout_mask
+from synth.stages import StageReport
+from synth.stats.auc import roc_auc
+from synth.stats.fidelity import quality_score, sdtypes
+from synth.stats.hashing import hash_sample
 
 log = logging.getLogger(__name__)
 
 
-def synthetic_table(lakehouse: Lakehouse, name: str) -> str:
-    """Path of a table of the synthetic layer (``<table>_raw``, ``<table>``, ``events``)."""
-    return lakehouse.table_path("synthetic", name)
-
-
-def fused_table(lakehouse: Lakehouse, name: str) -> str:
-    """Path of a fused profile table (``user_profiles`` or ``item_profiles``)."""
-    return lakehouse.table_path("fused", name)
-
-
-# -- which model, which run ----------------------------------------------------------------------
-@dataclass(frozen=True)
-class ModelRef:
-    """A trained model folder and what its ``artifact.json`` says about it."""
-
-    model_dir: str
-    model_id: str
-    table: str
-    table_path: str
-    delta_version: int
-    holdout_fraction: float
-    holdout_seed: int
-
-
-def resolve_model(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> ModelRef:
-    """The model to sample: ``synthesize.model_dir``, or the one the ``train`` config produces."""
-    from synth.train.stage import ARTIFACT, model_id
-
-    if cfg.synthesize.model_dir:
-        folder = Path(cfg.synthesize.model_dir)
-    else:
-        path = gold_table(lakehouse, cfg.train.table)
-        if not table_exists(spark, path):
-            raise InputError(f"gold table {path} does not exist: run the `features` stage first")
-        ident = model_id(cfg.train, table_version(spark, path))
-        folder = Path(lakehouse.root.rstrip("/")) / "_models" / cfg.train.table / ident / "model"
-    artifact = folder / ARTIFACT
-    if not artifact.is_file():
-        raise InputError(
-            f"no trained model at {folder} ({ARTIFACT} missing): run the `train` stage with this "
-            "config first, or set synthesize.model_dir to a model folder"
-        )
-    data = json.loads(artifact.read_text(encoding="utf-8"))
-    config = data.get("config", {})
-    return ModelRef(
-        model_dir=str(folder),
-        model_id=str(data["model_id"]),
-        table=str(data["table"]),
-        table_path=str(data["table_path"]),
-        delta_version=int(data["delta_version"]),
-        holdout_fraction=float(config.get("holdout_fraction", 0.0)),
-        holdout_seed=int(config.get("holdout_seed", 0)),
-    )
-
-
-def resolve_run_id(cfg: JobConfig, ref: ModelRef) -> str:
-    """``synthesize.run_id``, or ``<model id>-s<seed>``."""
-    return cfg.synthesize.run_id or f"{ref.model_id}-s{cfg.synthesize.seed}"[-64:]
-
-
+# -- the model's encoder and real rows -----------------------------------------------------------
 def _encoder(blob: ModelBlob) -> TableEncoder:
     return TableEncoder.from_json(blob.files["encoder.json"].decode("utf-8"))
 
@@ -181,7 +123,7 @@ def model_encoder(ref: ModelRef) -> TableEncoder:
     return _encoder(ModelBlob.from_dir(ref.model_dir))
 
 
-def _real(spark: SparkSession, ref: ModelRef) -> tuple[DataFrame, DataFrame | None]:
+def real_split(spark: SparkSession, ref: ModelRef) -> tuple[DataFrame, DataFrame | None]:
     """The model's table at its trained version: (training rows, holdout rows or None)."""
     real = read_table(spark, ref.table_path, version=ref.delta_version)
     if ref.holdout_fraction <= 0:
@@ -190,7 +132,7 @@ def _real(spark: SparkSession, ref: ModelRef) -> tuple[DataFrame, DataFrame | No
     return real.where(~mask), real.where(mask)
 
 
-def _count_by(df: DataFrame, column: str) -> tuple[dict[str, int], int]:
+def count_by(df: DataFrame, column: str) -> tuple[dict[str, int], int]:
     """Rows per non-null value of ``column``, and rows where it is null (one Spark job)."""
     rows = df.groupBy(column).agg(F.count(F.lit(1)).alias("n")).collect()
     counts = {str(r[column]): int(r["n"]) for r in rows if r[column] is not None}
@@ -199,7 +141,7 @@ def _count_by(df: DataFrame, column: str) -> tuple[dict[str, int], int]:
 
 # -- synthesize ----------------------------------------------------------------------------------
 @dataclass
-class SynthesizeReport:
+class SynthesizeReport(StageReport):
     """What the ``synthesize`` stage wrote."""
 
     run_id: str
@@ -212,10 +154,6 @@ class SynthesizeReport:
     partitions: int
     seconds: float
     rows_per_s: float
-
-    def to_dict(self) -> dict[str, object]:
-        """JSON-ready."""
-        return asdict(self)
 
     def summary(self) -> str:
         """One line."""
@@ -272,8 +210,8 @@ def _condition_table(spark: SparkSession, path: str | None) -> list[tuple[dict[s
     return out
 
 
-def synthesize(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> SynthesizeReport:
-    """Sample the model into ``synthetic/<table>_raw`` (partition ``run_id``)."""
+def run_synthesize(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> SynthesizeReport:
+    """Stage ``synthesize``: sample the model into ``synthetic/<table>_raw`` (by ``run_id``)."""
     began = time.perf_counter()
     s = cfg.synthesize
     ref = resolve_model(spark, lakehouse, cfg)
@@ -309,7 +247,7 @@ def synthesize(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> Syn
     rows = derived.select(  # the identities keep every column; restore the gold comments
         *[F.col(c.name).cast(c.dataType).alias(c.name, metadata=c.metadata) if c.name in gold.names
           else F.col(c.name) for c in rows.schema.fields])  # fmt: skip
-    path = synthetic_table(lakehouse, f"{ref.table}_raw")
+    path = lakehouse.synthetic_table(f"{ref.table}_raw")
     log.info("synthesize: %s rows of %s from %s (run %s)", f"{sum(groups):,}", ref.table,
              ref.model_id, run)  # fmt: skip
     replace_partition(rows, path, column=RUN_ID, value=run)
@@ -325,7 +263,7 @@ def synthesize(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> Syn
 
 # -- filter --------------------------------------------------------------------------------
 @dataclass
-class FilterReport:
+class FilterReport(StageReport):
     """What the filters removed and why; raw rows = kept + every reason's count."""
 
     run_id: str
@@ -338,10 +276,6 @@ class FilterReport:
     realism: dict[str, float | None] = field(default_factory=dict)
     privacy: dict[str, float | None] = field(default_factory=dict)
     seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, object]:
-        """JSON-ready."""
-        return asdict(self)
 
     def summary(self) -> str:
         """A few lines."""
@@ -357,8 +291,6 @@ class FilterReport:
 
 def _quality(encoder: TableEncoder, gold: StructType, real: pd.DataFrame,
              synth: pd.DataFrame) -> float | None:  # fmt: skip
-    from synth.evaluate.fidelity import quality_score, sdtypes
-
     if real.empty or synth.empty:
         return None
     kinds = sdtypes(encoder.specs)
@@ -367,10 +299,11 @@ def _quality(encoder: TableEncoder, gold: StructType, real: pd.DataFrame,
     return round(score.overall, 4)
 
 
-def filter_synthetic(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> FilterReport:
-    """Score and flag the run's raw rows into ``synthetic/<table>`` (see the module docstring)."""
-    from synth.evaluate.detection import roc_auc
+def run_filter(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> FilterReport:
+    """Stage ``filter``: score and flag the run's raw rows into ``synthetic/<table>``.
 
+    See the module docstring.
+    """
     began = time.perf_counter()
     fcfg = cfg.synthesize.filters
     seed = cfg.synthesize.seed
@@ -379,11 +312,11 @@ def filter_synthetic(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) 
     encoder = model_encoder(ref)
     gold = GOLD_SCHEMAS[ref.table]
     key = table_key(ref.table)
-    raw_path = synthetic_table(lakehouse, f"{ref.table}_raw")
+    raw_path = lakehouse.synthetic_table(f"{ref.table}_raw")
     if not table_exists(spark, raw_path):
         raise InputError(f"{raw_path} does not exist: run the `synthesize` stage first")
     raw = read_table(spark, raw_path).where(F.col(RUN_ID) == F.lit(run))
-    train_rows, holdout = _real(spark, ref)
+    train_rows, holdout = real_split(spark, ref)
     notes: list[str] = []
 
     constraints: list[Constraint] = []
@@ -442,12 +375,12 @@ def filter_synthetic(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) 
         later = F.coalesce(F.when(F.col(REALISM_SCORE) > F.lit(fcfg.realism.threshold),
                                   F.lit(Reason.REALISM)), later)  # fmt: skip
     out = scored.withColumn(REJECTED_REASON, F.coalesce(F.col(REJECTED_REASON), later))
-    path = synthetic_table(lakehouse, ref.table)
+    path = lakehouse.synthetic_table(ref.table)
     log.info("filter: scoring run %s into %s", run, path)
     replace_partition(out, path, column=RUN_ID, value=run)
 
     written = read_table(spark, path).where(F.col(RUN_ID) == F.lit(run))
-    counts, kept = _count_by(written, REJECTED_REASON)
+    counts, kept = count_by(written, REJECTED_REASON)
     raw_rows = raw.count()
     if kept + sum(counts.values()) != raw_rows:
         raise InvalidDataError(
@@ -473,7 +406,7 @@ def filter_synthetic(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) 
 
 # -- fuse ----------------------------------------------------------------------------------
 @dataclass
-class FuseReport:
+class FuseReport(StageReport):
     """What the ``fuse`` stage wrote."""
 
     run_id: str
@@ -484,10 +417,6 @@ class FuseReport:
     fused: dict[str, dict[str, int]]
     paths: dict[str, str]
     seconds: float
-
-    def to_dict(self) -> dict[str, object]:
-        """JSON-ready."""
-        return asdict(self)
 
     def summary(self) -> str:
         """A few lines."""
@@ -504,8 +433,6 @@ def _event_generator(
     catalog: object, params: object, seed: int, source: str, source_file: str
 ) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
     def generate(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        from synth.generate.behaviour import generate_events
-
         for frame in frames:
             out = generate_events(frame, catalog, params, seed=seed, source=source,  # type: ignore[arg-type]
                                   source_file=source_file)  # fmt: skip
@@ -560,21 +487,18 @@ class BehaviourInputs:
     @classmethod
     def read(cls, spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> BehaviourInputs:
         """From silver's train split and the gold item profiles."""
-        from synth.features.profiles import reference_time, train_split
-        from synth.generate.behaviour import BehaviourParams, Catalog
-
-        silver = silver_table(lakehouse)
+        silver = lakehouse.silver_table()
         if not table_exists(spark, silver):
             raise InputError(f"{silver} does not exist: run the `clean` stage first")
         train = train_split(read_table(spark, silver))
         window = train.agg(F.min(EVENT_TIME).alias("lo"), F.max(EVENT_TIME).alias("hi")).first()
         assert window is not None
-        type_counts = _count_by(train, EVENT_TYPE)[0]
+        type_counts = count_by(train, EVENT_TYPE)[0]
         total = max(1, sum(type_counts.values()))
         extras = {t: n for t, n in sorted(type_counts.items()) if t not in EVENT_TYPES}
         item_columns = ["product_id", "category_id", "category_code", "category_l1", "brand",
                         "price_median", "n_events"]  # fmt: skip
-        gold_items = read_table(spark, gold_table(lakehouse, "item_profiles"))
+        gold_items = read_table(spark, lakehouse.gold_table("item_profiles"))
         behaviour = cfg.synthesize.fusion.behaviour
         return cls(
             train=train,
@@ -609,21 +533,19 @@ class BehaviourInputs:
         )
 
 
-def fuse(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> FuseReport:
-    """Behaviour events and fused profiles for the run (see the module docstring)."""
-    from synth.features.profiles import item_profiles, user_profiles
-
+def run_fuse(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> FuseReport:
+    """Stage ``fuse``: behaviour events and fused profiles of the run (see the module docstring)."""
     began = time.perf_counter()
     s = cfg.synthesize
     ref = resolve_model(spark, lakehouse, cfg)
     run = resolve_run_id(cfg, ref)
-    filtered_path = synthetic_table(lakehouse, ref.table)
+    filtered_path = lakehouse.synthetic_table(ref.table)
     if not table_exists(spark, filtered_path):
         raise InputError(f"{filtered_path} does not exist: run the `filter` stage first")
     kept = (read_table(spark, filtered_path)
             .where((F.col(RUN_ID) == F.lit(run)) & F.col(REJECTED_REASON).isNull()))  # fmt: skip
-    gold_users = read_table(spark, gold_table(lakehouse, "user_profiles"))
-    gold_items = read_table(spark, gold_table(lakehouse, "item_profiles"))
+    gold_users = read_table(spark, lakehouse.gold_table("user_profiles"))
+    gold_items = read_table(spark, lakehouse.gold_table("item_profiles"))
     inputs = BehaviourInputs.read(spark, lakehouse, cfg)
     train, reference_s = inputs.train, inputs.reference_s
     window = {"lo": inputs.window[0], "hi": inputs.window[1]}
@@ -645,10 +567,10 @@ def fuse(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> FuseRepor
     events = parts[0] if parts else None
     for part in parts[1:]:
         events = events.unionByName(part) if events is not None else part
-    paths = {"events": synthetic_table(lakehouse, "events"),
-             "events_rejected": synthetic_table(lakehouse, "events_rejected"),
-             "user_profiles": fused_table(lakehouse, "user_profiles"),
-             "item_profiles": fused_table(lakehouse, "item_profiles")}  # fmt: skip
+    paths = {"events": lakehouse.synthetic_table("events"),
+             "events_rejected": lakehouse.synthetic_table("events_rejected"),
+             "user_profiles": lakehouse.fused_table("user_profiles"),
+             "item_profiles": lakehouse.fused_table("item_profiles")}  # fmt: skip
     empty_events = spark.createDataFrame([], SILVER_SCHEMA).withColumn(
         ORIGIN, F.lit(SYNTHETIC_USER)
     )
@@ -673,9 +595,9 @@ def fuse(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> FuseRepor
     finally:
         checked.unpersist()
     written = read_table(spark, paths["events"]).where(F.col(RUN_ID) == F.lit(run))
-    event_counts = _count_by(written, ORIGIN)[0]
+    event_counts = count_by(written, ORIGIN)[0]
     rejected = read_table(spark, paths["events_rejected"]).where(F.col(RUN_ID) == F.lit(run))
-    rejected_counts = _count_by(rejected, "reason")[0]
+    rejected_counts = count_by(rejected, "reason")[0]
     silver_events = written.select(*SILVER_SCHEMA.names)
 
     # fused users: untouched real users, enriched sparse users, synthetic users
@@ -726,20 +648,3 @@ def fuse(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> FuseRepor
         events=event_counts, rejected_events=rejected_counts, fused=metrics, paths=paths,
         seconds=round(time.perf_counter() - began, 2),
     )  # fmt: skip
-
-
-class StageReport(Protocol):
-    """What every generate stage returns."""
-
-    def to_dict(self) -> dict[str, object]:
-        """JSON-ready."""
-
-    def summary(self) -> str:
-        """Readable lines."""
-
-
-GENERATE_STAGES: dict[str, Callable[[SparkSession, Lakehouse, JobConfig], StageReport]] = {
-    "synthesize": synthesize,
-    "filter": filter_synthetic,
-    "fuse": fuse,
-}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from pyspark.sql import SparkSession
@@ -34,17 +34,13 @@ from synth.schema import (
     SOURCE_FILE_MTIME,
     SOURCE_FILE_SIZE,
 )
+from synth.stages import StageReport
 
 log = logging.getLogger(__name__)
 
 
-def bronze_table(lakehouse: Lakehouse, source: str) -> str:
-    """Return the bronze table path of a source."""
-    return lakehouse.table_path("bronze", f"{source}_events")
-
-
 @dataclass
-class IngestReport:
+class IngestReport(StageReport):
     """What one ingestion run did."""
 
     source: str
@@ -55,10 +51,6 @@ class IngestReport:
     rows_per_file: dict[str, int] = field(default_factory=dict)
     rows_added: int = 0
     table_version: int | None = None
-
-    def to_dict(self) -> dict[str, object]:
-        """Return the report as JSON-ready data."""
-        return asdict(self)
 
 
 def _known_files(spark: SparkSession, path: str) -> set[tuple[str, int, int]]:
@@ -98,7 +90,7 @@ def ingest(spark: SparkSession, source: SourceConfig, lakehouse: Lakehouse) -> I
         SchemaMismatchError: A file's header does not match the adapter.
     """
     adapter = get_adapter(source)
-    table = bronze_table(lakehouse, adapter.name)
+    table = lakehouse.bronze_table(adapter.name)
     files = list_files(spark, source.paths, adapter.extensions)
     adapter.validate(spark, files)
     known = _known_files(spark, table)

@@ -3,7 +3,10 @@
 Tables are path-based (no metastore needed) under one lakehouse root, named by layer:
 ``<root>/bronze/<name>``, ``<root>/silver/<name>``, ``<root>/gold/<name>``, and for synthesis
 ``<root>/synthetic/<name>`` (per-run synthetic rows) and ``<root>/fused/<name>`` (real +
-synthetic profiles).
+synthetic profiles). :class:`Lakehouse` names every path under the root: the tables, the
+reports (``_reports``, one folder per run id), the model store (``_models``), the training
+cache (``_cache/train``), the text projection (``_artifacts``) and the simulator's landing
+folder (``landing``); no other module builds one.
 
 A local root is checked before the first job (:meth:`Lakehouse.check_writable`); on any other
 file system, a write refused by it (a file where a folder should be, no permission) surfaces from
@@ -29,7 +32,9 @@ from py4j.protocol import Py4JJavaError
 from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 
+from synth.config.job import SimulatorSource
 from synth.errors import ConfigError
+from synth.schema import GOLD_SCHEMAS
 
 JVM_ERRORS: tuple[type[Exception], ...] = (Py4JJavaError, PySparkException)
 """What a failed Spark job or JVM call raises in Python: py4j's error for Java exceptions PySpark
@@ -123,13 +128,71 @@ class Lakehouse:
             f"write permission on {folder}."
         )
 
+    def _under(self, relative: str) -> str:
+        """Return ``<root>/<relative>`` (a root's trailing slash is not doubled)."""
+        return f"{self.root.rstrip('/')}/{relative}"
+
     def table_path(self, layer: Layer, name: str) -> str:
         """Return the path of table ``name`` in ``layer``."""
-        return f"{self.root.rstrip('/')}/{layer}/{name}"
+        return self._under(f"{layer}/{name}")
+
+    def bronze_table(self, source: str) -> str:
+        """Return the bronze table path of a source: ``bronze/<source>_events``."""
+        return self.table_path("bronze", f"{source}_events")
+
+    def silver_table(self) -> str:
+        """Return the silver events table path: ``silver/events``."""
+        return self.table_path("silver", "events")
+
+    def quarantine_table(self) -> str:
+        """Return the quarantine table path: ``silver/quarantine``."""
+        return self.table_path("silver", "quarantine")
+
+    def gold_table(self, name: str) -> str:
+        """Return the path of gold table ``name`` (a key of :data:`synth.schema.GOLD_SCHEMAS`)."""
+        if name not in GOLD_SCHEMAS:
+            raise ValueError(f"unknown gold table {name!r}; known: {sorted(GOLD_SCHEMAS)}")
+        return self.table_path("gold", name)
+
+    def synthetic_table(self, name: str) -> str:
+        """Path of a table of the synthetic layer (``<table>_raw``, ``<table>``, ``events``)."""
+        return self.table_path("synthetic", name)
+
+    def fused_table(self, name: str) -> str:
+        """Path of a fused profile table (``user_profiles`` or ``item_profiles``)."""
+        return self.table_path("fused", name)
 
     def reports_dir(self) -> str:
         """Return the folder for JSON reports (accounting, run summaries)."""
-        return f"{self.root.rstrip('/')}/_reports"
+        return self._under("_reports")
+
+    def report_file(self, name: str) -> str:
+        """Return the path of report ``name`` (``clean_accounting.json``, ...) in the reports."""
+        return f"{self.reports_dir()}/{name}"
+
+    def run_dir(self, run_id: str) -> str:
+        """Where a run's verdict files go: ``<lakehouse>/_reports/<run id>``."""
+        return f"{self.reports_dir()}/{run_id}"
+
+    def run_file(self, run_id: str, name: str) -> str:
+        """Return the path of file ``name`` (``evaluate.json``, ...) of run ``run_id``."""
+        return f"{self.run_dir(run_id)}/{name}"
+
+    def model_dir(self, table: str, model_id: str) -> str:
+        """The model store folder of one model: ``_models/<table>/<model id>``."""
+        return self._under(f"_models/{table}/{model_id}")
+
+    def train_cache_dir(self, table: str) -> str:
+        """The folder of the encoded training caches of ``table``: ``_cache/train/<table>``."""
+        return self._under(f"_cache/train/{table}")
+
+    def text_projection_path(self) -> str:
+        """Where the fitted text-embedding projection (JSON) is kept."""
+        return self._under("_artifacts/features/text_projection.json")
+
+    def landing_dir(self, source: SimulatorSource) -> str:
+        """Where the simulator's CSV files go: ``source.landing`` or ``landing/<name>``."""
+        return source.landing or self._under(f"landing/{source.resolved_name()}")
 
 
 def table_exists(spark: SparkSession, path: str) -> bool:

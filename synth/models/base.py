@@ -24,8 +24,8 @@ import pandas as pd
 
 from synth.config.train import TrainConfig
 from synth.errors import InvalidDataError, NotFittedError
-from synth.evaluate.fidelity import column_shape, sdtypes
 from synth.models.encoding import ColumnSpec, Span, TableEncoder
+from synth.stats.fidelity import column_shape, sdtypes
 
 try:
     import torch

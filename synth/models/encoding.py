@@ -43,6 +43,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
+from scipy.special import digamma
 
 from synth.errors import InvalidDataError, NotFittedError
 
@@ -92,19 +93,6 @@ class ColumnSpec:
 
 
 # -- numerics ----------------------------------------------------------------------------------
-def _digamma(x: np.ndarray) -> np.ndarray:
-    """Digamma for positive ``x`` (recurrence up to 6, then the asymptotic series)."""
-    x = np.asarray(x, dtype=np.float64).copy()
-    result = np.zeros_like(x)
-    while np.any(x < 6.0):
-        small = x < 6.0
-        result[small] -= 1.0 / x[small]
-        x[small] += 1.0
-    inv = 1.0 / x
-    inv2 = inv * inv
-    return result + np.log(x) - 0.5 * inv - inv2 * (1 / 12 - inv2 * (1 / 120 - inv2 / 252))
-
-
 def fit_vgm(
     values: np.ndarray, *, max_modes: int, seed: int, iterations: int = 200, prune: float = 0.005
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -134,8 +122,8 @@ def fit_vgm(
         m = (beta0 * m0 + nk * xbar) / beta
         w = 1.0 / (1.0 / w0 + nk * sk + beta0 * nk / (beta0 + nk) * (xbar - m0) ** 2)
         nu = nu0 + nk
-        e_ln_pi = _digamma(alpha) - _digamma(np.array([alpha.sum()]))[0]
-        e_ln_lambda = _digamma(nu / 2.0) + math.log(2.0) + np.log(w)
+        e_ln_pi = digamma(alpha) - digamma(np.array([alpha.sum()]))[0]
+        e_ln_lambda = digamma(nu / 2.0) + math.log(2.0) + np.log(w)
         quad = 1.0 / beta[None, :] + nu[None, :] * w[None, :] * (x[:, None] - m[None, :]) ** 2
         log_rho = e_ln_pi[None, :] + 0.5 * e_ln_lambda[None, :] - 0.5 * quad
         log_rho -= log_rho.max(axis=1, keepdims=True)

@@ -23,13 +23,12 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from synth.config.evaluate import Variant
 from synth.config.features import InteractionConfig
 from synth.config.job import JobConfig
+from synth.config.recommend import Variant
 from synth.errors import InputError
-from synth.features.pipeline import gold_table
 from synth.features.profiles import strength, user_profiles
-from synth.generate.behaviour import uniform
+from synth.generate.stage import BehaviourInputs
 from synth.io.delta import Lakehouse, read_table, table_exists
 from synth.schema import (
     ENRICHMENT,
@@ -46,8 +45,8 @@ from synth.schema import (
     USER_ID,
     USER_SESSION,
 )
-from synth.seeding import derive_seed
-from synth.seeding import uniform as seeded_uniform
+from synth.seeding import derive_seed, uniform
+from synth.stats.hashing import hash_uniform
 
 _SUBSAMPLE_PURPOSE = 71
 
@@ -148,7 +147,7 @@ def _made_sparse(train: DataFrame, silver: DataFrame, share: float, keep: int, *
     if share <= 0:
         return train, train.where(F.lit(False))
     chosen = (silver.where(F.col(SPLIT) == SPLIT_TEST).select(USER_ID).distinct()
-              .where(seeded_uniform(seed, USER_ID) < F.lit(share))
+              .where(uniform(seed, USER_ID) < F.lit(share))
               .withColumn("_cold", F.lit(True)))  # fmt: skip
     latest = Window.partitionBy(USER_ID).orderBy(
         F.desc(EVENT_TIME), F.desc(PRODUCT_ID), F.desc(EVENT_TYPE), F.desc(USER_SESSION)
@@ -163,8 +162,8 @@ def _made_sparse(train: DataFrame, silver: DataFrame, share: float, keep: int, *
 def _subsample(pairs: pd.DataFrame, seed: int, keep: float) -> pd.DataFrame:
     if keep >= 1.0 or pairs.empty:
         return pairs
-    draw = uniform(seed, _SUBSAMPLE_PURPOSE, pairs["uid"].to_numpy(np.int64),
-                   pairs["pid"].to_numpy(np.int64))  # fmt: skip
+    draw = hash_uniform(seed, _SUBSAMPLE_PURPOSE, pairs["uid"].to_numpy(np.int64),
+                        pairs["pid"].to_numpy(np.int64))  # fmt: skip
     return pairs[draw < keep]
 
 
@@ -181,14 +180,11 @@ def _indexed(frame: pd.DataFrame, users: pd.Index, items: pd.Index) -> pd.DataFr
 def load(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig, run_id: str,
          model_id: str) -> RecData:  # fmt: skip
     """Read and index every source of ``run_id`` (see the module docstring)."""
-    from synth.clean.pipeline import silver_table
-    from synth.generate.stage import BehaviourInputs, synthetic_table
-
     rc = cfg.recommend
     interactions = cfg.features.interactions
-    silver_path = silver_table(lakehouse)
-    items_path = gold_table(lakehouse, "item_profiles")
-    events_path = synthetic_table(lakehouse, "events")
+    silver_path = lakehouse.silver_table()
+    items_path = lakehouse.gold_table("item_profiles")
+    events_path = lakehouse.synthetic_table("events")
     for path, stage in ((silver_path, "clean"), (items_path, "features"), (events_path, "fuse")):
         if not table_exists(spark, path):
             raise InputError(f"{path} does not exist: run the `{stage}` stage first")

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats
 
 SEGMENTS: tuple[str, ...] = ("all", "cold", "long_tail")
 METRICS: tuple[str, ...] = ("recall", "ndcg", "map")
@@ -93,8 +94,6 @@ def paired_test(real: Sequence[float], fused: Sequence[float]) -> dict[str, floa
     otherwise ``better`` or ``worse``; ``p_value`` of a two-sided paired t-test (1.0 when the
     differences are all equal to 0).
     """
-    from scipy import stats
-
     r = np.asarray(real, dtype=np.float64)
     f = np.asarray(fused, dtype=np.float64)
     diff = f - r

@@ -17,10 +17,12 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
+from pyspark.ml.recommendation import ALS
 from pyspark.sql import SparkSession
 
-from synth.config.evaluate import ModelsConfig
+from synth.config.recommend import ModelsConfig
 
 
 class Recommender(ABC):
@@ -93,9 +95,6 @@ class Als(Recommender):
     def fit(cls, spark: SparkSession, train: sp.csr_matrix, *, rank: int, max_iter: int,
             reg: float, alpha: float, seed: int) -> Als:  # fmt: skip
         """Train MLlib ALS on the non-zero entries of ``train``."""
-        import pandas as pd
-        from pyspark.ml.recommendation import ALS
-
         coo = train.tocoo()
         frame = pd.DataFrame({"u": coo.row.astype(np.int32), "i": coo.col.astype(np.int32),
                               "r": coo.data.astype(np.float32)})  # fmt: skip

@@ -23,7 +23,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -32,25 +32,22 @@ import scipy.sparse as sp
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from synth.config.evaluate import RecommendConfig, Variant
 from synth.config.job import JobConfig
+from synth.config.recommend import RecommendConfig, Variant
 from synth.errors import InputError
-from synth.generate.behaviour import uniform
 from synth.io.delta import Lakehouse, read_table, table_exists, write_json
 from synth.recommend.data import RecData, load
 from synth.recommend.metrics import METRICS, SEGMENTS, paired_test, summarise, top_k, user_metrics
 from synth.recommend.models import MODELS, Recommender, grids
+from synth.refs import resolve_model, resolve_run_id
 from synth.schema import CATEGORY_ID, REJECTED_REASON, RUN_ID, SPLIT, SPLIT_TEST, USER_ID
+from synth.stages import StageReport
+from synth.stats.hashing import hash_uniform
 
 log = logging.getLogger(__name__)
 
 _EVAL_PURPOSE = 72
 CHUNK_USERS = 1_024
-
-
-def run_dir(lakehouse: Lakehouse, run_id: str) -> str:
-    """Where a run's verdict files go: ``<lakehouse>/_reports/<run id>``."""
-    return f"{lakehouse.reports_dir()}/{run_id}"
 
 
 @dataclass
@@ -79,7 +76,7 @@ def _indicator(rows: np.ndarray, items: np.ndarray, shape: tuple[int, int]) -> s
 def _split(data: RecData, pairs: pd.DataFrame, tail: np.ndarray, cfg: RecommendConfig) -> Split:
     uids = np.unique(pairs["u"].to_numpy())
     if len(uids) > cfg.max_eval_users:
-        draw = uniform(cfg.seeds[0], _EVAL_PURPOSE, data.users[uids].astype(np.int64))
+        draw = hash_uniform(cfg.seeds[0], _EVAL_PURPOSE, data.users[uids].astype(np.int64))
         uids = np.sort(uids[np.argsort(draw, kind="stable")[: cfg.max_eval_users]])
     row = pd.Index(uids).get_indexer(pairs["u"].to_numpy())
     inside = row >= 0
@@ -144,8 +141,8 @@ def score_split(model: Recommender, history: sp.csr_matrix, split: Split, ks: tu
 
 
 @dataclass
-class RecommendReport:
-    """What the ``recommend`` stage measured (``results``: see :func:`recommend`)."""
+class RecommendReport(StageReport):
+    """What the ``recommend`` stage measured (``results``: see :func:`run`)."""
 
     run_id: str
     path: str
@@ -158,10 +155,6 @@ class RecommendReport:
     settings: dict[str, Any]
     seconds: float
     notes: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready."""
-        return asdict(self)
 
     def summary(self) -> str:
         """One line per model: the headline comparison."""
@@ -183,13 +176,9 @@ def _interest(spark: SparkSession, lakehouse: Lakehouse, run: str, data: RecData
               k: int, synthetic_table_name: str | None
               ) -> dict[str, dict[str, dict[str, float]]]:  # fmt: skip
     """Top-k interest tags vs the categories of each user's held-out test events."""
-    from synth.clean.pipeline import silver_table
-    from synth.features.pipeline import gold_table
-    from synth.generate.stage import fused_table, synthetic_table
-
     ids = pd.DataFrame({USER_ID: data.users[split.users].astype(np.int64)})
     wanted = spark.createDataFrame(ids)
-    truth = (read_table(spark, silver_table(lakehouse)).where(F.col(SPLIT) == SPLIT_TEST)
+    truth = (read_table(spark, lakehouse.silver_table()).where(F.col(SPLIT) == SPLIT_TEST)
              .join(F.broadcast(wanted), USER_ID, "left_semi")
              .groupBy(USER_ID).agg(F.collect_set(CATEGORY_ID).alias("truth"))
              .toPandas())  # fmt: skip
@@ -206,15 +195,15 @@ def _interest(spark: SparkSession, lakehouse: Lakehouse, run: str, data: RecData
 
     predictions: dict[str, Callable[[int], list[int]]] = {}
     # users made sparse: tags of the profile of their kept (and enrichment) events
-    real_tags = {**tags(gold_table(lakehouse, "user_profiles")), **data.cold_tags.get("real", {})}
+    real_tags = {**tags(lakehouse.gold_table("user_profiles")), **data.cold_tags.get("real", {})}
     predictions["real"] = lambda u: real_tags.get(u, [])
-    fused_path = fused_table(lakehouse, "user_profiles")
+    fused_path = lakehouse.fused_table("user_profiles")
     if table_exists(spark, fused_path):
         fused_tags = {**tags(fused_path, F.col(RUN_ID) == F.lit(run)),
                       **data.cold_tags.get("fused", {})}  # fmt: skip
         predictions["fused"] = lambda u: fused_tags.get(u, [])
     if synthetic_table_name == "user_profiles":
-        syn = (read_table(spark, synthetic_table(lakehouse, "user_profiles"))
+        syn = (read_table(spark, lakehouse.synthetic_table("user_profiles"))
                .where((F.col(RUN_ID) == F.lit(run)) & F.col(REJECTED_REASON).isNull())
                .select(F.explode("top_categories").alias("c")).groupBy("c").count()
                .orderBy(F.desc("count"), "c").limit(k).toPandas())  # fmt: skip
@@ -241,10 +230,8 @@ def _interest(spark: SparkSession, lakehouse: Lakehouse, run: str, data: RecData
     return out
 
 
-def recommend(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> RecommendReport:
+def run(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> RecommendReport:
     """Run the stage (see the module docstring)."""
-    from synth.generate.stage import resolve_model, resolve_run_id
-
     began = time.perf_counter()
     rc = cfg.recommend
     ref = resolve_model(spark, lakehouse, cfg)
@@ -333,7 +320,7 @@ def recommend(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> Reco
                 }  # fmt: skip
     interest = _interest(spark, lakehouse, run, data, test, cfg.features.profiles.top_k_categories,
                          ref.table)  # fmt: skip
-    path = f"{run_dir(lakehouse, run)}/recommend.json"
+    path = lakehouse.run_file(run, "recommend.json")
     report = RecommendReport(
         run_id=run, path=path,
         data={"users": data.n_users, "items": data.n_items, "real_pairs": len(data.real),

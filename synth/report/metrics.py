@@ -11,11 +11,19 @@ import json
 from pathlib import Path
 from typing import Any
 
+from synth.io.delta import Lakehouse
+from synth.refs import ARTIFACT
+
 # Targets (issue 7): recommendation on held-out real data, and privacy of released rows.
 COLD_LIFT_PCT = 5.0
 CLOSER_TO_TRAINING_MAX = 0.55
 MIA_AUC_MAX = 0.6
 EXACT_MATCH_MAX = 0.0
+
+
+def _local(path: str) -> Path:
+    """A lakehouse path as a local one (``file:`` URIs too)."""
+    return Path(path.removeprefix("file:"))
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -88,12 +96,11 @@ def verdict(recommend: dict[str, Any]) -> dict[str, Any]:
     return {"headline": headline, "models": models, "helped": helped, "hurt": hurt}
 
 
-def assemble(reports_dir: str, run_id: str, model_dir: str) -> dict[str, Any]:
+def assemble(lakehouse: Lakehouse, run_id: str, model_dir: str) -> dict[str, Any]:
     """The run's ``metrics.json`` content."""
-    run = Path(reports_dir.removeprefix("file:")) / run_id
-    recommend = _read(run / "recommend.json")
-    evaluate = _read(run / "evaluate.json")
-    artifact = _read(Path(model_dir) / "artifact.json")
+    recommend = _read(_local(lakehouse.run_file(run_id, "recommend.json")))
+    evaluate = _read(_local(lakehouse.run_file(run_id, "evaluate.json")))
+    artifact = _read(Path(model_dir) / ARTIFACT)
     checked = targets(recommend, evaluate)
     return {
         "run": {"run_id": run_id, "model_id": artifact.get("model_id"),
@@ -107,5 +114,5 @@ def assemble(reports_dir: str, run_id: str, model_dir: str) -> dict[str, Any]:
         "training": {"history": artifact.get("history", []),
                      "metrics": artifact.get("metrics", {}), "epochs": artifact.get("epochs"),
                      "backend": artifact.get("backend")},
-        "cleaning": _read(Path(reports_dir.removeprefix("file:")) / "clean_accounting.json"),
+        "cleaning": _read(_local(lakehouse.report_file("clean_accounting.json"))),
     }  # fmt: skip

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pyspark.sql import SparkSession
 
 from synth.config.job import JobConfig
 from synth.errors import InvalidDataError
 from synth.io.delta import Lakehouse, finite_json, write_json
+from synth.refs import resolve_model, resolve_run_id
 from synth.report.html import render, stray_numbers
 from synth.report.metrics import assemble
+from synth.stages import StageReport
 
 
 @dataclass
-class ReportReport:
+class PublishReport(StageReport):
     """Where the report went, and its verdict."""
 
     run_id: str
@@ -27,27 +28,20 @@ class ReportReport:
     targets_met: int
     targets_total: int
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready."""
-        return asdict(self)
-
     def summary(self) -> str:
         """The verdict and the paths."""
         return (f"{self.headline}\ntargets met: {self.targets_met} of {self.targets_total}\n"
                 f"-> {self.report_html}\n-> {self.metrics_json}")  # fmt: skip
 
 
-def report(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> ReportReport:
+def run(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> PublishReport:
     """Assemble ``metrics.json`` from the run's stage outputs and render ``report.html``."""
-    from synth.generate.stage import resolve_model, resolve_run_id
-    from synth.recommend.stage import run_dir
-
     ref = resolve_model(spark, lakehouse, cfg)
     run = resolve_run_id(cfg, ref)
-    metrics = finite_json(assemble(lakehouse.reports_dir(), run, ref.model_dir))
+    metrics = finite_json(assemble(lakehouse, run, ref.model_dir))
     assert isinstance(metrics, dict)
-    folder = run_dir(lakehouse, run)
-    write_json(f"{folder}/metrics.json", metrics)
+    folder = lakehouse.run_dir(run)
+    write_json(lakehouse.run_file(run, "metrics.json"), metrics)
     # rendered from the file as written (what a reader of metrics.json sees)
     written = json.loads(Path(folder.removeprefix("file:"), "metrics.json").read_text("utf-8"))
     page = Path(folder.removeprefix("file:"), "report.html")
@@ -56,7 +50,8 @@ def report(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> ReportR
     if stray:  # a rendering bug: never publish a number that metrics.json does not hold
         raise InvalidDataError(f"report.html would show numbers not in metrics.json: {stray[:10]}")
     page.write_text(text, encoding="utf-8")
-    return ReportReport(run_id=run, metrics_json=f"{folder}/metrics.json", report_html=str(page),
-                        headline=written["verdict"]["headline"],
-                        targets_met=int(written["targets_met"]),
-                        targets_total=int(written["targets_total"]))  # fmt: skip
+    return PublishReport(run_id=run, metrics_json=lakehouse.run_file(run, "metrics.json"),
+                         report_html=str(page),
+                         headline=written["verdict"]["headline"],
+                         targets_met=int(written["targets_met"]),
+                         targets_total=int(written["targets_total"]))  # fmt: skip

@@ -36,7 +36,7 @@ from datetime import date, timedelta
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from synth.config.simulate import BehaviourConfig
+from synth.config.simulate import SimulatedBehaviourConfig
 from synth.schema import (
     BRAND,
     CART,
@@ -161,7 +161,7 @@ class EventModel:
     """
 
     seed: int
-    behaviour: BehaviourConfig
+    behaviour: SimulatedBehaviourConfig
     catalog: CatalogPlan
     users: UserModel
     clock: Clock

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.distributed as dist
 
 from synth.models.base import Synthesizer
 
@@ -117,8 +118,6 @@ class _AveragingOptimizer:
         self.optimizer, self.size = optimizer, size
 
     def step(self) -> None:
-        import torch.distributed as dist
-
         grads = [p.grad for group in self.optimizer.param_groups for p in group["params"]
                  if p.grad is not None]  # fmt: skip
         if grads:
@@ -139,8 +138,6 @@ class TorchDistributedCollective(Collective):
     """``torch.distributed`` under TorchDistributor (environment from ``torchrun``)."""
 
     def __init__(self) -> None:
-        import torch.distributed as dist
-
         backend = (
             "nccl" if torch.cuda.is_available() and os.environ.get("SYNTH_USE_GPU") else "gloo"
         )

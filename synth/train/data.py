@@ -31,16 +31,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, FloatType, LongType, StructField, StructType
 
 from synth.errors import InvalidDataError
 from synth.io.delta import Lakehouse
 from synth.models.encoding import TableEncoder
-from synth.models.profiles import ModelFrame, model_frame, model_rows
+from synth.models.table_frame import ModelFrame, model_frame, model_rows
 from synth.schema import PRODUCT_ID, USER_ID
-from synth.seeding import derive_seed, uniform
+from synth.stats.hashing import hash_sample
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class CacheInfo:
         return asdict(self)
 
 
-def fingerprint(encoder: TableEncoder) -> str:
+def encoder_fingerprint(encoder: TableEncoder) -> str:
     """A short hash of the fitted encoding (its JSON state)."""
     return hashlib.sha256(encoder.to_json().encode()).hexdigest()[:12]
 
@@ -102,34 +102,12 @@ def fit_encoder(
     return encoder, frame
 
 
-def table_key(table: str) -> str:
-    """The id column of a gold profile table."""
-    return PRODUCT_ID if table == "item_profiles" else USER_ID
-
-
-def holdout_mask(key: str, fraction: float, seed: int) -> Column:
-    """True for the holdout rows: a seeded hash of the id below ``fraction``.
-
-    A function of the id alone (partition independent): training leaves these rows out, and the
-    privacy filter and evaluation find the same rows again from the recorded fraction and seed.
-    """
-    return uniform(derive_seed(seed, "holdout"), key) < F.lit(float(fraction))
-
-
-def hash_sample(df: DataFrame, key: str, rows: int, seed: int) -> pd.DataFrame:
-    """At most ``rows`` rows of ``df`` in a seeded hash order of ``key``, on the driver.
-
-    Deterministic, and unrelated to how the ids were assigned. Runs one Spark job (a top-k).
-    """
-    return df.orderBy(F.xxhash64(F.col(key), F.lit(seed))).limit(rows).toPandas()
-
-
 def cache_url(
     lakehouse: Lakehouse, table: str, version: int, encoder: TableEncoder, *, holdout: str = ""
 ) -> str:
     """Where the encoded cache of ``table`` at ``version`` (less its holdout) lives."""
-    root = f"{lakehouse.root.rstrip('/')}/_cache/train/{table}"
-    return f"{root}/v{version}-{fingerprint(encoder)}-layout{CACHE_LAYOUT}{holdout}"
+    root = lakehouse.train_cache_dir(table)
+    return f"{root}/v{version}-{encoder_fingerprint(encoder)}-layout{CACHE_LAYOUT}{holdout}"
 
 
 def _local(url: str) -> Path | None:
@@ -201,8 +179,8 @@ def build_cache(
     assert counted is not None
     if int(counted["n"]) != rows:
         raise InvalidDataError(f"encoded cache {url} holds {counted['n']} rows, expected {rows}")
-    info = CacheInfo(url=url, table=table, version=version, fingerprint=fingerprint(encoder),
-                     rows=rows, width=width, files=files,
+    info = CacheInfo(url=url, table=table, version=version,
+                     fingerprint=encoder_fingerprint(encoder), rows=rows, width=width, files=files,
                      replaced_cells=int(counted["r"] or 0))  # fmt: skip
     local = _local(url)
     if local is not None:

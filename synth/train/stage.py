@@ -11,40 +11,44 @@
    and write the model folder plus ``artifact.json``: table, path and Delta version, config,
    backend, world size, seed, encoder (``encoder.json``), metrics, loss history, cache.
 
-The model id is ``<table>-<model>-v<version>-<config hash>``: the same config on the same table
-version lands in the same folder, which is what ``resume`` continues.
+The model id is ``<table>-<model>-v<version>-<config hash>`` (:func:`synth.refs.model_id`): the
+same config on the same table version lands in the same folder, which is what ``resume``
+continues. :func:`run` is the stage's entry point; :func:`train` takes the ``train`` config alone.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pyspark.sql import SparkSession
 
+from synth.config.job import JobConfig
 from synth.config.train import TrainStageConfig
 from synth.errors import InputError
-from synth.features.pipeline import gold_table
 from synth.io.delta import Lakehouse, read_table, table_exists, table_version
-from synth.schema import GOLD_SCHEMAS
-from synth.train.data import build_cache, cache_url, fit_encoder, holdout_mask, table_key
+from synth.models.base import Synthesizer
+from synth.models.detection import detection_auc
+from synth.refs import ARTIFACT, model_id
+from synth.schema import GOLD_SCHEMAS, table_key
+from synth.seeding import holdout_mask
+from synth.stages import StageReport
+from synth.stats.fidelity import quality_score, sdtypes
+from synth.train.data import build_cache, cache_url, fit_encoder
 from synth.train.loop import TrainJob, train_worker
 
 log = logging.getLogger(__name__)
 
-ARTIFACT = "artifact.json"
-
 
 @dataclass
-class TrainReport:
+class TrainReport(StageReport):
     """What one training run produced."""
 
     model_id: str
@@ -61,10 +65,6 @@ class TrainReport:
     metrics: dict[str, float] = field(default_factory=dict)
     cache: dict[str, object] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, object]:
-        """JSON-ready."""
-        return asdict(self)
-
     def summary(self) -> str:
         """A few human-readable lines."""
         metrics = ", ".join(f"{k} {v:.3f}" for k, v in self.metrics.items())
@@ -73,12 +73,6 @@ class TrainReport:
             f"({self.backend}, {self.world_size} process(es), {self.seconds:.0f}s)\n"
             f"  {metrics}\n  model: {self.model_dir}"
         )
-
-
-def model_id(cfg: TrainStageConfig, version: int) -> str:
-    """``<table>-<model>-v<version>-<hash of the config without resume>``."""
-    payload = json.dumps(cfg.model_dump(mode="json", exclude={"resume"}), sort_keys=True)
-    return f"{cfg.table}-{cfg.model}-v{version}-{hashlib.sha256(payload.encode()).hexdigest()[:8]}"
 
 
 def _model_params(cfg: TrainStageConfig) -> dict[str, Any]:
@@ -126,12 +120,8 @@ LAUNCHERS: dict[str, Callable[[SparkSession, TrainJob, TrainStageConfig], dict[s
 
 def train(spark: SparkSession, lakehouse: Lakehouse, cfg: TrainStageConfig) -> TrainReport:
     """Run the ``train`` stage (see the module docstring)."""
-    from synth.evaluate.detection import detection_auc
-    from synth.evaluate.fidelity import quality_score, sdtypes
-    from synth.models.base import Synthesizer
-
     began = time.perf_counter()
-    path = gold_table(lakehouse, cfg.table)
+    path = lakehouse.gold_table(cfg.table)
     if not table_exists(spark, path):
         raise InputError(f"gold table {path} does not exist: run the `features` stage first")
     version = table_version(spark, path)
@@ -151,7 +141,7 @@ def train(spark: SparkSession, lakehouse: Lakehouse, cfg: TrainStageConfig) -> T
                         encoder, holdout=holdout), table=cfg.table, version=version, rows=rows,
                         rows_per_file=cfg.cache_rows_per_file, min_files=2 * processes)  # fmt: skip
     ident = model_id(cfg, version)
-    model_dir = f"{lakehouse.root.rstrip('/')}/_models/{cfg.table}/{ident}"
+    model_dir = lakehouse.model_dir(cfg.table, ident)
     job = TrainJob(
         model=cfg.model,
         params=_model_params(cfg),
@@ -204,3 +194,8 @@ def train(spark: SparkSession, lakehouse: Lakehouse, cfg: TrainStageConfig) -> T
                 "history": result["history"], "device": result.get("device")}  # fmt: skip
     (target / ARTIFACT).write_text(json.dumps(artifact, indent=2, sort_keys=True), "utf-8")
     return report
+
+
+def run(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> TrainReport:
+    """Run the stage with the job's ``train`` config (see :func:`train`)."""
+    return train(spark, lakehouse, cfg.train)

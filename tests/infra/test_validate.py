@@ -16,7 +16,7 @@ import yaml
 
 from synth import __version__
 from synth.config.job import load_job_config
-from synth.pipeline import STAGES
+from synth.stages import STAGES
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"

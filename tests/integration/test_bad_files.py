@@ -13,9 +13,9 @@ import pytest
 from synth.config.base import parse_model
 from synth.config.ingest import GenericSource, Rees46MultiCategorySource
 from synth.errors import InputError
-from synth.ingest.bronze import bronze_table, ingest
+from synth.ingest.bronze import ingest
 from synth.ingest.files import check_decodes, raise_if_undecodable
-from synth.io.delta import table_exists, table_version
+from synth.io.delta import Lakehouse, table_exists, table_version
 
 pytestmark = pytest.mark.spark
 
@@ -51,8 +51,8 @@ def _bad_block_type(member: bytes) -> bytes:
     return bytes(corrupt)
 
 
-def _table(lakehouse: object) -> str:
-    return bronze_table(lakehouse, "rees46_multi_category")  # type: ignore[arg-type]
+def _table(lakehouse: Lakehouse) -> str:
+    return lakehouse.bronze_table("rees46_multi_category")
 
 
 class TestCheckDecodes:
@@ -192,4 +192,4 @@ class TestIngestBadCompressedFiles:
         message = str(err.value)
         assert "events.json.gz: truncated or corrupt gzip data: Unexpected end of input" in message
         assert FIX in message and SKIP_IT in message
-        assert not table_exists(spark, bronze_table(lakehouse, "shop_json"))
+        assert not table_exists(spark, lakehouse.bronze_table("shop_json"))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from synth.clean.pipeline import clean, silver_table
+from synth.clean.pipeline import clean
 from synth.config.clean import CleanConfig
 from synth.config.features import EmbeddingConfig, FeaturesConfig
 from synth.config.ingest import Rees46CosmeticsSource, Rees46MultiCategorySource
@@ -19,9 +19,7 @@ from synth.features.pipeline import (
     PROP_FINGERPRINT,
     PROP_SILVER_VERSION,
     build_features,
-    fingerprint,
-    gold_table,
-    projection_path,
+    features_fingerprint,
 )
 from synth.ingest.bronze import ingest
 from synth.io.delta import read_table, table_properties
@@ -37,11 +35,11 @@ NO_EMBEDDING = FeaturesConfig(embedding=EmbeddingConfig(enabled=False))
 
 def _check_gold(spark, lakehouse, cfg: FeaturesConfig) -> dict[str, object]:  # noqa: ANN001
     """Invariants every gold build must satisfy; returns a few numbers for the caller."""
-    silver = read_table(spark, silver_table(lakehouse))
+    silver = read_table(spark, lakehouse.silver_table())
     train = silver.where(F.col("split") == "train")
-    users = read_table(spark, gold_table(lakehouse, "user_profiles"))
-    items = read_table(spark, gold_table(lakehouse, "item_profiles"))
-    inter = read_table(spark, gold_table(lakehouse, "interactions"))
+    users = read_table(spark, lakehouse.gold_table("user_profiles"))
+    items = read_table(spark, lakehouse.gold_table("item_profiles"))
+    inter = read_table(spark, lakehouse.gold_table("interactions"))
     for name, df in (("user_profiles", users), ("item_profiles", items), ("interactions", inter)):
         assert schema_mismatches(df.schema, GOLD_SCHEMAS[name]) == [], name
         required = [f.name for f in GOLD_SCHEMAS[name].fields if not f.nullable]
@@ -82,19 +80,20 @@ class TestSimulator:
         assert first.rebuilt and first.silver_version == 0
         _check_gold(spark, lakehouse, SMALL)
         for name in GOLD_SCHEMAS:
-            props = table_properties(spark, gold_table(lakehouse, name))
+            props = table_properties(spark, lakehouse.gold_table(name))
             assert props[PROP_SILVER_VERSION] == "0"
-            assert props[PROP_FINGERPRINT] == fingerprint(SMALL)
+            assert props[PROP_FINGERPRINT] == features_fingerprint(SMALL)
         assert first.embedding["texts"] > 0 and first.embedding["dim"] == 8
-        assert len(json.loads(Path(projection_path(lakehouse)).read_text())["components"]) == 8
-        users_before = sorted(read_table(spark, gold_table(lakehouse, "user_profiles")).collect())
+        projection = json.loads(Path(lakehouse.text_projection_path()).read_text())
+        assert len(projection["components"]) == 8
+        users_before = sorted(read_table(spark, lakehouse.gold_table("user_profiles")).collect())
         # A second run with the same silver version and config rebuilds nothing
         again = build_features(spark, lakehouse, SMALL)
         assert not again.rebuilt and again.tables == first.tables
         # Forced, it rebuilds the same content
         forced = build_features(spark, lakehouse, SMALL, force=True)
         assert forced.rebuilt
-        users_after = sorted(read_table(spark, gold_table(lakehouse, "user_profiles")).collect())
+        users_after = sorted(read_table(spark, lakehouse.gold_table("user_profiles")).collect())
         assert users_after == users_before
         # Another config (embeddings off) is a rebuild, recorded in the properties
         off = build_features(spark, lakehouse, NO_EMBEDDING)
@@ -122,7 +121,7 @@ class TestRealRees46:
         clean(spark, source, CleanConfig(), lakehouse)
         build_features(spark, lakehouse, SMALL)
         _check_gold(spark, lakehouse, SMALL)
-        items = read_table(spark, gold_table(lakehouse, "item_profiles"))
+        items = read_table(spark, lakehouse.gold_table("item_profiles"))
         # the store has few category codes: most items' levels are unknown, and their texts are
         # the brand alone or "product"
         unknown = items.where(F.col("category_l1") == "unknown")

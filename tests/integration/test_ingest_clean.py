@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from synth.clean.pipeline import clean, quarantine_table, silver_table
+from synth.clean.pipeline import clean
 from synth.config.base import load_yaml, parse_model
 from synth.config.clean import CleanConfig
 from synth.config.ingest import GenericSource, Rees46CosmeticsSource, Rees46MultiCategorySource
 from synth.errors import InputError, SchemaMismatchError
-from synth.ingest.bronze import bronze_table, ingest
+from synth.ingest.bronze import ingest
 from synth.io.delta import read_table, table_exists
 from tests.conftest import shared_data
 
@@ -57,7 +57,7 @@ class TestIngest:
         assert first.rows_added == 7 and len(first.new_files) == 1
         assert again.rows_added == 0 and again.new_files == [] and len(again.skipped_files) == 1
         assert third.rows_added == 2 and [Path(f).name for f in third.new_files] == ["day2.csv.gz"]
-        bronze = read_table(spark, bronze_table(lakehouse, "t"))
+        bronze = read_table(spark, lakehouse.bronze_table("t"))
         assert bronze.count() == 9
         malformed = bronze.where("_raw_record is not null").collect()
         assert len(malformed) == 1 and malformed[0]["_raw_record"].endswith(",5.00,2")
@@ -70,7 +70,7 @@ class TestIngest:
         source = Rees46MultiCategorySource(paths=[str(tmp_path / "nope")])
         with pytest.raises(InputError, match=r"input path does not exist: .*nope"):
             ingest(spark, source, lakehouse)
-        assert not table_exists(spark, bronze_table(lakehouse, "rees46_multi_category"))
+        assert not table_exists(spark, lakehouse.bronze_table("rees46_multi_category"))
 
     def test_ingest_header_mismatch_names_expected_and_found(self, spark, lakehouse, tmp_path):
         bad = _write_csv(tmp_path / "in" / "x.csv", ["1,2"], header="time,kind")
@@ -82,7 +82,7 @@ class TestIngest:
         assert "x.csv" in message and "expected columns: event_time,event_type" in message
         assert "found columns:    time,kind" in message and "generic" in message
         # Nothing partial: the good file was not written either
-        assert not table_exists(spark, bronze_table(lakehouse, "rees46_multi_category"))
+        assert not table_exists(spark, lakehouse.bronze_table("rees46_multi_category"))
 
     def test_ingest_empty_inputs_rejected(self, spark, lakehouse, tmp_path):
         header_only = _write_csv(tmp_path / "h" / "a.csv", [])
@@ -112,7 +112,7 @@ class TestCleanAccounting:
         assert report.balanced and report.bronze_rows == 7 and report.silver_rows == 3
         assert report.removed_duplicates == {"exact_duplicate": 1}
         assert report.quarantined == {"malformed_row": 1, "bad_timestamp": 1, "invalid_price": 1}
-        quarantine = read_table(spark, quarantine_table(lakehouse)).toPandas()
+        quarantine = read_table(spark, lakehouse.quarantine_table()).toPandas()
         assert sorted(quarantine.reason) == ["bad_timestamp", "invalid_price", "malformed_row"]
         written = json.loads(
             (Path(lakehouse.root) / "_reports" / "clean_accounting.json").read_text()
@@ -128,9 +128,9 @@ class TestCleanAccounting:
         source = Rees46MultiCategorySource(name="t", paths=[str(tmp_path / "l")])
         ingest(spark, source, lakehouse)
         clean(spark, source, CleanConfig(), lakehouse)
-        first = read_table(spark, silver_table(lakehouse)).toPandas()
+        first = read_table(spark, lakehouse.silver_table()).toPandas()
         clean(spark, source, CleanConfig(), lakehouse)
-        second = read_table(spark, silver_table(lakehouse)).toPandas()
+        second = read_table(spark, lakehouse.silver_table()).toPandas()
         key = list(first.columns)
         assert (
             first.sort_values(key)
@@ -139,7 +139,7 @@ class TestCleanAccounting:
         )
         from synth.io.delta import last_commit_metadata
 
-        assert last_commit_metadata(spark, silver_table(lakehouse))["bronze_version"] == "0"
+        assert last_commit_metadata(spark, lakehouse.silver_table())["bronze_version"] == "0"
 
     def test_clean_without_bronze_is_clear_error(self, spark, lakehouse):
         with pytest.raises(InputError, match="run ingestion first"):
@@ -165,7 +165,7 @@ class TestGenericAdapter:
             "unknown_event_type": 1,
             "invalid_price": 1,
         }
-        silver = read_table(spark, silver_table(lakehouse)).toPandas()
+        silver = read_table(spark, lakehouse.silver_table()).toPandas()
         assert silver.price_imputed.sum() == 1 and silver.session_rebuilt.sum() == 1
         assert str(silver.event_time.min()) == "2024-03-01 09:00:00"  # Europe/Berlin -> UTC
 
@@ -250,7 +250,7 @@ class TestRealRees46:
         }
         assert report.quarantined["invalid_price"] == 53
         assert report.quarantined.get("bot_user", 0) > 0
-        rows = read_table(spark, bronze_table(lakehouse, "rees46_cosmetics")).where(
+        rows = read_table(spark, lakehouse.bronze_table("rees46_cosmetics")).where(
             "_source_row = '4102282'"
         )
         assert rows.count() == 1  # the file's own row numbers are kept for tracing

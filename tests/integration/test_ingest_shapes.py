@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from synth.clean.pipeline import clean, quarantine_table, silver_table
+from synth.clean.pipeline import clean
 from synth.config.base import parse_model
 from synth.config.job import JobConfig
 from synth.errors import InputError, SchemaMismatchError
-from synth.features.pipeline import build_features, gold_table
+from synth.features.pipeline import build_features
 from synth.ingest.bronze import ingest
 from synth.io.delta import read_table, table_exists
 
@@ -82,7 +82,7 @@ class TestPricelessLogWithFavourites:
         cfg = self._cfg(tmp_path)
         report = _clean(spark, lakehouse, cfg)
         assert report.balanced and report.bronze_rows == 36 and report.silver_rows == 36
-        silver = read_table(spark, silver_table(lakehouse)).toPandas()
+        silver = read_table(spark, lakehouse.silver_table()).toPandas()
         assert silver.price.isna().all() and set(silver.price_missing) == {"not_in_source"}
         assert silver.price_rel_category_median.isna().all()
         assert silver.price_log_z_category.isna().all()
@@ -94,16 +94,16 @@ class TestPricelessLogWithFavourites:
         _clean(spark, lakehouse, cfg)
         report = build_features(spark, lakehouse, cfg.features)
         assert report.unpriced_events == {"not_in_source": 36}
-        users = read_table(spark, gold_table(lakehouse, "user_profiles")).toPandas()
+        users = read_table(spark, lakehouse.gold_table("user_profiles")).toPandas()
         assert (users.n_favorite + users.n_other).sum() > 0
         counts = users[["n_view", "n_cart", "n_remove_from_cart", "n_purchase", "n_favorite",
                         "n_other"]].sum(axis=1)  # fmt: skip
         assert (counts == users.n_events).all()
         assert users.view_price_mean.isna().all() and users.monetary.isna().any()
-        items = read_table(spark, gold_table(lakehouse, "item_profiles")).toPandas()
+        items = read_table(spark, lakehouse.gold_table("item_profiles")).toPandas()
         assert items.price_median.isna().all() and items.price_trend.isna().all()
         assert report.unpriced_items == len(items)
-        pairs = read_table(spark, gold_table(lakehouse, "interactions")).toPandas()
+        pairs = read_table(spark, lakehouse.gold_table("interactions")).toPandas()
         train = pairs[pairs.split == "train"]
         assert users.n_other.sum() > 0 and train.n_other.sum() == users.n_other.sum()
         assert (pairs.strength >= 0).all()
@@ -117,7 +117,7 @@ class TestPricelessLogWithFavourites:
         text = str(err.value)
         assert "keep 0 of 36 bronze rows" in text and "missing_price: 36 rows" in text
         assert "clean.require_price: false" in text and "taobao_like.csv" in text
-        assert not table_exists(spark, silver_table(lakehouse))
+        assert not table_exists(spark, lakehouse.silver_table())
 
 
 class TestSessionOnlyClickLog:
@@ -147,7 +147,7 @@ class TestSessionOnlyClickLog:
         cfg = _job(tmp_path, source)
         report = _clean(spark, lakehouse, cfg)
         assert report.silver_rows == report.bronze_rows == len(lines) - 1
-        silver = read_table(spark, silver_table(lakehouse)).toPandas()
+        silver = read_table(spark, lakehouse.silver_table()).toPandas()
         assert set(silver.event_type) == {"view"} and silver.user_id.nunique() == 4
         assert (silver.user_session == silver.user_id.astype(str)).all()
         # events of a session follow its timeframe order, whatever the file order
@@ -190,19 +190,19 @@ class TestInvoiceLines:
         cfg = _job(tmp_path, source, features={"interactions": {"weights": {"return": -5.0}}})
         report = _clean(spark, lakehouse, cfg)
         assert report.bronze_rows == 5 and report.quarantined == {"bad_quantity": 1}
-        silver = read_table(spark, silver_table(lakehouse)).toPandas()
+        silver = read_table(spark, lakehouse.silver_table()).toPandas()
         assert sorted(silver.quantity) == [2, 6, 6, 6]
         assert sorted(silver.event_type) == ["purchase", "purchase", "purchase", "return"]
         assert silver.user_session.str.endswith("\r").sum() == 0
         assert silver.user_id.nunique() == 2  # 17850 and the guest of invoice 536366
         assert str(silver.event_time.min()) == "2010-12-01 08:26:00"  # London = UTC in December
-        bad = read_table(spark, quarantine_table(lakehouse)).toPandas()
+        bad = read_table(spark, lakehouse.quarantine_table()).toPandas()
         assert bad.reason.tolist() == ["bad_quantity"] and bad._raw_extra[0]["quantity"] == "0"
         features = build_features(spark, lakehouse, cfg.features.model_copy(
             update={"embedding": cfg.features.embedding.model_copy(update={"enabled": False})}
         ))  # fmt: skip
         assert features.tables["user_profiles"]["rows"] == 2
-        users = read_table(spark, gold_table(lakehouse, "user_profiles")).toPandas()
+        users = read_table(spark, lakehouse.gold_table("user_profiles")).toPandas()
         main = users.sort_values("n_events").iloc[-1]
         assert (main.n_purchase, main.n_other, main.n_events) == (12, 2, 14)
         assert main.monetary == pytest.approx(6 * 2.55 + 6 * 3.39)
@@ -239,7 +239,7 @@ class TestNestedSessions:
         # the empty session is one row of nulls: quarantined, not lost
         assert report.bronze_rows == 5 and report.silver_rows == 4
         assert report.quarantined == {"bad_timestamp": 1}
-        silver = read_table(spark, silver_table(lakehouse)).toPandas()
+        silver = read_table(spark, lakehouse.silver_table()).toPandas()
         assert sorted(silver.event_type) == ["cart", "purchase", "view", "view"]
 
 
@@ -260,7 +260,7 @@ class TestQuotedLineBreaks:
         }  # fmt: skip
         report = _clean(spark, lakehouse, _job(tmp_path, source))
         assert report.bronze_rows == 2 and report.silver_rows == 2 and report.quarantined == {}
-        silver = read_table(spark, silver_table(lakehouse)).toPandas()
+        silver = read_table(spark, lakehouse.silver_table()).toPandas()
         assert sorted(silver.brand) == ["plain", "two\nlines"]
 
 
@@ -295,8 +295,8 @@ class TestFailFast:
         assert "keep 0 of 12 bronze rows" in text and "bad_timestamp: 12 rows (100.0%)" in text
         assert "example: file:" in text and "event_time='1396437466.94'" in text
         assert "format 'epoch_s' (100% of it)" in text
-        assert not table_exists(spark, silver_table(lakehouse))
-        assert not table_exists(spark, quarantine_table(lakehouse))
+        assert not table_exists(spark, lakehouse.silver_table())
+        assert not table_exists(spark, lakehouse.quarantine_table())
 
     def test_vocabulary_that_matches_no_row_lists_the_values(self, spark, lakehouse, tmp_path):
         cfg = _job(
@@ -336,13 +336,12 @@ class TestFailFast:
 class TestOlderBronze:
     def test_bronze_without_raw_extra_is_cleaned_and_appended_to(self, spark, lakehouse, tmp_path):
         from synth.config.ingest import Rees46MultiCategorySource
-        from synth.ingest.bronze import bronze_table
         from synth.io.delta import write_table
         from tests.factories import event, make_bronze, ts
 
         # Setup: a bronze table as written before the _raw_extra column was added
         old = make_bronze(spark, [event(event_time=ts(i), product_id=str(i)) for i in range(3)])
-        write_table(old.drop("_raw_extra"), bronze_table(lakehouse, "old"), mode="overwrite")
+        write_table(old.drop("_raw_extra"), lakehouse.bronze_table("old"), mode="overwrite")
         path = tmp_path / "new.csv"
         path.write_text(
             "event_time,event_type,product_id,category_id,category_code,brand,price,user_id,"

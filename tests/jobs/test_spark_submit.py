@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from synth.pipeline import STAGES
+from synth.stages import STAGES
 from tests.jobs.submit import ROOT, explain, job_args, small_config, spark_submit
 
 pytestmark = pytest.mark.spark

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from synth.pipeline import STAGES
+from synth.stages import STAGES
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 HEADER = "# Databricks notebook source\n"

@@ -1,15 +1,16 @@
-"""bench/common.py: the result file format every benchmark writes."""
+"""bench/common.py: the result file format every benchmark writes; every benchmark's CLI."""
 
 from __future__ import annotations
 
+import importlib
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from common import target_met, write_result  # noqa: E402
+from bench.common import PeakRss, result_document, run_module, target_met, write_result
+
+BENCHMARKS = ("calibrate_simulator", "features", "generators", "ingest_clean", "recommend",
+              "simulate_scale", "synthesis", "training")  # fmt: skip
 
 
 def test_result_file_has_the_house_format(tmp_path):
@@ -34,3 +35,29 @@ def test_target_operators(value, op, bound, want):
 def test_unknown_operator_is_an_error():
     with pytest.raises(ValueError, match="unknown target operator"):
         target_met(1.0, "==", 1.0)
+
+
+def test_given_met_is_kept_and_machine_is_filled():
+    doc = result_document("demo", {"rate": 9.9999999}, {"rate": (">=", 10.0)}, {"rate": True})
+    assert doc["met"] == {"rate": True}
+    assert doc["machine"]["cores"] >= 1 and doc["machine"]["memory_gb"] > 0
+
+
+def test_a_child_module_runs_from_another_folder_and_its_memory_is_sampled(tmp_path):
+    rc, peak_bytes = run_module("bench.common", cwd=tmp_path)
+    assert rc == 0 and peak_bytes > 0
+
+
+def test_peak_rss_of_this_process_by_phase():
+    with PeakRss(interval_s=0.05) as peak, peak.phase("work"):
+        pass
+    assert peak.peak_bytes > 0 and peak.by_phase["work"] > 0
+
+
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_every_benchmark_imports_and_parses_help(name, capsys):
+    module = importlib.import_module(f"bench.{name}")
+    with pytest.raises(SystemExit) as done:
+        module.main(["--help"])
+    assert done.value.code == 0
+    assert "usage:" in capsys.readouterr().out

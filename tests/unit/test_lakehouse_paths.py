@@ -187,7 +187,7 @@ class TestCli:
         bad = tmp_path / "x" / "lakehouse"
         # The check runs before any stage, so no Spark session is needed: a job reaching Spark
         # would fail on this placeholder instead of exiting 2 with the message.
-        monkeypatch.setattr("synth.spark.build_session", lambda *args, **kwargs: object())
+        monkeypatch.setattr(cli, "build_session", lambda *args, **kwargs: object())
         # Run
         code = cli.main(["ingest", "--config", str(config), "--lakehouse", str(bad)])
         # Assert
@@ -196,3 +196,59 @@ class TestCli:
         assert f"error: lakehouse {bad} cannot be created: {tmp_path}/x is a file" in err
         assert "`--lakehouse`" in err and "Traceback" not in err
         assert not bad.exists()
+
+
+class TestLayout:
+    """Every path of the lakehouse comes from one method, with the layout's exact strings."""
+
+    @pytest.mark.parametrize("root", ["/data/lh", "/data/lh/", "s3a://bucket/lh/"])
+    def test_every_path_is_under_the_root(self, root):
+        # Setup
+        from synth.config.job import SimulatorSource
+
+        lakehouse = Lakehouse(root)
+        base = root.rstrip("/")
+        # Run
+        paths = {
+            "bronze": lakehouse.bronze_table("shop"),
+            "silver": lakehouse.silver_table(),
+            "quarantine": lakehouse.quarantine_table(),
+            "gold": lakehouse.gold_table("user_profiles"),
+            "synthetic": lakehouse.synthetic_table("user_profiles_raw"),
+            "fused": lakehouse.fused_table("item_profiles"),
+            "reports": lakehouse.reports_dir(),
+            "report": lakehouse.report_file("run_summary.json"),
+            "run": lakehouse.run_dir("r1"),
+            "run_file": lakehouse.run_file("r1", "metrics.json"),
+            "model": lakehouse.model_dir("user_profiles", "m1"),
+            "cache": lakehouse.train_cache_dir("user_profiles"),
+            "projection": lakehouse.text_projection_path(),
+            "landing": lakehouse.landing_dir(SimulatorSource(name="sim")),
+        }
+        # Assert
+        assert paths == {
+            "bronze": f"{base}/bronze/shop_events",
+            "silver": f"{base}/silver/events",
+            "quarantine": f"{base}/silver/quarantine",
+            "gold": f"{base}/gold/user_profiles",
+            "synthetic": f"{base}/synthetic/user_profiles_raw",
+            "fused": f"{base}/fused/item_profiles",
+            "reports": f"{base}/_reports",
+            "report": f"{base}/_reports/run_summary.json",
+            "run": f"{base}/_reports/r1",
+            "run_file": f"{base}/_reports/r1/metrics.json",
+            "model": f"{base}/_models/user_profiles/m1",
+            "cache": f"{base}/_cache/train/user_profiles",
+            "projection": f"{base}/_artifacts/features/text_projection.json",
+            "landing": f"{base}/landing/sim",
+        }
+
+    def test_a_configured_landing_folder_wins(self):
+        from synth.config.job import SimulatorSource
+
+        source = SimulatorSource(landing="/elsewhere/csv")
+        assert Lakehouse("/data/lh").landing_dir(source) == "/elsewhere/csv"
+
+    def test_an_unknown_gold_table_is_refused(self):
+        with pytest.raises(ValueError, match="unknown gold table 'nope'"):
+            Lakehouse("/data/lh").gold_table("nope")

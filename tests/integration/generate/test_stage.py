@@ -12,24 +12,16 @@ from pyspark.sql import functions as F
 
 from synth.config.job import JobConfig
 from synth.errors import InputError, InvalidDataError
-from synth.evaluate.stage import evaluate
-from synth.features.pipeline import gold_table
+from synth.evaluate import stage as evaluate_stage
 from synth.generate import stage as gstage
 from synth.generate.filters import Reason
 from synth.generate.sampler import ModelBlob, sample_flat, synthetic_id
-from synth.generate.stage import (
-    filter_synthetic,
-    fuse,
-    fused_table,
-    resolve_model,
-    resolve_run_id,
-    synthesize,
-    synthetic_table,
-)
+from synth.generate.stage import run_filter, run_fuse, run_synthesize
 from synth.io.delta import Lakehouse, read_table, table_version
 from synth.models.encoding import TableEncoder
 from synth.pipeline import run
-from synth.recommend.stage import recommend
+from synth.recommend import stage as recommend_stage
+from synth.refs import resolve_model, resolve_run_id
 from synth.schema import FUSED_PROVENANCE, REJECTED_REASON, ROW, RUN_ID, USER_PROFILE_SCHEMA
 
 pytestmark = pytest.mark.spark
@@ -92,9 +84,9 @@ class TestSampling:
     def test_synthesize_writes_conditions_and_non_colliding_ids(self, spark, job):
         lakehouse = Lakehouse(job.lakehouse)
         # Run
-        report = synthesize(spark, lakehouse, job)
+        report = run_synthesize(spark, lakehouse, job)
         # Assert
-        raw = read_table(spark, synthetic_table(lakehouse, "user_profiles_raw")).toPandas()
+        raw = read_table(spark, lakehouse.synthetic_table("user_profiles_raw")).toPandas()
         assert report.rows == len(raw) == ROWS + NEW_ROWS and report.run_id == "t1"
         assert (raw.loc[raw[ROW] >= ROWS, "lifecycle"] == "new").all()
         assert (raw["user_id"] < 0).all() and raw["user_id"].is_unique
@@ -105,16 +97,16 @@ class TestSampling:
         assert (raw[kinds].sum(axis=1) == raw["n_events"]).all()
         assert (raw["first_seen"] <= raw["last_seen"]).all()
         # gold schema (with its comments) plus the run columns
-        table = read_table(spark, synthetic_table(lakehouse, "user_profiles_raw"))
+        table = read_table(spark, lakehouse.synthetic_table("user_profiles_raw"))
         for field in USER_PROFILE_SCHEMA.fields:
             assert table.schema[field.name].dataType == field.dataType
 
     def test_rerunning_a_run_id_replaces_its_rows(self, spark, job):
         lakehouse = Lakehouse(job.lakehouse)
-        path = synthetic_table(lakehouse, "user_profiles_raw")
+        path = lakehouse.synthetic_table("user_profiles_raw")
         before = read_table(spark, path).orderBy(ROW).toPandas()
         # Run
-        synthesize(spark, lakehouse, job)
+        run_synthesize(spark, lakehouse, job)
         # Assert: same rows, not twice as many
         after = read_table(spark, path).orderBy(ROW).toPandas()
         pd.testing.assert_frame_equal(before.drop(columns=["category_shares", "hour_shares",
@@ -136,9 +128,9 @@ class TestConditionTable:
         cfg = JobConfig.model_validate(data)
         lakehouse = Lakehouse(cfg.lakehouse)
         # Run
-        report = synthesize(spark, lakehouse, cfg)
+        report = run_synthesize(spark, lakehouse, cfg)
         # Assert: sorted order (active first), each group's rows meet its condition
-        raw = read_table(spark, synthetic_table(lakehouse, "user_profiles_raw")).where(
+        raw = read_table(spark, lakehouse.synthetic_table("user_profiles_raw")).where(
             F.col(RUN_ID) == "ct").toPandas()  # fmt: skip
         assert report.groups == [0, 30, 40] and len(raw) == 70
         assert (raw.loc[raw[ROW] < 30, "lifecycle"] == "active").all()
@@ -150,19 +142,19 @@ class TestConditionTable:
         data = job.model_dump(mode="json")
         data["synthesize"].update(run_id="ct2", conditions_table=path)
         with pytest.raises(InvalidDataError, match="no `rows` column"):
-            synthesize(spark, Lakehouse(job.lakehouse), JobConfig.model_validate(data))
+            run_synthesize(spark, Lakehouse(job.lakehouse), JobConfig.model_validate(data))
 
 
 class TestFilter:
     def test_every_raw_row_is_kept_or_has_a_reason(self, spark, job):
         lakehouse = Lakehouse(job.lakehouse)
-        synthesize(spark, lakehouse, job)
+        run_synthesize(spark, lakehouse, job)
         # Run
-        report = filter_synthetic(spark, lakehouse, job)
+        report = run_filter(spark, lakehouse, job)
         # Assert
         assert report.raw_rows == ROWS + NEW_ROWS
         assert report.kept_rows + sum(report.removed.values()) == report.raw_rows
-        table = read_table(spark, synthetic_table(lakehouse, "user_profiles"))
+        table = read_table(spark, lakehouse.synthetic_table("user_profiles"))
         table = table.where(F.col(RUN_ID) == "t1")
         reasons = {r[0] for r in table.select(REJECTED_REASON).distinct().collect()} - {None}
         known = {v for k, v in vars(Reason).items() if not k.startswith("_")}
@@ -178,20 +170,20 @@ class TestFilter:
     def test_copies_of_training_rows_are_removed_as_exact_copies(self, spark, job):
         lakehouse = Lakehouse(job.lakehouse)
         ref = resolve_model(spark, lakehouse, job)
-        real, _ = gstage._real(spark, ref)
+        real, _ = gstage.real_split(spark, ref)
         copies = real.orderBy("user_id").limit(5)
         # a raw partition of five verbatim training rows, under its own run id
         rows = copies.select(*USER_PROFILE_SCHEMA.names, F.monotonically_increasing_id()
                              .alias(ROW), F.lit("copies").alias(RUN_ID),
                              F.lit(ref.model_id).alias("model_id"))  # fmt: skip
-        raw = read_table(spark, synthetic_table(lakehouse, "user_profiles_raw"))
-        target = synthetic_table(lakehouse, "user_profiles_raw")
+        raw = read_table(spark, lakehouse.synthetic_table("user_profiles_raw"))
+        target = lakehouse.synthetic_table("user_profiles_raw")
         writer = rows.select(*raw.columns).write.format("delta").mode("overwrite")
         writer.option("replaceWhere", "run_id = 'copies'").save(target)
         cfg = job.model_copy(update={"synthesize": job.synthesize.model_copy(
             update={"run_id": "copies"})})  # fmt: skip
         # Run
-        report = filter_synthetic(spark, lakehouse, cfg)
+        report = run_filter(spark, lakehouse, cfg)
         # Assert
         assert report.kept_rows == 0 and report.removed == {Reason.EXACT_COPY: 5}
 
@@ -199,18 +191,18 @@ class TestFilter:
 class TestFuse:
     def test_fused_tables_are_idempotent_per_run_and_keep_provenance(self, spark, job):
         lakehouse = Lakehouse(job.lakehouse)
-        synthesize(spark, lakehouse, job)
-        filtered = filter_synthetic(spark, lakehouse, job)
+        run_synthesize(spark, lakehouse, job)
+        filtered = run_filter(spark, lakehouse, job)
         # Run
-        report = fuse(spark, lakehouse, job)
+        report = run_fuse(spark, lakehouse, job)
         # Assert: provenance and counts
-        users = read_table(spark, fused_table(lakehouse, "user_profiles")).where(
+        users = read_table(spark, lakehouse.fused_table("user_profiles")).where(
             F.col(RUN_ID) == "t1").toPandas()  # fmt: skip
-        fused_schema = read_table(spark, fused_table(lakehouse, "user_profiles")).schema
+        fused_schema = read_table(spark, lakehouse.fused_table("user_profiles")).schema
         assert fused_schema.names == USER_PROFILE_SCHEMA.names + FUSED_PROVENANCE.names
         for field in [*USER_PROFILE_SCHEMA.fields, *FUSED_PROVENANCE.fields]:
             assert fused_schema[field.name].dataType == field.dataType
-        gold_users = read_table(spark, gold_table(lakehouse, "user_profiles")).count()
+        gold_users = read_table(spark, lakehouse.gold_table("user_profiles")).count()
         assert (~users["is_synthetic"]).sum() == gold_users
         assert users["is_synthetic"].sum() == filtered.kept_rows == report.synthetic_rows > 0
         synthetic = users[users["is_synthetic"]]
@@ -219,18 +211,18 @@ class TestFuse:
         assert len(enriched) == report.enriched_users > 0
         assert (enriched["n_events"] == job.synthesize.fusion.enrich.target_events).all()
         assert users.loc[~users["is_synthetic"] & ~users["enriched"], "model_id"].isna().all()
-        events = read_table(spark, synthetic_table(lakehouse, "events")).where(
+        events = read_table(spark, lakehouse.synthetic_table("events")).where(
             F.col(RUN_ID) == "t1")  # fmt: skip
-        item_ids = read_table(spark, gold_table(lakehouse, "item_profiles")).select("product_id")
+        item_ids = read_table(spark, lakehouse.gold_table("item_profiles")).select("product_id")
         assert events.join(item_ids, "product_id", "left_anti").count() == 0
         origins = {r[0]: r[1] for r in events.groupBy("origin").count().collect()}
         assert origins == report.events
         assert events.where((F.col("origin") == "synthetic_user")
                             & (F.col("user_id") >= 0)).count() == 0  # fmt: skip
         # Run again: the same state
-        path = fused_table(lakehouse, "user_profiles")
+        path = lakehouse.fused_table("user_profiles")
         before = users.sort_values("user_id").reset_index(drop=True)
-        fuse(spark, lakehouse, job)
+        run_fuse(spark, lakehouse, job)
         again = read_table(spark, path).where(F.col(RUN_ID) == "t1").toPandas()
         again = again.sort_values("user_id").reset_index(drop=True)
         pd.testing.assert_frame_equal(before.drop(columns=["category_shares"]),
@@ -238,11 +230,11 @@ class TestFuse:
 
     def test_a_failed_fuse_leaves_the_previous_state(self, spark, job, monkeypatch):
         lakehouse = Lakehouse(job.lakehouse)
-        path = fused_table(lakehouse, "user_profiles")
+        path = lakehouse.fused_table("user_profiles")
         if not Path(path, "_delta_log").exists():
-            synthesize(spark, lakehouse, job)
-            filter_synthetic(spark, lakehouse, job)
-            fuse(spark, lakehouse, job)
+            run_synthesize(spark, lakehouse, job)
+            run_filter(spark, lakehouse, job)
+            run_fuse(spark, lakehouse, job)
         version = table_version(spark, path)
         rows = read_table(spark, path).count()
         real_provenance = gstage._provenance
@@ -255,7 +247,7 @@ class TestFuse:
         monkeypatch.setattr(gstage, "_provenance", failing)
         # Run
         with pytest.raises(Exception, match="injected failure"):
-            fuse(spark, lakehouse, job)
+            run_fuse(spark, lakehouse, job)
         # Assert
         assert table_version(spark, path) == version
         assert read_table(spark, path).count() == rows
@@ -266,20 +258,20 @@ class TestBadInputs:
         cfg = job.model_copy(update={"synthesize": job.synthesize.model_copy(
             update={"model_dir": str(tmp_path / "nowhere")})})  # fmt: skip
         with pytest.raises(InputError, match="nowhere.*run the `train` stage"):
-            synthesize(spark, Lakehouse(job.lakehouse), cfg)
+            run_synthesize(spark, Lakehouse(job.lakehouse), cfg)
 
     def test_a_condition_on_a_continuous_column_is_refused(self, spark, job):
         data = job.model_dump(mode="json")
         data["synthesize"]["conditions"] = [{"where": {"monetary": 1.0}, "rows": 5}]
         cfg = JobConfig.model_validate(data)
         with pytest.raises(InvalidDataError, match="monetary.*continuous"):
-            synthesize(spark, Lakehouse(job.lakehouse), cfg)
+            run_synthesize(spark, Lakehouse(job.lakehouse), cfg)
 
     def test_an_impossible_condition_is_refused_on_the_driver(self, spark, job):
         data = job.model_dump(mode="json")
         data["synthesize"]["conditions"] = [{"where": {"lifecycle": "never"}, "rows": 5}]
         with pytest.raises(InvalidDataError, match=r"lifecycle.*never.*0\.00% of 2,000"):
-            synthesize(spark, Lakehouse(job.lakehouse), JobConfig.model_validate(data))
+            run_synthesize(spark, Lakehouse(job.lakehouse), JobConfig.model_validate(data))
 
     def test_each_stage_names_the_stage_to_run_first(self, spark, job, tmp_path):
         # the trained model, but a lakehouse without synthetic tables
@@ -289,24 +281,24 @@ class TestBadInputs:
         data["synthesize"]["model_dir"] = model_dir
         cfg = JobConfig.model_validate(data)
         with pytest.raises(InputError, match="user_profiles_raw does not exist.*`synthesize`"):
-            filter_synthetic(spark, Lakehouse(cfg.lakehouse), cfg)
+            run_filter(spark, Lakehouse(cfg.lakehouse), cfg)
         with pytest.raises(InputError, match="user_profiles does not exist.*`filter`"):
-            fuse(spark, Lakehouse(cfg.lakehouse), cfg)
+            run_fuse(spark, Lakehouse(cfg.lakehouse), cfg)
         with pytest.raises(InputError, match="silver/events does not exist.*`clean`"):
-            recommend(spark, Lakehouse(cfg.lakehouse), cfg)
+            recommend_stage.run(spark, Lakehouse(cfg.lakehouse), cfg)
         with pytest.raises(InputError, match="user_profiles does not exist.*`filter`"):
-            evaluate(spark, Lakehouse(cfg.lakehouse), cfg)
+            evaluate_stage.run(spark, Lakehouse(cfg.lakehouse), cfg)
 
     def test_verdict_stages_of_a_run_without_rows_name_the_stage(self, spark, job, tmp_path):
         # the lakehouse has synthetic tables (run t1, re-run here: same rows), none of this run id
-        synthesize(spark, Lakehouse(job.lakehouse), job)
-        filter_synthetic(spark, Lakehouse(job.lakehouse), job)
+        run_synthesize(spark, Lakehouse(job.lakehouse), job)
+        run_filter(spark, Lakehouse(job.lakehouse), job)
         cfg = job.model_copy(update={"synthesize": job.synthesize.model_copy(
             update={"run_id": "never-run"})})  # fmt: skip
         with pytest.raises(InputError, match="run 'never-run'.*`filter` stage"):
-            evaluate(spark, Lakehouse(cfg.lakehouse), cfg)
+            evaluate_stage.run(spark, Lakehouse(cfg.lakehouse), cfg)
         with pytest.raises(InputError, match="run the `fuse` stage"):
-            recommend(spark, Lakehouse(cfg.lakehouse), cfg)
+            recommend_stage.run(spark, Lakehouse(cfg.lakehouse), cfg)
         # a model trained without a holdout: no real rows it never saw to measure privacy on
         model_dir = tmp_path / "no_holdout"
         shutil.copytree(resolve_model(spark, Lakehouse(job.lakehouse), job).model_dir, model_dir)
@@ -316,24 +308,24 @@ class TestBadInputs:
         cfg = job.model_copy(update={"synthesize": job.synthesize.model_copy(
             update={"model_dir": str(model_dir)})})  # fmt: skip
         with pytest.raises(InputError, match="trained without a holdout.*retrain with a holdout"):
-            evaluate(spark, Lakehouse(cfg.lakehouse), cfg)
+            evaluate_stage.run(spark, Lakehouse(cfg.lakehouse), cfg)
 
     def test_condition_table_rows_are_checked(self, spark, job, tmp_path):
         data = job.model_dump(mode="json")
         data["synthesize"].update(run_id="ct3", conditions_table=str(tmp_path / "absent"))
         with pytest.raises(InputError, match="absent is not a Delta table"):
-            synthesize(spark, Lakehouse(job.lakehouse), JobConfig.model_validate(data))
+            run_synthesize(spark, Lakehouse(job.lakehouse), JobConfig.model_validate(data))
         path = str(tmp_path / "zero_rows")
         spark.createDataFrame([("new", 0)], "lifecycle string, rows long").write.format(
             "delta").save(path)  # fmt: skip
         data["synthesize"]["conditions_table"] = path
         with pytest.raises(InvalidDataError, match="row 0 .*needs rows >= 1"):
-            synthesize(spark, Lakehouse(job.lakehouse), JobConfig.model_validate(data))
+            run_synthesize(spark, Lakehouse(job.lakehouse), JobConfig.model_validate(data))
 
     def test_filter_before_synthesize_says_what_to_run(self, spark, job, tmp_path):
         cfg = job.model_copy(update={"lakehouse": str(tmp_path / "empty")})
         with pytest.raises(InputError, match="features"):
-            filter_synthetic(spark, Lakehouse(cfg.lakehouse), cfg)
+            run_filter(spark, Lakehouse(cfg.lakehouse), cfg)
 
     def test_default_run_id_names_the_model_and_seed(self, spark, job):
         cfg = job.model_copy(update={"synthesize": job.synthesize.model_copy(
@@ -354,15 +346,15 @@ class TestItemModel:
         lakehouse = Lakehouse(cfg.lakehouse)
         train(spark, lakehouse, cfg.train)
         # Run
-        synthesize(spark, lakehouse, cfg)
-        filtered = filter_synthetic(spark, lakehouse, cfg)
-        fuse(spark, lakehouse, cfg)
+        run_synthesize(spark, lakehouse, cfg)
+        filtered = run_filter(spark, lakehouse, cfg)
+        run_fuse(spark, lakehouse, cfg)
         # Assert
-        items = read_table(spark, fused_table(lakehouse, "item_profiles")).where(
+        items = read_table(spark, lakehouse.fused_table("item_profiles")).where(
             F.col(RUN_ID) == "items").toPandas()  # fmt: skip
         synthetic = items[items["is_synthetic"]]
         assert len(synthetic) == filtered.kept_rows
         assert (synthetic["product_id"] < 0).all() and synthetic["item_text"].str.len().gt(0).all()
         assert (synthetic["price_min"] <= synthetic["price_max"]).all()
-        gold_items = read_table(spark, gold_table(lakehouse, "item_profiles")).count()
+        gold_items = read_table(spark, lakehouse.gold_table("item_profiles")).count()
         assert (~items["is_synthetic"]).sum() == gold_items

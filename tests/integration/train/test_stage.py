@@ -17,13 +17,15 @@ from synth.config.features import EmbeddingConfig, FeaturesConfig
 from synth.config.job import JobConfig, SimulatorSource
 from synth.config.simulate import SimulatorConfig
 from synth.config.train import TrainConfig, TrainStageConfig
-from synth.features.pipeline import build_features, gold_table
+from synth.features.pipeline import build_features
 from synth.io.delta import Lakehouse, read_table, table_version
 from synth.models.base import Synthesizer
 from synth.pipeline import run
-from synth.train.data import CACHE_META, holdout_mask, read_cache_info
+from synth.refs import ARTIFACT
+from synth.seeding import holdout_mask
+from synth.train.data import CACHE_META, read_cache_info
 from synth.train.loop import STOP_AFTER_ENV
-from synth.train.stage import ARTIFACT, train
+from synth.train.stage import train
 
 pytestmark = pytest.mark.spark
 
@@ -66,7 +68,7 @@ def _weights(model_dir: str) -> dict[str, torch.Tensor]:
 class TestLocal:
     def test_artifact_records_the_delta_version_and_the_run(self, spark, gold):
         lakehouse = Lakehouse(gold.lakehouse)
-        path = gold_table(lakehouse, "user_profiles")
+        path = lakehouse.gold_table("user_profiles")
         # Run
         report = train(spark, lakehouse, _stage())
         # Assert: artifact, model folder, cache keyed by version

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synth.evaluate.fidelity import quality_score
 from synth.evaluate.spark_fidelity import quality_score_spark
+from synth.stats.fidelity import quality_score
 
 pytestmark = pytest.mark.spark
 

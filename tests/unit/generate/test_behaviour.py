@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from synth.errors import ConfigError, InvalidDataError
-from synth.generate.behaviour import BehaviourParams, Catalog, generate_events, uniform
+from synth.generate.behaviour import BehaviourParams, Catalog, generate_events
 from synth.schema import SILVER_SCHEMA
 
 T0 = pd.Timestamp("2019-10-01 08:00:00")
@@ -79,45 +79,6 @@ def _generate(profiles: pd.DataFrame, params: BehaviourParams | None = None) -> 
         source="synthetic",
         source_file="run-1",
     )
-
-
-class TestUniform:
-    def test_uniform_pinned_values(self):
-        # Frozen outputs: changing them silently changes every generated data set.
-        # Run
-        values = uniform(42, 7, np.array([-3, 0, 1, 2**40]), np.array([0, 0, 5, 9]))
-        # Assert
-        assert values.tolist() == [
-            0.9144048417586573,
-            0.49065578802934007,
-            0.09488105143737136,
-            0.052570599290578945,
-        ]
-
-    def test_uniform_depends_on_every_input(self):
-        # Setup
-        keys = np.arange(1_000, dtype=np.int64)
-        base = uniform(1, 1, keys)
-        # Run / Assert: another seed, purpose or key order gives other draws
-        assert not np.array_equal(base, uniform(2, 1, keys))
-        assert not np.array_equal(base, uniform(1, 2, keys))
-        assert not np.array_equal(uniform(1, 1, keys, keys[::-1]), uniform(1, 1, keys[::-1], keys))
-
-    def test_uniform_broadcasts_and_covers_the_unit_interval(self):
-        # Run
-        values = uniform(5, 3, np.arange(200)[:, None], np.arange(100)[None, :])
-        # Assert
-        assert values.shape == (200, 100)
-        assert values.min() >= 0.0 and values.max() < 1.0
-        assert values.mean() == pytest.approx(0.5, abs=0.01)
-        counts = np.bincount((values * 10).astype(int).ravel(), minlength=10)
-        assert counts.min() > 1_800 and counts.max() < 2_200
-
-    def test_uniform_accepts_huge_and_negative_seeds(self):
-        # Run
-        values = uniform(-1, 0, np.array([1, 2]))
-        # Assert: seeds are taken modulo 2**64
-        assert values.tolist() == uniform(2**64 - 1, 0, np.array([1, 2])).tolist()
 
 
 class TestCatalog:

@@ -335,3 +335,48 @@ class TestAllZeroCounts:
         restored = TableEncoder.from_json(encoder.to_json())
         assert restored.width == 3
         assert restored.reverse_transform(matrix).n_view.tolist() == [0, 0, 0]
+
+
+# -- digamma: scipy's replaces the hand-written series (issue 17) ------------------------------
+def _old_digamma(x: np.ndarray) -> np.ndarray:
+    """The encoder's digamma before scipy's (recurrence up to 6, then the asymptotic series to
+    the x^-6 term): a frozen oracle, kept here to bound what the switch changed."""
+    x = np.asarray(x, dtype=np.float64).copy()
+    result = np.zeros_like(x)
+    while np.any(x < 6.0):
+        small = x < 6.0
+        result[small] -= 1.0 / x[small]
+        x[small] += 1.0
+    inv = 1.0 / x
+    inv2 = inv * inv
+    return result + np.log(x) - 0.5 * inv - inv2 * (1 / 12 - inv2 * (1 / 120 - inv2 / 252))
+
+
+def test_scipy_digamma_differs_from_the_old_series_by_its_truncation_only():
+    from scipy.special import digamma
+
+    # the values fit_vgm evaluates: Dirichlet concentrations (1e-3 + counts) and nu / 2
+    x = np.concatenate([np.geomspace(1e-3, 1e6, 5_000), np.linspace(5.0, 7.0, 2_001)])
+    gap = np.abs(digamma(x) - _old_digamma(x))
+    # the old series stopped before the x^-8 term, 1 / (240 x^8) <= 2.48e-9 at x >= 6
+    assert gap.max() <= 1.0 / (240 * 6.0**8) + 1e-12
+    assert gap[x >= 20].max() < 1e-12
+
+
+def test_fit_vgm_with_scipy_digamma_matches_the_old_fit(monkeypatch):
+    import synth.models.encoding as encoding
+
+    rng = np.random.default_rng(7)
+    samples = [
+        np.concatenate([rng.normal(0, 1, 3_000), rng.normal(8, 0.5, 1_000)]),
+        rng.lognormal(3.0, 1.2, 4_000),
+        rng.exponential(2.0, 2_500),
+    ]
+    new = [encoding.fit_vgm(x, max_modes=10, seed=0) for x in samples]
+    monkeypatch.setattr(encoding, "digamma", _old_digamma)
+    old = [encoding.fit_vgm(x, max_modes=10, seed=0) for x in samples]
+    for (w_new, m_new, s_new), (w_old, m_old, s_old) in zip(new, old, strict=True):
+        assert w_new.shape == w_old.shape
+        np.testing.assert_allclose(w_new, w_old, rtol=0, atol=1e-8)
+        np.testing.assert_allclose(m_new, m_old, rtol=1e-8, atol=1e-8)
+        np.testing.assert_allclose(s_new, s_old, rtol=1e-8, atol=1e-8)

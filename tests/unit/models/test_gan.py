@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 from synth.errors import InvalidDataError
-from synth.evaluate.fidelity import column_shape, quality_score
 from synth.models.base import Synthesizer, TrainConfig
 from synth.models.encoding import ColumnSpec
 from synth.models.gan import GAN
+from synth.stats.fidelity import column_shape, quality_score
 from tests.unit.models.test_vae import KINDS, SPECS, _table
 
 FAST = TrainConfig(epochs=100, batch_size=300, lr=2e-4, seed=3, validate_every=20, patience=0)

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from synth.errors import InvalidDataError, NotFittedError
-from synth.evaluate.fidelity import quality_score
 from synth.models.base import MODEL_FILE, Synthesizer, TrainConfig, activate, span_losses
 from synth.models.encoding import ColumnSpec, Span
 from synth.models.vae import VAE
+from synth.stats.fidelity import quality_score
 
 SPECS = [
     ColumnSpec("price", "continuous"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from synth.config.simulate import BehaviourConfig, DirtConfig, SimulatorConfig
+from synth.config.simulate import DirtConfig, SimulatedBehaviourConfig, SimulatorConfig
 
 
 class TestDirtConfig:
@@ -40,18 +40,18 @@ class TestDirtConfig:
             cfg.bad_price_rate = 0.5  # type: ignore[misc]
 
 
-class TestBehaviourConfig:
+class TestSimulatedBehaviourConfig:
     def test_cart_outcomes_must_be_exclusive(self):
         with pytest.raises(ValidationError, match="purchase_after_cart \\+ remove_after_cart"):
-            BehaviourConfig(purchase_after_cart=0.7, remove_after_cart=0.5)
+            SimulatedBehaviourConfig(purchase_after_cart=0.7, remove_after_cart=0.5)
 
     def test_bot_event_range_must_be_ordered(self):
         with pytest.raises(ValidationError, match="bot_events_min=500 is above bot_events_max=200"):
-            BehaviourConfig(bot_events_min=500, bot_events_max=200)
+            SimulatedBehaviourConfig(bot_events_min=500, bot_events_max=200)
 
     def test_probability_out_of_range_names_field(self):
         with pytest.raises(ValidationError, match=r"BehaviourConfig\.revisit_rate=2\.0"):
-            BehaviourConfig(revisit_rate=2.0)
+            SimulatedBehaviourConfig(revisit_rate=2.0)
 
 
 class TestSimulatorConfig:

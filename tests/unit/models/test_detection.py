@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 
-from synth.evaluate.detection import detection_auc, roc_auc
+from synth.models.detection import detection_auc
 from synth.models.encoding import ColumnSpec
 
 SPECS = [ColumnSpec("price", "continuous"), ColumnSpec("n", "count"),
@@ -20,14 +19,6 @@ def _table(seed: int, n: int = 2_000, shift: float = 0.0) -> pd.DataFrame:
         "n": rng.poisson(2 + 3 * shift, n).astype(np.int64),
         "brand": rng.choice(["a", "b", "c"], n, p=[0.5, 0.3, 0.2]),
     })  # fmt: skip
-
-
-def test_roc_auc_by_hand():
-    assert roc_auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.2, 0.8, 0.9])) == 1.0
-    assert roc_auc(np.array([0, 1, 0, 1]), np.array([0.5, 0.5, 0.5, 0.5])) == 0.5
-    assert roc_auc(np.array([1, 0]), np.array([0.0, 1.0])) == 0.0
-    with pytest.raises(ValueError, match="both classes"):
-        roc_auc(np.array([1, 1]), np.array([0.0, 1.0]))
 
 
 def test_same_distribution_is_undetectable():

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synth.evaluate.fidelity import column_shape, ks_statistic, pair_trend, quality_score
+from synth.stats.fidelity import column_shape, ks_statistic, pair_trend, quality_score
 
 KINDS = {"price": "numerical", "n_events": "numerical", "brand": "categorical",
          "segment": "categorical"}  # fmt: skip
@@ -21,6 +21,44 @@ def _table(seed: int, n: int, shift: float = 0.0) -> pd.DataFrame:
         "brand": rng.choice(["a", "b", "c", "d"], n, p=[0.4, 0.3, 0.2, 0.1]),
         "segment": np.where(price > 30, "high", "low"),
     })  # fmt: skip
+
+
+def _ks_statistic_before_scipy(a: np.ndarray, b: np.ndarray) -> float:
+    """Frozen copy of the hand-written KS statistic that ``scipy.stats.ks_2samp`` replaced."""
+    if a.size == 0 or b.size == 0:
+        return 1.0
+    a, b = np.sort(a), np.sort(b)
+    grid = np.concatenate([a, b])
+    gap = (
+        np.searchsorted(a, grid, side="right") / a.size
+        - np.searchsorted(b, grid, side="right") / b.size
+    )
+    return float(np.abs(gap).max())
+
+
+class TestKsAgainstTheOldStatistic:
+    @pytest.mark.parametrize("seed", range(5))
+    def test_continuous_samples(self, seed):
+        rng = np.random.default_rng(seed)
+        a = rng.lognormal(3, 1, int(rng.integers(1, 3_000)))
+        b = rng.lognormal(3.2, 1.1, int(rng.integers(1, 3_000)))
+        assert ks_statistic(a, b) == pytest.approx(_ks_statistic_before_scipy(a, b), abs=1e-9)
+
+    @pytest.mark.parametrize("seed", range(5))
+    def test_samples_with_ties(self, seed):
+        # counts and rounded prices: many ties inside and across the two samples
+        rng = np.random.default_rng(100 + seed)
+        for a, b in [
+            (rng.poisson(2, 2_000).astype(float), rng.poisson(2.3, 1_500).astype(float)),
+            (np.round(rng.normal(0, 1, 800), 1), np.round(rng.normal(0.1, 1, 12_000), 1)),
+            (np.zeros(50), np.r_[np.zeros(40), np.ones(10)]),
+        ]:
+            assert ks_statistic(a, b) == pytest.approx(_ks_statistic_before_scipy(a, b), abs=1e-9)
+
+    def test_edge_cases(self):
+        one, empty = np.array([1.0]), np.array([])
+        for a, b in [(one, one), (one, np.array([2.0])), (one, empty), (empty, one)]:
+            assert ks_statistic(a, b) == _ks_statistic_before_scipy(a, b)
 
 
 class TestDefinitions:

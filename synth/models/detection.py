@@ -5,6 +5,10 @@ rows (so categories, modes and scales are the real data's), then a logistic regr
 trained and scored with stratified k-fold cross-validation; the result is the mean held-out ROC
 AUC. An AUC near 0.5 means the classifier cannot separate them; near 1.0, the synthetic rows are
 obviously synthetic.
+
+It lives with the models (below ``train``, which scores each trained model with it) because it
+fits the models' encoder; the numeric parts are :func:`~synth.stats.auc.roc_auc` and
+:func:`~synth.stats.logistic.fit_logistic`.
 """
 
 from __future__ import annotations
@@ -15,38 +19,8 @@ import numpy as np
 import pandas as pd
 
 from synth.models.encoding import ColumnSpec, TableEncoder
-
-
-def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """ROC AUC from the rank statistic (ties get their average rank)."""
-    labels = np.asarray(labels, dtype=bool)
-    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
-    if n_pos == 0 or n_neg == 0:
-        raise ValueError("ROC AUC needs both classes")
-    ranks = pd.Series(scores).rank(method="average").to_numpy()
-    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def _fit_logistic(x: np.ndarray, y: np.ndarray, *, seed: int, steps: int = 300) -> np.ndarray:
-    """L2-regularised logistic regression by full-batch L-BFGS (torch); returns the weights."""
-    import torch
-
-    torch.manual_seed(seed)
-    features = torch.as_tensor(np.hstack([x, np.ones((len(x), 1))]), dtype=torch.float64)
-    target = torch.as_tensor(y, dtype=torch.float64)
-    weights = torch.zeros(features.shape[1], dtype=torch.float64, requires_grad=True)
-    optimizer = torch.optim.LBFGS([weights], max_iter=steps, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        logits = features @ weights
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
-        loss = loss + 1e-3 * (weights[:-1] ** 2).sum()
-        loss.backward()
-        return loss
-
-    optimizer.step(closure)
-    return weights.detach().numpy()
+from synth.stats.auc import roc_auc
+from synth.stats.logistic import fit_logistic
 
 
 def detection_auc(
@@ -81,7 +55,7 @@ def detection_auc(
     for k in range(folds):
         train, test = fold_of != k, fold_of == k
         mean, std = x[train].mean(axis=0), x[train].std(axis=0) + 1e-9
-        weights = _fit_logistic((x[train] - mean) / std, y[train], seed=seed + k)
+        weights = fit_logistic((x[train] - mean) / std, y[train], seed=seed + k)
         scores = np.hstack([(x[test] - mean) / std, np.ones((int(test.sum()), 1))]) @ weights
         aucs.append(roc_auc(y[test], scores))
     return float(np.mean(aucs))

@@ -9,7 +9,7 @@ from synth.config.features import ProfileConfig
 from synth.features.profiles import item_profiles, train_split, user_profiles
 from synth.models.base import TrainConfig
 from synth.models.encoding import TableEncoder
-from synth.models.profiles import model_frame
+from synth.models.table_frame import model_frame
 from synth.models.vae import VAE
 from synth.schema import ITEM_PROFILE_SCHEMA, USER_PROFILE_SCHEMA
 from tests.factories import make_silver
