@@ -258,5 +258,7 @@ def print_targets(
     """
     for key, (op, bound) in targets.items():
         verdict = "MET" if met[key] else "MISSED"
-        print(f"  {key:<{name_width}}{metrics[key]:{value_spec}} "  # noqa: T201
-              f"(target {op} {bound:{bound_spec}})  {verdict}")  # fmt: skip
+        print(
+            f"  {key:<{name_width}}{metrics[key]:{value_spec}} "  # noqa: T201
+            f"(target {op} {bound:{bound_spec}})  {verdict}"
+        )

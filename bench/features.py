@@ -56,8 +56,11 @@ log = logging.getLogger("bench.features")
 
 
 def _session(args: argparse.Namespace) -> Any:
-    return local_session(f"bench-features-{args.phase}", driver_memory=args.driver_memory,
-                         local_dir=Path(args.workdir) / "spark-local")  # fmt: skip
+    return local_session(
+        f"bench-features-{args.phase}",
+        driver_memory=args.driver_memory,
+        local_dir=Path(args.workdir) / "spark-local",
+    )
 
 
 def _job(args: argparse.Namespace):  # noqa: ANN202
@@ -109,8 +112,9 @@ def phase_features(args: argparse.Namespace) -> dict[str, Any]:
     spark = _session(args)
     try:
         start = time.perf_counter()
-        report = build_features(spark, Lakehouse(_job(args).lakehouse), FeaturesConfig(),
-                                force=True)  # fmt: skip
+        report = build_features(
+            spark, Lakehouse(_job(args).lakehouse), FeaturesConfig(), force=True
+        )
         total = time.perf_counter() - start
         return {"total_s": total, "report": report.to_dict()}
     finally:
@@ -133,8 +137,10 @@ def phase_model(args: argparse.Namespace) -> dict[str, Any]:
 
     rng = np.random.default_rng(args.seed)
     codes = [(c.code or c.name).replace(".", " ") for c in CATEGORY_TREE]
-    texts = [f"{codes[rng.integers(len(codes))]} brand{rng.integers(500)} model {i}"
-             for i in range(MODEL_TEXTS)]  # fmt: skip
+    texts = [
+        f"{codes[rng.integers(len(codes))]} brand{rng.integers(500)} model {i}"
+        for i in range(MODEL_TEXTS)
+    ]
     embedder = TextEmbedder.load(threads=os.cpu_count() or 1)
     embedder.encode(texts[:256])  # warm-up
     start = time.perf_counter()
@@ -157,9 +163,19 @@ def run_phase(name: str, args: argparse.Namespace) -> tuple[dict[str, Any], floa
     out = work / f"features_phase_{name}.json"
     out.unlink(missing_ok=True)
     log.info("[%s] started", name)
-    rc, peak_bytes = run_module("bench.features", "--phase", name, "--events", str(args.events),
-                                "--seed", str(args.seed), "--workdir", str(work),
-                                "--driver-memory", args.driver_memory)  # fmt: skip
+    rc, peak_bytes = run_module(
+        "bench.features",
+        "--phase",
+        name,
+        "--events",
+        str(args.events),
+        "--seed",
+        str(args.seed),
+        "--workdir",
+        str(work),
+        "--driver-memory",
+        args.driver_memory,
+    )
     if rc != 0 or not out.is_file():
         raise RuntimeError(f"phase {name!r} failed (exit code {rc}); see its output above")
     log.info("[%s] done, peak RSS %.2f GiB", name, peak_bytes / GIB)
@@ -221,9 +237,19 @@ def main(argv: list[str] | None = None) -> int:
     }
     met = write_result("features", metrics, TARGETS, Path(args.output))
     print(f"\nfeatures: silver ({rows:,} events) -> gold, {os.cpu_count()} cores")
-    for key in ("gold_total_s", "events_per_s", "silver_scan_s", "gold_vs_scan_ratio",
-                "embedding_items", "embedding_texts", "embedding_s", "embedding_items_per_s",
-                "embedding_texts_per_s", "model_texts_per_s", "peak_rss_gb"):  # fmt: skip
+    for key in (
+        "gold_total_s",
+        "events_per_s",
+        "silver_scan_s",
+        "gold_vs_scan_ratio",
+        "embedding_items",
+        "embedding_texts",
+        "embedding_s",
+        "embedding_items_per_s",
+        "embedding_texts_per_s",
+        "model_texts_per_s",
+        "peak_rss_gb",
+    ):
         print(f"  {key:<26}{metrics[key]:>14,}")
     print_targets(metrics, TARGETS, met, name_width=26, value_spec=">14,", bound_spec=",")
     print(f"  written: {args.output}")

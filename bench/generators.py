@@ -97,8 +97,16 @@ def flat(profiles: pd.DataFrame) -> tuple[pd.DataFrame, list[Any], list[str]]:
     return frame, specs, discrete
 
 
-def run_model(name: str, train: pd.DataFrame, specs: list[Any], discrete: list[str],
-              epochs: int, batch_size: int, n_sample: int, seed: int) -> tuple[pd.DataFrame, dict[str, float]]:  # fmt: skip  # noqa: E501
+def run_model(
+    name: str,
+    train: pd.DataFrame,
+    specs: list[Any],
+    discrete: list[str],
+    epochs: int,
+    batch_size: int,
+    n_sample: int,
+    seed: int,
+) -> tuple[pd.DataFrame, dict[str, float]]:
     """Train one model; return its sample and timings."""
     import torch
 
@@ -110,8 +118,14 @@ def run_model(name: str, train: pd.DataFrame, specs: list[Any], discrete: list[s
         from synth.models.vae import VAE
 
         lr = 2e-4 if name == "synth_gan" else 1e-3
-        cfg = TrainConfig(epochs=epochs, batch_size=batch_size, seed=seed, patience=0,
-                          validation_fraction=0.0, lr=lr)  # fmt: skip
+        cfg = TrainConfig(
+            epochs=epochs,
+            batch_size=batch_size,
+            seed=seed,
+            patience=0,
+            validation_fraction=0.0,
+            lr=lr,
+        )
         model = GAN(cfg) if name == "synth_gan" else VAE(cfg)
         model.fit(train, specs, progress=lambda _: None)
         train_s = time.perf_counter() - start
@@ -130,9 +144,11 @@ def run_model(name: str, train: pd.DataFrame, specs: list[Any], discrete: list[s
         discrete = [*discrete, *(c + "__null" for c in nullable)]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            baseline = (CTGAN(epochs=epochs, batch_size=batch_size, enable_gpu=False)
-                        if name == "ctgan_ctgan" else
-                        TVAE(epochs=epochs, batch_size=batch_size, enable_gpu=False))  # fmt: skip
+            baseline = (
+                CTGAN(epochs=epochs, batch_size=batch_size, enable_gpu=False)
+                if name == "ctgan_ctgan"
+                else TVAE(epochs=epochs, batch_size=batch_size, enable_gpu=False)
+            )
             baseline.set_random_state(seed)
             baseline.fit(train, discrete_columns=discrete)
             train_s = time.perf_counter() - start
@@ -142,8 +158,11 @@ def run_model(name: str, train: pd.DataFrame, specs: list[Any], discrete: list[s
             sample.loc[sample[column + "__null"] == "True", column] = np.nan
             sample = sample.drop(columns=column + "__null")
     sample_s = time.perf_counter() - t0
-    return sample, {"train_s": train_s, "seconds_per_epoch": train_s / epochs,
-                    "sample_rows_per_s": n_sample / sample_s}  # fmt: skip
+    return sample, {
+        "train_s": train_s,
+        "seconds_per_epoch": train_s / epochs,
+        "sample_rows_per_s": n_sample / sample_s,
+    }
 
 
 def bench_dataset(name: str, profiles: pd.DataFrame, args: argparse.Namespace) -> dict[str, float]:
@@ -163,8 +182,9 @@ def bench_dataset(name: str, profiles: pd.DataFrame, args: argparse.Namespace) -
     out[f"{name}_real_vs_holdout_quality"] = round(ceiling.overall, 4)
     for model in MODELS:
         log.info("[%s] %s: training on %d rows, %d epochs", name, model, len(train), args.epochs)
-        sample, timing = run_model(model, train, specs, discrete, args.epochs, args.batch_size,
-                                   len(train), args.seed)  # fmt: skip
+        sample, timing = run_model(
+            model, train, specs, discrete, args.epochs, args.batch_size, len(train), args.seed
+        )
         for column in discrete:
             sample[column] = sample[column].astype(str)
         quality = quality_score(train, sample, kinds).overall
@@ -174,9 +194,17 @@ def bench_dataset(name: str, profiles: pd.DataFrame, args: argparse.Namespace) -
         scores = {"quality": quality, "quality_holdout": quality_holdout, "detection_auc": auc}
         for key, value in {**timing, **scores}.items():
             out[f"{name}_{model}_{key}"] = round(float(value), 4)
-        log.info("[%s] %s: quality %.3f (holdout %.3f, real ceiling %.3f), detection AUC %.3f, "
-                 "%.2f s/epoch", name, model, quality, quality_holdout, ceiling.overall, auc,
-                 timing["seconds_per_epoch"])  # fmt: skip
+        log.info(
+            "[%s] %s: quality %.3f (holdout %.3f, real ceiling %.3f), detection AUC %.3f, "
+            "%.2f s/epoch",
+            name,
+            model,
+            quality,
+            quality_holdout,
+            ceiling.overall,
+            auc,
+            timing["seconds_per_epoch"],
+        )
     return out
 
 
@@ -218,31 +246,50 @@ def main(argv: list[str] | None = None) -> int:
     ours = [f"{d}_{m}" for d in datasets for m in ("synth_gan", "synth_vae")]
     theirs = [f"{d}_{m}" for d in datasets for m in ("ctgan_ctgan", "ctgan_tvae")]
     # targets on the worst dataset: each of our best models against each dataset's best baseline
-    best_ours = {d: max(metrics[f"{d}_synth_gan_quality"], metrics[f"{d}_synth_vae_quality"])
-                 for d in datasets}  # fmt: skip
-    best_theirs = {d: max(metrics[f"{d}_ctgan_ctgan_quality"], metrics[f"{d}_ctgan_tvae_quality"])
-                   for d in datasets}  # fmt: skip
+    best_ours = {
+        d: max(metrics[f"{d}_synth_gan_quality"], metrics[f"{d}_synth_vae_quality"])
+        for d in datasets
+    }
+    best_theirs = {
+        d: max(metrics[f"{d}_ctgan_ctgan_quality"], metrics[f"{d}_ctgan_tvae_quality"])
+        for d in datasets
+    }
     metrics["quality_synth_best"] = round(min(best_ours.values()), 4)
     metrics["quality_margin_over_best_baseline"] = round(
         min(best_ours[d] - best_theirs[d] for d in datasets), 4
     )
-    metrics["detection_auc_synth_best"] = round(max(
-        min(metrics[f"{d}_synth_gan_detection_auc"], metrics[f"{d}_synth_vae_detection_auc"])
-        for d in datasets), 4)  # fmt: skip
-    metrics["gan_vs_ctgan_seconds_per_epoch"] = round(max(
-        metrics[f"{d}_synth_gan_seconds_per_epoch"] / metrics[f"{d}_ctgan_ctgan_seconds_per_epoch"]
-        for d in datasets), 3)  # fmt: skip
+    metrics["detection_auc_synth_best"] = round(
+        max(
+            min(metrics[f"{d}_synth_gan_detection_auc"], metrics[f"{d}_synth_vae_detection_auc"])
+            for d in datasets
+        ),
+        4,
+    )
+    metrics["gan_vs_ctgan_seconds_per_epoch"] = round(
+        max(
+            metrics[f"{d}_synth_gan_seconds_per_epoch"]
+            / metrics[f"{d}_ctgan_ctgan_seconds_per_epoch"]
+            for d in datasets
+        ),
+        3,
+    )
     met = write_result("generators", metrics, TARGETS, Path(args.output))
-    print(f"\ngenerators: {metrics['rees46_epochs']} epochs on the real sample, "
-          f"{metrics['sim_epochs']} on the simulated table, batch {args.batch_size}")  # fmt: skip
-    print(f"  {'dataset / model':<26}{'quality':>9}{'holdout':>9}{'det. AUC':>10}{'s/epoch':>9}"
-          f"{'rows/s':>10}")  # fmt: skip
+    print(
+        f"\ngenerators: {metrics['rees46_epochs']} epochs on the real sample, "
+        f"{metrics['sim_epochs']} on the simulated table, batch {args.batch_size}"
+    )
+    print(
+        f"  {'dataset / model':<26}{'quality':>9}{'holdout':>9}{'det. AUC':>10}{'s/epoch':>9}"
+        f"{'rows/s':>10}"
+    )
     for d in datasets:
         for m in MODELS:
             p = f"{d}_{m}"
-            print(f"  {p:<26}{metrics[p + '_quality']:>9.3f}{metrics[p + '_quality_holdout']:>9.3f}"
-                  f"{metrics[p + '_detection_auc']:>10.3f}{metrics[p + '_seconds_per_epoch']:>9.2f}"
-                  f"{metrics[p + '_sample_rows_per_s']:>10,.0f}")  # fmt: skip
+            print(
+                f"  {p:<26}{metrics[p + '_quality']:>9.3f}{metrics[p + '_quality_holdout']:>9.3f}"
+                f"{metrics[p + '_detection_auc']:>10.3f}{metrics[p + '_seconds_per_epoch']:>9.2f}"
+                f"{metrics[p + '_sample_rows_per_s']:>10,.0f}"
+            )
         ceiling = metrics[d + "_real_vs_holdout_quality"]
         print(f"  {d + ' real vs holdout':<26}{'':>9}{ceiling:>9.3f}")
     print_targets(metrics, TARGETS, met)

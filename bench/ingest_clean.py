@@ -76,8 +76,12 @@ log = logging.getLogger("bench.ingest_clean")
 def _session(args: argparse.Namespace, app: str) -> Any:
     work = Path(args.workdir)
     # Shuffle / spill files under the workdir, not /tmp.
-    return local_session(app, driver_memory=args.driver_memory, local_dir=work / "spark-local",
-                         warehouse_dir=work / "spark-warehouse")  # fmt: skip
+    return local_session(
+        app,
+        driver_memory=args.driver_memory,
+        local_dir=work / "spark-local",
+        warehouse_dir=work / "spark-warehouse",
+    )
 
 
 def csv_files(csv_dir: Path) -> list[Path]:
@@ -541,14 +545,21 @@ def run_phase(name: str, args: argparse.Namespace) -> tuple[dict[str, Any], floa
     out = work / f"phase_{name}.json"
     out.unlink(missing_ok=True)
     phase_args = [
-        "--phase", name,
-        "--events", str(args.events),
-        "--workdir", str(work),
-        "--seed", str(args.seed),
-        "--driver-memory", args.driver_memory,
-        "--duckdb-memory", args.duckdb_memory,
-        "--threads", str(args.threads),
-    ]  # fmt: skip
+        "--phase",
+        name,
+        "--events",
+        str(args.events),
+        "--workdir",
+        str(work),
+        "--seed",
+        str(args.seed),
+        "--driver-memory",
+        args.driver_memory,
+        "--duckdb-memory",
+        args.duckdb_memory,
+        "--threads",
+        str(args.threads),
+    ]
     log.info("[%s] started", name)
     start = time.perf_counter()
     rc, peak_bytes = run_module("bench.ingest_clean", *phase_args, cwd=work)
@@ -661,17 +672,25 @@ def print_summary(result: dict[str, Any], spark: dict[str, Any], duck: dict[str,
     """Print the timing table, the count comparison and the verdict per target."""
     m = result["metrics"]
     print()
-    print(f"ingest_clean: {m['events']:,} events, {result['machine']['cores']} cores, "
-          f"{result['machine']['memory_gb']} GiB")  # fmt: skip
-    print(f"  simulate (not compared){'':<8}{m['simulate_s']:>10.1f} s"
-          + ("  (reused CSV)" if m["simulate_reused"] else ""))  # fmt: skip
+    print(
+        f"ingest_clean: {m['events']:,} events, {result['machine']['cores']} cores, "
+        f"{result['machine']['memory_gb']} GiB"
+    )
+    print(
+        f"  simulate (not compared){'':<8}{m['simulate_s']:>10.1f} s"
+        + ("  (reused CSV)" if m["simulate_reused"] else "")
+    )
     print(f"  {'':<30}{'wall s':>10}{'events/s':>14}{'peak RSS GiB':>15}")
     print(f"  {'spark ingest (CSV -> bronze)':<30}{m['spark_ingest_s']:>10.1f}")
     print(f"  {'spark clean (bronze -> silver)':<30}{m['spark_clean_s']:>10.1f}")
-    print(f"  {'spark total':<30}{m['spark_total_s']:>10.1f}{m['spark_events_per_s']:>14,}"
-          f"{m['spark_peak_rss_gb']:>15.2f}")  # fmt: skip
-    print(f"  {'duckdb total':<30}{m['duckdb_total_s']:>10.1f}{m['duckdb_events_per_s']:>14,}"
-          f"{m['duckdb_peak_rss_gb']:>15.2f}")  # fmt: skip
+    print(
+        f"  {'spark total':<30}{m['spark_total_s']:>10.1f}{m['spark_events_per_s']:>14,}"
+        f"{m['spark_peak_rss_gb']:>15.2f}"
+    )
+    print(
+        f"  {'duckdb total':<30}{m['duckdb_total_s']:>10.1f}{m['duckdb_events_per_s']:>14,}"
+        f"{m['duckdb_peak_rss_gb']:>15.2f}"
+    )
     print(f"  spark / duckdb wall time: {m['spark_vs_duckdb_wall_ratio']:.2f}x")
     print()
     print(f"  {'rows':<20}{'spark':>12}{'duckdb':>12}")
@@ -680,8 +699,10 @@ def print_summary(result: dict[str, Any], spark: dict[str, Any], duck: dict[str,
             print(f"  {name:<20}{s:>12,}{d:>12,}{'' if s == d else '   <-- differs'}")
     print(f"  counts match: {'yes' if m['counts_match'] else 'NO'}")
     wrong, trailing = m["csv_malformed_lines"], m["csv_trailing_empty_field_lines"]
-    print(f"  CSV lines with the wrong field count (Python csv): {wrong:,}, "
-          f"of which {trailing:,} end in one extra, empty field")  # fmt: skip
+    print(
+        f"  CSV lines with the wrong field count (Python csv): {wrong:,}, "
+        f"of which {trailing:,} end in one extra, empty field"
+    )
     print()
     print_targets(m, TARGETS, result["met"], name_width=29, value_spec=">12,", bound_spec=",")
     print()
@@ -690,9 +711,7 @@ def print_summary(result: dict[str, Any], spark: dict[str, Any], duck: dict[str,
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=10_000_000, help="events to simulate")
-    parser.add_argument(
-        "--workdir", default=str(WORK), help="CSV, tables, spill (gitignored)"
-    )
+    parser.add_argument("--workdir", default=str(WORK), help="CSV, tables, spill (gitignored)")
     parser.add_argument("--seed", type=int, default=42, help="simulator seed")
     parser.add_argument("--driver-memory", default="8g", help="Spark driver (JVM heap) memory")
     parser.add_argument(

@@ -33,10 +33,12 @@ from bench.common import RESULTS, ROOT, WORK, Targets, print_targets, write_resu
 
 DATASETS = {
     "simulator": ("configs/simulator.yaml", None),
-    "rees46_multi_category": ("configs/rees46_multi_category.yaml",
-                              "../shared/data/rees46-multi-category-store"),
+    "rees46_multi_category": (
+        "configs/rees46_multi_category.yaml",
+        "../shared/data/rees46-multi-category-store",
+    ),
     "rees46_cosmetics": ("configs/rees46_cosmetics.yaml", "../shared/data/rees46-cosmetics-shop"),
-}  # fmt: skip
+}
 
 
 def run_dataset(name: str, work: Path) -> dict[str, object] | None:
@@ -52,8 +54,7 @@ def run_dataset(name: str, work: Path) -> dict[str, object] | None:
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     began = time.perf_counter()
     command = [sys.executable, "-m", "synth", "run", "--config", str(path)]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
-                          env=dict(os.environ))  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=dict(os.environ))
     (work / name / "run.log").write_text(done.stdout + done.stderr)
     if done.returncode != 0:
         raise SystemExit(f"{name}: synth run failed ({done.returncode}):\n{done.stderr[-3000:]}")
@@ -80,11 +81,15 @@ def flatten(name: str, m: dict[str, object]) -> tuple[dict[str, float], Targets]
         targets[f"{p}.all_lift_plus_spread"] = (">=", 0.0)
         out[f"{p}.cold_real_ndcg{k}"] = round(cold["real_mean"], 5)
         out[f"{p}.cold_fused_ndcg{k}"] = round(cold["fused_mean"], 5)
-        out[f"{p}.cold_lift_pct"] = round(cold["lift_pct"] if cold["lift_pct"] is not None
-                                          else 0.0, 2)  # fmt: skip
+        out[f"{p}.cold_lift_pct"] = round(
+            cold["lift_pct"] if cold["lift_pct"] is not None else 0.0, 2
+        )
         out[f"{p}.cold_lift_over_spread"] = round(
-            cold["lift"] / cold["spread"] if cold["spread"] > 0 else
-            (1e9 if cold["lift"] > 0 else 0.0), 3)  # fmt: skip
+            cold["lift"] / cold["spread"]
+            if cold["spread"] > 0
+            else (1e9 if cold["lift"] > 0 else 0.0),
+            3,
+        )
         out[f"{p}.cold_p_value"] = round(cold["p_value"] if cold["p_value"] is not None else 1.0, 4)
         targets[f"{p}.cold_lift_pct"] = (">=", 5.0)
         targets[f"{p}.cold_lift_over_spread"] = (">=", 1.0)

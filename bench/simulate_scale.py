@@ -71,15 +71,27 @@ def run_child(events: int, args: argparse.Namespace) -> dict[str, float]:
     out = Path(args.workdir) / f"scale_{events}.json"
     out.unlink(missing_ok=True)
     log.info("[%s events] started", f"{events:,}")
-    rc, peak_bytes = run_module("bench.simulate_scale", "--phase-events", str(events),
-                                "--seed", str(args.seed), "--driver-memory", args.driver_memory,
-                                "--workdir", args.workdir)  # fmt: skip
+    rc, peak_bytes = run_module(
+        "bench.simulate_scale",
+        "--phase-events",
+        str(events),
+        "--seed",
+        str(args.seed),
+        "--driver-memory",
+        args.driver_memory,
+        "--workdir",
+        args.workdir,
+    )
     if rc != 0 or not out.is_file():
         raise RuntimeError(f"the {events:,}-event run failed (exit code {rc})")
     result = json.loads(out.read_text())
     result["peak_rss_gb"] = peak_bytes / GIB
-    log.info("[%s events] %.1f s, peak RSS %.2f GiB", f"{events:,}", result["seconds"],
-             result["peak_rss_gb"])  # fmt: skip
+    log.info(
+        "[%s events] %.1f s, peak RSS %.2f GiB",
+        f"{events:,}",
+        result["seconds"],
+        result["peak_rss_gb"],
+    )
     return result
 
 
@@ -126,8 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     rows, base_rows = metrics["rows"], metrics["baseline_rows"]
     print(f"\nsimulate_scale: {rows:,} events vs a {base_rows:,} baseline")
     print(f"  {'':<12}{'seconds':>10}{'peak RSS GiB':>15}")
-    print(f"  {'baseline':<12}{metrics['baseline_seconds']:>10.1f}"
-          f"{metrics['baseline_peak_rss_gb']:>15.2f}")  # fmt: skip
+    print(
+        f"  {'baseline':<12}{metrics['baseline_seconds']:>10.1f}"
+        f"{metrics['baseline_peak_rss_gb']:>15.2f}"
+    )
     print(f"  {'large':<12}{metrics['seconds']:>10.1f}{metrics['peak_rss_gb']:>15.2f}")
     print(f"  {metrics['events_per_s']:,} events/s at the large size")
     print_targets(metrics, TARGETS, met, name_width=26, value_spec=">8")

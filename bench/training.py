@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                     seed=0,
                     patience=0,
                     validation_fraction=0.0,
-                ),  # fmt: skip
+                ),
             )
             log.info("training with %s", backend)
             began = time.perf_counter()
@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
             wall = time.perf_counter() - began
             artifact = json.loads((Path(report.model_dir) / "artifact.json").read_text())
             seconds = [e["seconds"] for e in artifact["history"]][1:] or [
-                artifact["history"][0]["seconds"]]  # fmt: skip
+                artifact["history"][0]["seconds"]
+            ]
             epoch_s[backend] = statistics.median(seconds)
             metrics[f"{backend}_epoch_s"] = round(epoch_s[backend], 3)
             metrics[f"{backend}_world_size"] = report.world_size

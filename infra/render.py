@@ -91,9 +91,11 @@ def databricks_job() -> dict[str, Any]:
     # the project's measured stack, which Databricks Runtime 17.3 does not ship.
     train_libraries = [
         *libraries,
-        *({"pypi": {"package": p}} for p in ("petastorm==0.13.1", "pyarrow==14.0.2",
-                                             "numpy==1.26.4", "pandas==2.2.3")),
-    ]  # fmt: skip
+        *(
+            {"pypi": {"package": p}}
+            for p in ("petastorm==0.13.1", "pyarrow==14.0.2", "numpy==1.26.4", "pandas==2.2.3")
+        ),
+    ]
     tasks = []
     for i, stage in enumerate(STAGES):
         task: dict[str, Any] = {

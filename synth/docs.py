@@ -35,8 +35,9 @@ def render_table(name: str, schema: StructType) -> str:
     lines = [f"## `{name}`", "", "| column | type | nullable | description |", "|---|---|---|---|"]
     for f in schema.fields:
         comment = str(f.metadata.get("comment", "")).replace("|", "\\|")
-        lines.append(f"| `{f.name}` | `{_type(f.dataType)}` | {'yes' if f.nullable else 'no'} "
-                     f"| {comment} |")  # fmt: skip
+        lines.append(
+            f"| `{f.name}` | `{_type(f.dataType)}` | {'yes' if f.nullable else 'no'} | {comment} |"
+        )
     return "\n".join(lines) + "\n"
 
 

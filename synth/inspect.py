@@ -68,15 +68,43 @@ SEPARATORS: tuple[str, ...] = (",", ";", "\t", "|")
 
 # Canonical event type -> source spellings (compared lower-cased, letters and digits only).
 EVENT_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "view": ("view", "views", "click", "clicks", "pv", "pageview", "pageviews", "detail",
-             "itemview", "productview", "viewitem"),
+    "view": (
+        "view",
+        "views",
+        "click",
+        "clicks",
+        "pv",
+        "pageview",
+        "pageviews",
+        "detail",
+        "itemview",
+        "productview",
+        "viewitem",
+    ),
     "cart": ("cart", "carts", "addtocart", "addtobasket", "basket", "cartadd"),
     "remove_from_cart": ("remove", "removefromcart", "removefrombasket", "cartremove"),
-    "purchase": ("purchase", "purchases", "buy", "order", "orders", "transaction", "checkout",
-                 "sale"),
-    "favorite": ("fav", "favorite", "favourite", "favorites", "favourites", "like", "likes",
-                 "wishlist", "save"),
-}  # fmt: skip
+    "purchase": (
+        "purchase",
+        "purchases",
+        "buy",
+        "order",
+        "orders",
+        "transaction",
+        "checkout",
+        "sale",
+    ),
+    "favorite": (
+        "fav",
+        "favorite",
+        "favourite",
+        "favorites",
+        "favourites",
+        "like",
+        "likes",
+        "wishlist",
+        "save",
+    ),
+}
 NEGATIVE_QUANTITY_TYPE = "return"
 # A starting weight for extra types; a return takes back a purchase, so it counts against it.
 EXTRA_TYPE_WEIGHT, RETURN_WEIGHT = 1.0, -5.0
@@ -117,38 +145,109 @@ class _Role:
 
 
 _TIME = _Role(
-    ("eventtime", "timestamp", "eventtimestamp", "datetime", "ts", "time", "invoicedate",
-     "orderdate", "createdat", "eventdate", "date", "at"),
+    (
+        "eventtime",
+        "timestamp",
+        "eventtimestamp",
+        "datetime",
+        "ts",
+        "time",
+        "invoicedate",
+        "orderdate",
+        "createdat",
+        "eventdate",
+        "date",
+        "at",
+    ),
     ("time", "timestamp", "ts", "datetime", "date", "at"),
-)  # fmt: skip
+)
 _TYPE = _Role(
-    ("eventtype", "type", "event", "behaviour", "behavior", "behaviourtype", "behaviortype",
-     "action", "actiontype", "interaction", "interactiontype"),
-    ("eventtype", "behaviour", "behavior", "behaviourtype", "behaviortype", "action",
-     "actiontype", "interactiontype"),
-)  # fmt: skip
+    (
+        "eventtype",
+        "type",
+        "event",
+        "behaviour",
+        "behavior",
+        "behaviourtype",
+        "behaviortype",
+        "action",
+        "actiontype",
+        "interaction",
+        "interactiontype",
+    ),
+    (
+        "eventtype",
+        "behaviour",
+        "behavior",
+        "behaviourtype",
+        "behaviortype",
+        "action",
+        "actiontype",
+        "interactiontype",
+    ),
+)
 _PRODUCT = _Role(
-    ("productid", "itemid", "sku", "stockcode", "aid", "product", "item", "articleid",
-     "article", "asin"),
+    (
+        "productid",
+        "itemid",
+        "sku",
+        "stockcode",
+        "aid",
+        "product",
+        "item",
+        "articleid",
+        "article",
+        "asin",
+    ),
     ("productid", "itemid", "sku"),
-)  # fmt: skip
+)
 _USER = _Role(
-    ("userid", "user", "customerid", "customer", "visitorid", "visitor", "clientid", "client",
-     "shopper", "buyerid", "uid"),
+    (
+        "userid",
+        "user",
+        "customerid",
+        "customer",
+        "visitorid",
+        "visitor",
+        "clientid",
+        "client",
+        "shopper",
+        "buyerid",
+        "uid",
+    ),
     ("userid", "customerid", "visitorid", "clientid"),
-)  # fmt: skip
+)
 _SESSION = _Role(
-    ("usersession", "sessionid", "session", "invoiceno", "invoice", "invoiceid", "orderid",
-     "visitid", "visit"),
+    (
+        "usersession",
+        "sessionid",
+        "session",
+        "invoiceno",
+        "invoice",
+        "invoiceid",
+        "orderid",
+        "visitid",
+        "visit",
+    ),
     ("sessionid", "invoiceno", "invoiceid", "orderid"),
-)  # fmt: skip
+)
 _CATEGORY = _Role(
-    ("categoryid", "category", "catid", "cat", "categorycode", "categoryname", "catcode",
-     "categorypath", "catpath"),
+    (
+        "categoryid",
+        "category",
+        "catid",
+        "cat",
+        "categorycode",
+        "categoryname",
+        "catcode",
+        "categorypath",
+        "catpath",
+    ),
     ("categoryid", "category", "categorycode", "categorypath"),
-)  # fmt: skip
-_CATEGORY_CODE_NAMES = frozenset({"categorycode", "categoryname", "catcode", "categorypath",
-                                  "catpath"})  # fmt: skip
+)
+_CATEGORY_CODE_NAMES = frozenset(
+    {"categorycode", "categoryname", "catcode", "categorypath", "catpath"}
+)
 _BRAND = _Role(("brand", "brandname", "manufacturer", "maker"), ("brand",))
 _PRICE = _Role(("price", "unitprice", "itemprice", "amount", "saleprice"), ("price",))
 _QUANTITY = _Role(("quantity", "qty"), ("quantity", "qty"))
@@ -794,8 +893,17 @@ def _propose(m: _Mapper, path: str, fmt: Format, name: str) -> Proposal:
             f"an array of structs (a session's events): one row per element, its fields named "
             f"{sample.explode}.<field>"
         )
-    order = (EVENT_TIME, EVENT_TYPE, PRODUCT_ID, USER_ID, USER_SESSION, CATEGORY_ID,
-             CATEGORY_CODE, BRAND, PRICE)  # fmt: skip
+    order = (
+        EVENT_TIME,
+        EVENT_TYPE,
+        PRODUCT_ID,
+        USER_ID,
+        USER_SESSION,
+        CATEGORY_ID,
+        CATEGORY_CODE,
+        BRAND,
+        PRICE,
+    )
     return Proposal(
         name=name,
         paths=(path,),

@@ -28,8 +28,9 @@ def parameters(dbutils: Any, defaults: Mapping[str, str]) -> dict[str, str]:
         for name, value in defaults.items():
             dbutils.widgets.text(name, value)
         return {name: str(dbutils.widgets.get(name)) for name in defaults}
-    return {name: os.environ.get(f"SYNTH_NB_{name.upper()}", value)
-            for name, value in defaults.items()}  # fmt: skip
+    return {
+        name: os.environ.get(f"SYNTH_NB_{name.upper()}", value) for name, value in defaults.items()
+    }
 
 
 def run_stages(params: Mapping[str, str], stages: tuple[str, ...] | None = None) -> RunSummary:
@@ -46,6 +47,7 @@ def run_stages(params: Mapping[str, str], stages: tuple[str, ...] | None = None)
         lo = STAGES.index(params.get("from_stage") or STAGES[0])
         hi = STAGES.index(params.get("to_stage") or STAGES[-1])
         stages = STAGES[lo : hi + 1]
-    spark = SparkSession.getActiveSession() or build_session(cfg.spark_profile,
-                                                             app_name="synth-notebook")  # fmt: skip
+    spark = SparkSession.getActiveSession() or build_session(
+        cfg.spark_profile, app_name="synth-notebook"
+    )
     return run(spark, cfg, stages=stages, progress=print)

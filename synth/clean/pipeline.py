@@ -178,8 +178,11 @@ def clean(
     flagged = flag_events(bronze, spec, cfg).persist(StorageLevel.MEMORY_AND_DISK)
     items = item_prices(flagged).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        log.info("clean %s: parsing, de-duplicating and flagging bots in bronze v%d",
-                 adapter.name, bversion)  # fmt: skip
+        log.info(
+            "clean %s: parsing, de-duplicating and flagging bots in bronze v%d",
+            adapter.name,
+            bversion,
+        )
         n_items = items.count()
         priced = F.broadcast(items) if n_items <= BROADCAST_ITEMS_MAX else items
         # Every disposition is known before sessions and the split: count them, and write the

@@ -16,8 +16,9 @@ from synth.stats.auc import roc_auc
 from synth.stats.distance import nearest_distance
 
 
-def closer_to_training_share(synthetic: np.ndarray, train: np.ndarray,
-                             holdout: np.ndarray) -> float:  # fmt: skip
+def closer_to_training_share(
+    synthetic: np.ndarray, train: np.ndarray, holdout: np.ndarray
+) -> float:
     """Share of synthetic rows closer to ``train`` than to ``holdout`` (ties: 1/2)."""
     if len(train) != len(holdout):
         raise ValueError(f"train ({len(train)}) and holdout ({len(holdout)}) sizes differ")
@@ -28,7 +29,8 @@ def closer_to_training_share(synthetic: np.ndarray, train: np.ndarray,
 
 def membership_auc(synthetic: np.ndarray, train: np.ndarray, holdout: np.ndarray) -> float:
     """ROC AUC of the distance attack (members: ``train``; non-members: ``holdout``)."""
-    score = -np.concatenate([nearest_distance(train, synthetic),
-                             nearest_distance(holdout, synthetic)])  # fmt: skip
+    score = -np.concatenate(
+        [nearest_distance(train, synthetic), nearest_distance(holdout, synthetic)]
+    )
     labels = np.concatenate([np.ones(len(train)), np.zeros(len(holdout))])
     return roc_auc(labels, score)

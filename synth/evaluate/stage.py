@@ -52,9 +52,12 @@ def marginal(real: pd.Series, synthetic: pd.Series, sdtype: str) -> dict[str, An
         levels = list(r.index[:MAX_LEVELS])
         real_shares = [float(r.get(v, 0.0)) for v in levels]
         syn_shares = [float(s.get(v, 0.0)) for v in levels]
-        return {"kind": "categorical", "labels": levels,
-                "real": [*real_shares, max(0.0, 1.0 - sum(real_shares))],
-                "synthetic": [*syn_shares, max(0.0, 1.0 - sum(syn_shares))]}  # fmt: skip
+        return {
+            "kind": "categorical",
+            "labels": levels,
+            "real": [*real_shares, max(0.0, 1.0 - sum(real_shares))],
+            "synthetic": [*syn_shares, max(0.0, 1.0 - sum(syn_shares))],
+        }
 
     def numbers(values: pd.Series) -> np.ndarray:
         if pd.api.types.is_datetime64_any_dtype(values):
@@ -72,17 +75,27 @@ def marginal(real: pd.Series, synthetic: pd.Series, sdtype: str) -> dict[str, An
         counts = np.bincount(np.searchsorted(inner, values, side="right"), minlength=len(edges) - 1)
         return (counts / max(1, len(values))).tolist()
 
-    return {"kind": "numeric" if sdtype == "numerical" else "datetime (days)",
-            "edges": [float(e) for e in edges], "real": shares(r_num),
-            "synthetic": shares(s_num)}  # fmt: skip
+    return {
+        "kind": "numeric" if sdtype == "numerical" else "datetime (days)",
+        "edges": [float(e) for e in edges],
+        "real": shares(r_num),
+        "synthetic": shares(s_num),
+    }
 
 
 def correlations(frame: pd.DataFrame, columns: list[str]) -> list[list[float]]:
     """Pearson correlation matrix of ``columns`` (timestamps as numbers; constant: 0)."""
-    numbers = pd.DataFrame({c: pd.to_numeric(
-        frame[c].astype("int64").where(frame[c].notna()) if
-        pd.api.types.is_datetime64_any_dtype(frame[c]) else frame[c], errors="coerce")
-        for c in columns})  # fmt: skip
+    numbers = pd.DataFrame(
+        {
+            c: pd.to_numeric(
+                frame[c].astype("int64").where(frame[c].notna())
+                if pd.api.types.is_datetime64_any_dtype(frame[c])
+                else frame[c],
+                errors="coerce",
+            )
+            for c in columns
+        }
+    )
     corr = numbers.corr().fillna(0.0).to_numpy()
     return [[round(float(v), 4) for v in row] for row in corr]
 
@@ -105,12 +118,16 @@ class EvaluateReport(StageReport):
     def summary(self) -> str:
         """A few lines."""
         p, u, nan = self.privacy, self.utility, float("nan")
-        lines = [f"quality {self.fidelity.get('quality', nan):.3f}; TSTR AUC synthetic "
-                 f"{u.get('train_on_synthetic_auc', nan):.3f} vs real "
-                 f"{u.get('train_on_real_auc', nan):.3f}; exact matches released "
-                 f"{p['exact_match_share_released']:.4f}; closer-to-training "
-                 f"{p.get('closer_to_training_share', nan):.3f}; MIA AUC "
-                 f"{p.get('mia_auc', nan):.3f}", *self.notes, f"-> {self.path}"]  # fmt: skip
+        lines = [
+            f"quality {self.fidelity.get('quality', nan):.3f}; TSTR AUC synthetic "
+            f"{u.get('train_on_synthetic_auc', nan):.3f} vs real "
+            f"{u.get('train_on_real_auc', nan):.3f}; exact matches released "
+            f"{p['exact_match_share_released']:.4f}; closer-to-training "
+            f"{p.get('closer_to_training_share', nan):.3f}; MIA AUC "
+            f"{p.get('mia_auc', nan):.3f}",
+            *self.notes,
+            f"-> {self.path}",
+        ]
         return "\n".join(lines)
 
 
@@ -158,15 +175,21 @@ def run(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> EvaluateRe
     enough = m >= MIN_ROWS and len(sy) >= MIN_ROWS
     if enough:
         x_tr, x_ho, x_sy = (encode_rows(encoder, f, gold) for f in (tr, ho, sy))
-        privacy.update({
-            "closer_to_training_share": closer_to_training_share(x_sy, x_tr, x_ho),
-            "mia_auc": membership_auc(x_sy, x_tr, x_ho),
-            "training_rows": float(m), "holdout_rows": float(m), "synthetic_rows": float(len(sy)),
-        })  # fmt: skip
+        privacy.update(
+            {
+                "closer_to_training_share": closer_to_training_share(x_sy, x_tr, x_ho),
+                "mia_auc": membership_auc(x_sy, x_tr, x_ho),
+                "training_rows": float(m),
+                "holdout_rows": float(m),
+                "synthetic_rows": float(len(sy)),
+            }
+        )
     else:
-        notes.append(f"not measured: distances, utility and fidelity need {MIN_ROWS} rows of "
-                     f"each kind; there are {m} training / holdout rows and {kept_rows} kept "
-                     "synthetic rows (the filters removed the rest)")  # fmt: skip
+        notes.append(
+            f"not measured: distances, utility and fidelity need {MIN_ROWS} rows of "
+            f"each kind; there are {m} training / holdout rows and {kept_rows} kept "
+            "synthetic rows (the filters removed the rest)"
+        )
 
     # utility: train on synthetic / on real, test on the real holdout
     u = ec.utility.rows
@@ -177,10 +200,14 @@ def run(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> EvaluateRe
         syn_u = hash_sample(kept, ROW, u, seed + 4)
         size = min(len(real_u), len(syn_u))
         hold_u = hash_sample(holdout, key, u, seed + 5)
-        utility = tstr(model_rows(real_u.head(size), gold, names),
-                       model_rows(syn_u.head(size), gold, names),
-                       model_rows(hold_u, gold, names), encoder.specs, ref.table,
-                       seed=seed)  # fmt: skip
+        utility = tstr(
+            model_rows(real_u.head(size), gold, names),
+            model_rows(syn_u.head(size), gold, names),
+            model_rows(hold_u, gold, names),
+            encoder.specs,
+            ref.table,
+            seed=seed,
+        )
 
     # fidelity: marginals and correlations on samples
     fidelity: dict[str, Any] = {}
@@ -188,18 +215,34 @@ def run(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> EvaluateRe
         fidelity = _fidelity(train_rows, kept, ec, encoder, gold, key, seed)
     out = lakehouse.run_file(run, "evaluate.json")
     report = EvaluateReport(
-        run_id=run, model_id=ref.model_id, table=ref.table, path=out, fidelity=fidelity,
-        utility=utility, privacy=privacy,
-        filtering={"raw_rows": float(raw_rows), "kept_rows": float(kept_rows),
-                   "removed": {k: float(v) for k, v in sorted(counts.items())}},
-        seconds=round(time.perf_counter() - began, 2), notes=notes,
-    )  # fmt: skip
+        run_id=run,
+        model_id=ref.model_id,
+        table=ref.table,
+        path=out,
+        fidelity=fidelity,
+        utility=utility,
+        privacy=privacy,
+        filtering={
+            "raw_rows": float(raw_rows),
+            "kept_rows": float(kept_rows),
+            "removed": {k: float(v) for k, v in sorted(counts.items())},
+        },
+        seconds=round(time.perf_counter() - began, 2),
+        notes=notes,
+    )
     write_json(out, report.to_dict())
     return report
 
 
-def _fidelity(train_rows: DataFrame, kept: DataFrame, ec: EvaluateConfig, encoder: TableEncoder,
-              gold: StructType, key: str, seed: int) -> dict[str, Any]:  # fmt: skip
+def _fidelity(
+    train_rows: DataFrame,
+    kept: DataFrame,
+    ec: EvaluateConfig,
+    encoder: TableEncoder,
+    gold: StructType,
+    key: str,
+    seed: int,
+) -> dict[str, Any]:
     names = [s.name for s in encoder.specs]
     f_rows = ec.fidelity.rows
     real_f = model_rows(hash_sample(train_rows, key, f_rows, seed + 6), gold, names)
@@ -209,11 +252,13 @@ def _fidelity(train_rows: DataFrame, kept: DataFrame, ec: EvaluateConfig, encode
     plotted = list(kinds)[: ec.fidelity.max_columns]
     numeric = [c for c in plotted if kinds[c] != "categorical"]
     return {
-        "quality": quality.overall, "column_shapes": quality.column_shapes,
+        "quality": quality.overall,
+        "column_shapes": quality.column_shapes,
         "column_pair_trends": quality.column_pair_trends,
-        "per_column": quality.per_column, "rows": float(min(len(real_f), len(syn_f))),
+        "per_column": quality.per_column,
+        "rows": float(min(len(real_f), len(syn_f))),
         "marginals": {c: marginal(real_f[c], syn_f[c], kinds[c]) for c in plotted},
         "correlation_columns": numeric,
         "correlation_real": correlations(real_f, numeric),
         "correlation_synthetic": correlations(syn_f, numeric),
-    }  # fmt: skip
+    }

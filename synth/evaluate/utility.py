@@ -30,9 +30,16 @@ class Task:
     leaks: tuple[str, ...]  # left out of the features (besides the target)
 
 
-_PURCHASE_LEAKS = ("n_events", "events_per_session", "monetary", "purchase_rate",
-                   "purchase_price_mean", "purchase_price_median", "purchase_price_std",
-                   "purchase_price_rel_category")  # fmt: skip
+_PURCHASE_LEAKS = (
+    "n_events",
+    "events_per_session",
+    "monetary",
+    "purchase_rate",
+    "purchase_price_mean",
+    "purchase_price_median",
+    "purchase_price_std",
+    "purchase_price_rel_category",
+)
 TASKS: dict[str, Task] = {
     "user_profiles": Task("will the user purchase", "n_purchase", _PURCHASE_LEAKS),
     "item_profiles": Task(
@@ -47,17 +54,23 @@ class Features:
 
     def __init__(self, real: pd.DataFrame, specs: Sequence[object], task: Task) -> None:
         kinds = sdtypes(specs)
-        self.numeric = [c for c, k in kinds.items() if k != "categorical"
-                        and c != task.target and c not in task.leaks]  # fmt: skip
-        self.categorical = [c for c, k in kinds.items() if k == "categorical"
-                            and c not in task.leaks]  # fmt: skip
+        self.numeric = [
+            c
+            for c, k in kinds.items()
+            if k != "categorical" and c != task.target and c not in task.leaks
+        ]
+        self.categorical = [
+            c for c, k in kinds.items() if k == "categorical" and c not in task.leaks
+        ]
         raw = self._numbers(real)
         self.median = np.nanmedian(raw, axis=0) if raw.size else np.zeros(0)
         filled = np.where(np.isnan(raw), self.median, raw)
         self.mean = filled.mean(axis=0) if raw.size else np.zeros(0)
         self.scale = np.maximum(filled.std(axis=0), 1e-9) if raw.size else np.zeros(0)
-        self.levels = {c: list(real[c].astype(str).value_counts().index[:MAX_CATEGORIES])
-                       for c in self.categorical}  # fmt: skip
+        self.levels = {
+            c: list(real[c].astype(str).value_counts().index[:MAX_CATEGORIES])
+            for c in self.categorical
+        }
 
     def _numbers(self, frame: pd.DataFrame) -> np.ndarray:
         cols = []
@@ -85,16 +98,26 @@ def label(frame: pd.DataFrame, task: Task) -> np.ndarray:
     return pd.to_numeric(frame[task.target], errors="coerce").fillna(0).to_numpy() > 0
 
 
-def tstr(real_train: pd.DataFrame, synthetic: pd.DataFrame, real_holdout: pd.DataFrame,
-         specs: Sequence[object], table: str, *, seed: int) -> dict[str, float | str]:  # fmt: skip
+def tstr(
+    real_train: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    real_holdout: pd.DataFrame,
+    specs: Sequence[object],
+    table: str,
+    *,
+    seed: int,
+) -> dict[str, float | str]:
     """AUC on the real holdout of models trained on synthetic rows and on real rows."""
     task = TASKS[table]
     features = Features(real_train, specs, task)
     y_hold = label(real_holdout, task)
     x_hold = features.matrix(real_holdout)
-    out: dict[str, float | str] = {"task": task.name, "target": f"{task.target} > 0",
-                                   "holdout_rows": float(len(real_holdout)),
-                                   "holdout_positive_share": float(y_hold.mean())}  # fmt: skip
+    out: dict[str, float | str] = {
+        "task": task.name,
+        "target": f"{task.target} > 0",
+        "holdout_rows": float(len(real_holdout)),
+        "holdout_positive_share": float(y_hold.mean()),
+    }
     for name, frame in (("real", real_train), ("synthetic", synthetic)):
         y = label(frame, task)
         out[f"{name}_rows"] = float(len(frame))

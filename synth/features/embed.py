@@ -347,8 +347,12 @@ class MiniLMEncoder(nn.Module):
         unused = sorted(k for k in tensors if k not in expected)
         unknown = [k for k in unused if not k.startswith(_UNUSED_PREFIXES)]
         if unknown:
-            log.warning("model weights %s: ignoring %d unknown tensors, e.g. %s",
-                        weights, len(unknown), unknown[:3])  # fmt: skip
+            log.warning(
+                "model weights %s: ignoring %d unknown tensors, e.g. %s",
+                weights,
+                len(unknown),
+                unknown[:3],
+            )
         with torch.device("meta"):
             encoder = cls(config)
         encoder.load_state_dict(state, strict=True, assign=True)
@@ -447,8 +451,12 @@ class TextEmbedder:
                 f"{tokenizer.get_vocab_size(with_added_tokens=True)} tokens but the model's "
                 f"vocab_size is {encoder.config.vocab_size}: they are not from the same model"
             )
-        log.debug("loaded text embedder from %s (max_length %d, torch threads %d)",
-                  folder, max_length, torch.get_num_threads())  # fmt: skip
+        log.debug(
+            "loaded text embedder from %s (max_length %d, torch threads %d)",
+            folder,
+            max_length,
+            torch.get_num_threads(),
+        )
         return cls(encoder, tokenizer, max_length=max_length)
 
     @property
@@ -723,8 +731,9 @@ class Projection:
             raise ValueError(f"a Projection JSON could not be parsed: {exc}") from exc
         if not isinstance(raw, dict) or raw.get("format") != _PROJECTION_FORMAT:
             found = raw.get("format") if isinstance(raw, dict) else type(raw).__name__
-            raise ValueError(f"not a Projection JSON: format {found!r}, expected "
-                             f"{_PROJECTION_FORMAT!r}")  # fmt: skip
+            raise ValueError(
+                f"not a Projection JSON: format {found!r}, expected {_PROJECTION_FORMAT!r}"
+            )
         try:
             return cls(
                 mean=tuple(float(v) for v in raw["mean"]),

@@ -149,8 +149,9 @@ def _fit_padded(vectors: np.ndarray, cfg: EmbeddingConfig) -> Projection:
         components, ratios = [], []
     components += [tuple(0.0 for _ in range(width))] * (cfg.dim - len(components))
     ratios += [0.0] * (cfg.dim - len(ratios))
-    return Projection(mean=mean, components=tuple(components),
-                      explained_variance_ratio=tuple(ratios))  # fmt: skip
+    return Projection(
+        mean=mean, components=tuple(components), explained_variance_ratio=tuple(ratios)
+    )
 
 
 def attach_embeddings(
@@ -224,13 +225,17 @@ def build_features(
     fp = features_fingerprint(cfg)
     props = {PROP_SILVER_TABLE: stable, PROP_SILVER_VERSION: str(version), PROP_FINGERPRINT: fp}
     paths = {name: lakehouse.gold_table(name) for name in GOLD_SCHEMAS}
-    report = FeaturesReport(silver_table=stable, silver_version=version, fingerprint=fp,
-                            rebuilt=False)  # fmt: skip
+    report = FeaturesReport(
+        silver_table=stable, silver_version=version, fingerprint=fp, rebuilt=False
+    )
     if not force and _up_to_date(spark, paths, props):
         log.info("features: gold tables already built from silver v%d (%s)", version, fp)
         for name, path in paths.items():
-            report.tables[name] = {"path": path, "version": table_version(spark, path),
-                                   "rows": written_rows(spark, path)}  # fmt: skip
+            report.tables[name] = {
+                "path": path,
+                "version": table_version(spark, path),
+                "rows": written_rows(spark, path),
+            }
         return report
 
     report.rebuilt = True
@@ -283,8 +288,11 @@ def build_features(
                 tversion = replace_table(df, paths[name], properties=props_for)
                 _check_required(read_table(spark, paths[name]), name)
                 report.seconds[name] = round(time.perf_counter() - t0, 2)
-                report.tables[name] = {"path": paths[name], "version": tversion,
-                                       "rows": written_rows(spark, paths[name])}  # fmt: skip
+                report.tables[name] = {
+                    "path": paths[name],
+                    "version": tversion,
+                    "rows": written_rows(spark, paths[name]),
+                }
         finally:
             for df in cached:
                 df.unpersist()

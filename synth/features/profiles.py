@@ -211,8 +211,9 @@ def user_profiles(
         F.array(*[F.col(f"_d{d}") / rows for d in range(7)]).alias("weekday_shares"),
         lifecycle.alias("lifecycle"),
     )
-    return conform(out.drop("top_brands").withColumnRenamed("_brands", "top_brands"),
-                    USER_PROFILE_SCHEMA)  # fmt: skip
+    return conform(
+        out.drop("top_brands").withColumnRenamed("_brands", "top_brands"), USER_PROFILE_SCHEMA
+    )
 
 
 def item_text(category_code: Column, brand: Column) -> Column:

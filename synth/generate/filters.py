@@ -64,8 +64,12 @@ class Constraint:
     @property
     def reason(self) -> str:
         """The rejection reason of a row violating it."""
-        return {"range": Reason.RANGE, "vocabulary": Reason.VOCABULARY, "order": Reason.ORDER,
-                "required": Reason.REQUIRED}[self.kind]  # fmt: skip
+        return {
+            "range": Reason.RANGE,
+            "vocabulary": Reason.VOCABULARY,
+            "order": Reason.ORDER,
+            "required": Reason.REQUIRED,
+        }[self.kind]
 
     def describe(self) -> str:
         """One readable line."""
@@ -121,21 +125,28 @@ def derive_constraints(
         for name in numeric:
             low, high = stats[f"lo:{name}"], stats[f"hi:{name}"]
             if low is not None:
-                out.append(Constraint("range", (name,), {"low": low, "high": high,
-                                                         "timestamp": name in stamps}))  # fmt: skip
+                out.append(
+                    Constraint(
+                        "range", (name,), {"low": low, "high": high, "timestamp": name in stamps}
+                    )
+                )
     if cfg.vocabularies:
         small = [n for n in categorical if stats[f"nd:{n}"] <= cfg.max_vocabulary]
         for name in [n for n in categorical if n not in small]:
-            notes.append(f"vocabulary of {name} not checked (about {stats[f'nd:{name}']} values "
-                         f"> max_vocabulary {cfg.max_vocabulary})")  # fmt: skip
+            notes.append(
+                f"vocabulary of {name} not checked (about {stats[f'nd:{name}']} values "
+                f"> max_vocabulary {cfg.max_vocabulary})"
+            )
         if small:
-            sets = real.agg(*[F.collect_set(_model_column(n, cols).cast("string")).alias(n)
-                              for n in small]).first()  # fmt: skip
+            sets = real.agg(
+                *[F.collect_set(_model_column(n, cols).cast("string")).alias(n) for n in small]
+            ).first()
             assert sets is not None
             for name in small:
                 values = sorted(sets[name])
-                out.append(Constraint("vocabulary", (name,), {"values": values,
-                                                              "size": len(values)}))  # fmt: skip
+                out.append(
+                    Constraint("vocabulary", (name,), {"values": values, "size": len(values)})
+                )
     if cfg.orders:
         for a, b in pairs:
             if stats[f"gt:{a}:{b}"] == 0:
@@ -169,8 +180,9 @@ def violation(constraints: Sequence[Constraint], columns: Sequence[str]) -> Colu
     order = {"required": 0, "range": 1, "vocabulary": 2, "order": 3}
     reason: Column = F.lit(None).cast("string")
     for rule in sorted(constraints, key=lambda r: -order[r.kind]):
-        reason = F.when(F.coalesce(_violated(rule, columns), F.lit(False)), F.lit(rule.reason)
-                        ).otherwise(reason)  # fmt: skip
+        reason = F.when(
+            F.coalesce(_violated(rule, columns), F.lit(False)), F.lit(rule.reason)
+        ).otherwise(reason)
     return reason
 
 
@@ -182,8 +194,11 @@ def row_hash(df: DataFrame, encoder: TableEncoder) -> Column:
         if spec.kind == "shares":
             source = spec.name if spec.name in df.columns else None
             dtype = df.schema[source].dataType if source else None
-            value = F.col(spec.name) if isinstance(dtype, ArrayType) else F.array_sort(
-                F.map_entries(F.col(spec.name)))  # fmt: skip
+            value = (
+                F.col(spec.name)
+                if isinstance(dtype, ArrayType)
+                else F.array_sort(F.map_entries(F.col(spec.name)))
+            )
         parts.append(value)
     return F.xxhash64(*parts)
 
@@ -262,8 +277,13 @@ def score_frame(df: DataFrame, scorer: Scorer, gold: StructType) -> DataFrame:
     One ``mapInArrow`` pass: each batch is encoded once; the input columns pass through as
     they are. Deterministic (no randomness).
     """
-    out_schema = StructType([*df.schema.fields, StructField(REALISM_SCORE, DoubleType(), True),
-                             StructField(DCR, DoubleType(), True)])  # fmt: skip
+    out_schema = StructType(
+        [
+            *df.schema.fields,
+            StructField(REALISM_SCORE, DoubleType(), True),
+            StructField(DCR, DoubleType(), True),
+        ]
+    )
     fn = _scoring(scorer, gold)
     return df.mapInArrow(fn, out_schema)  # type: ignore[arg-type]
 
@@ -289,6 +309,10 @@ def _scoring(
 def constraints_json(constraints: Sequence[Constraint]) -> str:
     """The constraints as JSON (vocabularies summarised by size)."""
     return json.dumps(
-        [{**asdict(c), "params": {k: v for k, v in c.params.items() if k != "values"}}
-         for c in constraints], sort_keys=True, default=str,
-    )  # fmt: skip
+        [
+            {**asdict(c), "params": {k: v for k, v in c.params.items() if k != "values"}}
+            for c in constraints
+        ],
+        sort_keys=True,
+        default=str,
+    )

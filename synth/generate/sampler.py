@@ -368,8 +368,9 @@ def _arrow_column(
         stamps = values.to_numpy(dtype="datetime64[us]")
         return pa.array(stamps, type=pa.timestamp("us"), from_pandas=True).cast(target)
     if isinstance(dtype, StringType):
-        return pa.array(values.map(lambda v: None if v is None else str(v)), type=target,
-                        from_pandas=True)  # fmt: skip
+        return pa.array(
+            values.map(lambda v: None if v is None else str(v)), type=target, from_pandas=True
+        )
     return pa.array(values, type=target, from_pandas=True)
 
 
@@ -395,9 +396,13 @@ def to_record_batch(
 
 # -- the Spark job -------------------------------------------------------------------------------
 def _block_sampler(
-    blob: Any, blocks: list[Block], conditions: list[dict[str, object]], schema: StructType,
-    threads: int, lengths: dict[str, int],
-) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:  # fmt: skip
+    blob: Any,
+    blocks: list[Block],
+    conditions: list[dict[str, object]],
+    schema: StructType,
+    threads: int,
+    lengths: dict[str, int],
+) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """The ``mapInArrow`` function: block ids in, flat synthetic rows out."""
 
     def sample(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -444,8 +449,14 @@ def sample_flat(
     shipped = spark.sparkContext.broadcast(blob)
     parts = partitions or spark.sparkContext.defaultParallelism
     ids = spark.range(0, len(blocks), 1, numPartitions=max(1, min(parts, len(blocks) or 1)))
-    fn = _block_sampler(shipped, blocks, [dict(c) for c in conditions], schema, torch_threads,
-                        dict(array_lengths or {}))  # fmt: skip
+    fn = _block_sampler(
+        shipped,
+        blocks,
+        [dict(c) for c in conditions],
+        schema,
+        torch_threads,
+        dict(array_lengths or {}),
+    )
     return ids.mapInArrow(fn, schema)  # type: ignore[arg-type]
 
 

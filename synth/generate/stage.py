@@ -222,8 +222,9 @@ def run_synthesize(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) ->
     key = table_key(ref.table)
     real = read_table(spark, ref.table_path, version=ref.delta_version)
     positional = positional_columns(encoder, gold)
-    row = real.agg(F.min(key).alias("low"),
-                   *[F.max(F.size(c)).alias(c) for c in positional]).first()  # fmt: skip
+    row = real.agg(
+        F.min(key).alias("low"), *[F.max(F.size(c)).alias(c) for c in positional]
+    ).first()
     assert row is not None
     if row["low"] is not None and row["low"] < 0:
         raise InvalidDataError(
@@ -238,27 +239,52 @@ def run_synthesize(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) ->
     if any(conditions):
         check_feasible(blob.load(), groups, conditions, block_rows=s.block_rows, seed=s.seed)
     partitions = s.partitions or spark.sparkContext.defaultParallelism
-    flat = sample_flat(spark, blob, encoder, gold, groups=groups, conditions=conditions,
-                       seed=s.seed, block_rows=s.block_rows, partitions=partitions,
-                       torch_threads=s.torch_threads,
-                       array_lengths={c: int(row[c]) for c in positional})  # fmt: skip
+    flat = sample_flat(
+        spark,
+        blob,
+        encoder,
+        gold,
+        groups=groups,
+        conditions=conditions,
+        seed=s.seed,
+        block_rows=s.block_rows,
+        partitions=partitions,
+        torch_threads=s.torch_threads,
+        array_lengths={c: int(row[c]) for c in positional},
+    )
     rows = to_gold(flat, gold, run_id=run, model_id=ref.model_id)
     derived = apply_identities(rows, ref.table)
     rows = derived.select(  # the identities keep every column; restore the gold comments
-        *[F.col(c.name).cast(c.dataType).alias(c.name, metadata=c.metadata) if c.name in gold.names
-          else F.col(c.name) for c in rows.schema.fields])  # fmt: skip
+        *[
+            F.col(c.name).cast(c.dataType).alias(c.name, metadata=c.metadata)
+            if c.name in gold.names
+            else F.col(c.name)
+            for c in rows.schema.fields
+        ]
+    )
     path = lakehouse.synthetic_table(f"{ref.table}_raw")
-    log.info("synthesize: %s rows of %s from %s (run %s)", f"{sum(groups):,}", ref.table,
-             ref.model_id, run)  # fmt: skip
+    log.info(
+        "synthesize: %s rows of %s from %s (run %s)",
+        f"{sum(groups):,}",
+        ref.table,
+        ref.model_id,
+        run,
+    )
     replace_partition(rows, path, column=RUN_ID, value=run)
     written = written_rows(spark, path)
     seconds = time.perf_counter() - began
     return SynthesizeReport(
-        run_id=run, model_id=ref.model_id, table=ref.table, path=path, rows=written,
-        groups=groups, blocks=len(plan_blocks(groups, s.block_rows, s.seed)),
-        partitions=partitions, seconds=round(seconds, 2),
+        run_id=run,
+        model_id=ref.model_id,
+        table=ref.table,
+        path=path,
+        rows=written,
+        groups=groups,
+        blocks=len(plan_blocks(groups, s.block_rows, s.seed)),
+        partitions=partitions,
+        seconds=round(seconds, 2),
         rows_per_s=round(written / max(seconds, 1e-9), 1),
-    )  # fmt: skip
+    )
 
 
 # -- filter --------------------------------------------------------------------------------
@@ -289,8 +315,9 @@ class FilterReport(StageReport):
         return "\n".join(lines + [f"  note: {n}" for n in self.notes])
 
 
-def _quality(encoder: TableEncoder, gold: StructType, real: pd.DataFrame,
-             synth: pd.DataFrame) -> float | None:  # fmt: skip
+def _quality(
+    encoder: TableEncoder, gold: StructType, real: pd.DataFrame, synth: pd.DataFrame
+) -> float | None:
     if real.empty or synth.empty:
         return None
     kinds = sdtypes(encoder.specs)
@@ -329,11 +356,17 @@ def run_filter(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> Fil
     if fcfg.privacy.enabled and fcfg.privacy.exact:
         real_all = read_table(spark, ref.table_path, version=ref.delta_version)
         copies = real_all.select(row_hash(real_all, encoder).alias("_h")).distinct()
-        flagged = (flagged.withColumn("_h", row_hash(flagged, encoder))
-                   .join(copies.withColumn("_copy", F.lit(True)), "_h", "left")
-                   .withColumn(REJECTED_REASON, F.coalesce(F.col(REJECTED_REASON), F.when(
-                       F.col("_copy"), F.lit(Reason.EXACT_COPY))))
-                   .drop("_h", "_copy"))  # fmt: skip
+        flagged = (
+            flagged.withColumn("_h", row_hash(flagged, encoder))
+            .join(copies.withColumn("_copy", F.lit(True)), "_h", "left")
+            .withColumn(
+                REJECTED_REASON,
+                F.coalesce(
+                    F.col(REJECTED_REASON), F.when(F.col("_copy"), F.lit(Reason.EXACT_COPY))
+                ),
+            )
+            .drop("_h", "_copy")
+        )
 
     # the detector and the distance reference, fitted on the driver on seeded samples
     rows_real = hash_sample(train_rows, key, fcfg.realism.sample_rows, seed)
@@ -363,17 +396,22 @@ def run_filter(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> Fil
                 x_hold = encode_rows(encoder, hold_rows, gold)
                 hold_dcr = probe.dcr(x_hold)
                 threshold = float(np.quantile(hold_dcr, fcfg.privacy.quantile))
-                privacy.update(threshold=round(threshold, 6), holdout_rows=float(len(hold_rows)),
-                               reference_rows=float(len(ref_rows)),
-                               holdout_dcr_median=round(float(np.median(hold_dcr)), 6))  # fmt: skip
+                privacy.update(
+                    threshold=round(threshold, 6),
+                    holdout_rows=float(len(hold_rows)),
+                    reference_rows=float(len(ref_rows)),
+                    holdout_dcr_median=round(float(np.median(hold_dcr)), 6),
+                )
     scorer = fit_scorer(encoder, x_real, x_syn, reference, seed=seed)
     scored = score_frame(flagged, scorer, gold)
     later = F.lit(None).cast("string")
     if threshold is not None:
         later = F.when(F.col(DCR) < F.lit(threshold), F.lit(Reason.TOO_CLOSE))
     if x_syn is not None:
-        later = F.coalesce(F.when(F.col(REALISM_SCORE) > F.lit(fcfg.realism.threshold),
-                                  F.lit(Reason.REALISM)), later)  # fmt: skip
+        later = F.coalesce(
+            F.when(F.col(REALISM_SCORE) > F.lit(fcfg.realism.threshold), F.lit(Reason.REALISM)),
+            later,
+        )
     out = scored.withColumn(REJECTED_REASON, F.coalesce(F.col(REJECTED_REASON), later))
     path = lakehouse.synthetic_table(ref.table)
     log.info("filter: scoring run %s into %s", run, path)
@@ -388,9 +426,13 @@ def run_filter(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> Fil
         )
     realism: dict[str, float | None] = {"threshold": fcfg.realism.threshold}
     if x_syn is not None:
-        realism["detector_auc_in_sample"] = round(roc_auc(
-            np.concatenate([np.zeros(len(x_real)), np.ones(len(x_syn))]),
-            np.concatenate([scorer.realism(x_real), scorer.realism(x_syn)])), 4)  # fmt: skip
+        realism["detector_auc_in_sample"] = round(
+            roc_auc(
+                np.concatenate([np.zeros(len(x_real)), np.ones(len(x_syn))]),
+                np.concatenate([scorer.realism(x_real), scorer.realism(x_syn)]),
+            ),
+            4,
+        )
     q_rows = fcfg.realism.quality_rows
     real_q = rows_real.head(q_rows)
     before = hash_sample(written, ROW, q_rows, seed + 3)
@@ -398,10 +440,17 @@ def run_filter(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> Fil
     realism["quality_before"] = _quality(encoder, gold, real_q, before)
     realism["quality_after"] = _quality(encoder, gold, real_q, after)
     return FilterReport(
-        run_id=run, path=path, raw_rows=raw_rows, kept_rows=kept, removed=counts,
-        constraints=[c.describe() for c in constraints], notes=notes, realism=realism,
-        privacy=privacy, seconds=round(time.perf_counter() - began, 2),
-    )  # fmt: skip
+        run_id=run,
+        path=path,
+        raw_rows=raw_rows,
+        kept_rows=kept,
+        removed=counts,
+        constraints=[c.describe() for c in constraints],
+        notes=notes,
+        realism=realism,
+        privacy=privacy,
+        seconds=round(time.perf_counter() - began, 2),
+    )
 
 
 # -- fuse ----------------------------------------------------------------------------------
@@ -422,29 +471,45 @@ class FuseReport(StageReport):
         """A few lines."""
         events = ", ".join(f"{k} {v:,}" for k, v in sorted(self.events.items()))
         rejected = ", ".join(f"{k} {v:,}" for k, v in sorted(self.rejected_events.items()))
-        lines = [f"{self.synthetic_rows:,} synthetic rows, {self.enriched_users:,} enriched users; "
-                 f"events: {events}; rejected events: {rejected or 'none'}"]  # fmt: skip
+        lines = [
+            f"{self.synthetic_rows:,} synthetic rows, {self.enriched_users:,} enriched users; "
+            f"events: {events}; rejected events: {rejected or 'none'}"
+        ]
         for table, metrics in self.fused.items():
             lines.append(f"  {table}: {metrics} -> {self.paths[table]}")
         return "\n".join(lines)
 
 
 def _event_generator(
-    catalog: object, params: object, seed: int, source: str, source_file: str
+    catalog: Catalog, params: BehaviourParams, seed: int, source: str, source_file: str
 ) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
     def generate(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for frame in frames:
-            out = generate_events(frame, catalog, params, seed=seed, source=source,  # type: ignore[arg-type]
-                                  source_file=source_file)  # fmt: skip
+            out = generate_events(
+                frame,
+                catalog,
+                params,
+                seed=seed,
+                source=source,
+                source_file=source_file,
+            )
             if len(out):
                 yield out
 
     return generate
 
 
-_EVENT_INPUT = (USER_ID, *COUNT_COLUMNS, "n_sessions", "first_seen", "last_seen",
-                "category_shares", "top_brands", "view_price_rel_category",
-                "hour_shares")  # fmt: skip
+_EVENT_INPUT = (
+    USER_ID,
+    *COUNT_COLUMNS,
+    "n_sessions",
+    "first_seen",
+    "last_seen",
+    "category_shares",
+    "top_brands",
+    "view_price_rel_category",
+    "hour_shares",
+)
 _COUNT_KEYS = (*EVENT_TYPES, OTHER_EVENTS)  # the keys of the funnel shares (n_<key> columns)
 
 
@@ -461,8 +526,15 @@ def _funnel_counts(extra: F.Column, shares: dict[str, float]) -> list[F.Column]:
     return [columns[t].alias(f"n_{t}") for t in _COUNT_KEYS]
 
 
-def _provenance(df: DataFrame, *, synthetic: bool, enriched: F.Column, model: str | None,
-                run: str, weight: float) -> DataFrame:  # fmt: skip
+def _provenance(
+    df: DataFrame,
+    *,
+    synthetic: bool,
+    enriched: F.Column,
+    model: str | None,
+    run: str,
+    weight: float,
+) -> DataFrame:
     return df.select(
         "*",
         F.lit(synthetic).alias(IS_SYNTHETIC),
@@ -481,8 +553,8 @@ class BehaviourInputs:
     reference_s: float
     window: tuple[object, object]
     shares: dict[str, float]
-    catalog: object
-    params: object
+    catalog: Catalog
+    params: BehaviourParams
 
     @classmethod
     def read(cls, spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> BehaviourInputs:
@@ -496,8 +568,15 @@ class BehaviourInputs:
         type_counts = count_by(train, EVENT_TYPE)[0]
         total = max(1, sum(type_counts.values()))
         extras = {t: n for t, n in sorted(type_counts.items()) if t not in EVENT_TYPES}
-        item_columns = ["product_id", "category_id", "category_code", "category_l1", "brand",
-                        "price_median", "n_events"]  # fmt: skip
+        item_columns = [
+            "product_id",
+            "category_id",
+            "category_code",
+            "category_l1",
+            "brand",
+            "price_median",
+            "n_events",
+        ]
         gold_items = read_table(spark, lakehouse.gold_table("item_profiles"))
         behaviour = cfg.synthesize.fusion.behaviour
         return cls(
@@ -514,19 +593,23 @@ class BehaviourInputs:
                 price_candidates=behaviour.price_candidates,
                 mean_gap_s=behaviour.mean_gap_s,
                 other_types=tuple((t, float(n)) for t, n in extras.items()),
-            ),  # fmt: skip
+            ),
         )
 
-    def enrichment(self, sparse: DataFrame, target_events: int, *, seed: int, source: str,
-                   run: str) -> DataFrame:  # fmt: skip
+    def enrichment(
+        self, sparse: DataFrame, target_events: int, *, seed: int, source: str, run: str
+    ) -> DataFrame:
         """Events that bring each sparse user profile (gold columns) to ``target_events``.
 
         The extra events split by the real funnel's event-type shares; items, times and
         sessions are drawn from the user's own profile (:mod:`synth.generate.behaviour`).
         """
         extra = F.lit(target_events) - F.col("n_events")
-        wanted = sparse.select(USER_ID, *_funnel_counts(extra, self.shares),
-                               *[c for c in _EVENT_INPUT[1 + len(COUNT_COLUMNS):]])  # fmt: skip
+        wanted = sparse.select(
+            USER_ID,
+            *_funnel_counts(extra, self.shares),
+            *[c for c in _EVENT_INPUT[1 + len(COUNT_COLUMNS) :]],
+        )
         gen = _event_generator(self.catalog, self.params, seed, source, run)
         return wanted.mapInPandas(gen, SILVER_SCHEMA).withColumn(  # type: ignore[arg-type]
             ORIGIN, F.lit(ENRICHMENT)
@@ -542,8 +625,9 @@ def run_fuse(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> FuseR
     filtered_path = lakehouse.synthetic_table(ref.table)
     if not table_exists(spark, filtered_path):
         raise InputError(f"{filtered_path} does not exist: run the `filter` stage first")
-    kept = (read_table(spark, filtered_path)
-            .where((F.col(RUN_ID) == F.lit(run)) & F.col(REJECTED_REASON).isNull()))  # fmt: skip
+    kept = read_table(spark, filtered_path).where(
+        (F.col(RUN_ID) == F.lit(run)) & F.col(REJECTED_REASON).isNull()
+    )
     gold_users = read_table(spark, lakehouse.gold_table("user_profiles"))
     gold_items = read_table(spark, lakehouse.gold_table("item_profiles"))
     inputs = BehaviourInputs.read(spark, lakehouse, cfg)
@@ -556,42 +640,67 @@ def run_fuse(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> FuseR
     if ref.table == "user_profiles":
         seed = derive_seed(s.seed, "events", SYNTHETIC_USER)
         gen = _event_generator(inputs.catalog, inputs.params, seed, source, run)
-        parts.append(kept.select(*_EVENT_INPUT).mapInPandas(gen, SILVER_SCHEMA)  # type: ignore[arg-type]
-                     .withColumn(ORIGIN, F.lit(SYNTHETIC_USER)))  # fmt: skip
+        parts.append(
+            kept.select(*_EVENT_INPUT)
+            .mapInPandas(gen, SILVER_SCHEMA)  # type: ignore[arg-type]
+            .withColumn(ORIGIN, F.lit(SYNTHETIC_USER))
+        )
     enrich = s.fusion.enrich
     if enrich.enabled:
         sparse = gold_users.where(F.col("n_events") <= F.lit(enrich.max_events))
-        parts.append(inputs.enrichment(sparse, enrich.target_events,
-                                       seed=derive_seed(s.seed, "events", ENRICHMENT),
-                                       source=source, run=run))  # fmt: skip
+        parts.append(
+            inputs.enrichment(
+                sparse,
+                enrich.target_events,
+                seed=derive_seed(s.seed, "events", ENRICHMENT),
+                source=source,
+                run=run,
+            )
+        )
     events = parts[0] if parts else None
     for part in parts[1:]:
         events = events.unionByName(part) if events is not None else part
-    paths = {"events": lakehouse.synthetic_table("events"),
-             "events_rejected": lakehouse.synthetic_table("events_rejected"),
-             "user_profiles": lakehouse.fused_table("user_profiles"),
-             "item_profiles": lakehouse.fused_table("item_profiles")}  # fmt: skip
+    paths = {
+        "events": lakehouse.synthetic_table("events"),
+        "events_rejected": lakehouse.synthetic_table("events_rejected"),
+        "user_profiles": lakehouse.fused_table("user_profiles"),
+        "item_profiles": lakehouse.fused_table("item_profiles"),
+    }
     empty_events = spark.createDataFrame([], SILVER_SCHEMA).withColumn(
         ORIGIN, F.lit(SYNTHETIC_USER)
     )
     events = events if events is not None else empty_events
     known = gold_items.select(F.col(PRODUCT_ID).alias("_pid"), F.lit(True).alias("_known"))
-    checked = (events.join(F.broadcast(known), events[PRODUCT_ID] == known["_pid"], "left")
-               .withColumn("_reason", F.when(F.col("_known").isNull(), F.lit("unknown_item"))
-                           .when((F.col(EVENT_TIME) < F.lit(window["lo"]))
-                                 | (F.col(EVENT_TIME) > F.lit(window["hi"])),
-                                 F.lit("outside_real_window")))
-               .drop("_pid", "_known")
-               .withColumn(MODEL_ID, F.lit(ref.model_id))
-               .withColumn(RUN_ID, F.lit(run)))  # fmt: skip
+    checked = (
+        events.join(F.broadcast(known), events[PRODUCT_ID] == known["_pid"], "left")
+        .withColumn(
+            "_reason",
+            F.when(F.col("_known").isNull(), F.lit("unknown_item")).when(
+                (F.col(EVENT_TIME) < F.lit(window["lo"]))
+                | (F.col(EVENT_TIME) > F.lit(window["hi"])),
+                F.lit("outside_real_window"),
+            ),
+        )
+        .drop("_pid", "_known")
+        .withColumn(MODEL_ID, F.lit(ref.model_id))
+        .withColumn(RUN_ID, F.lit(run))
+    )
     # drawn once: both writes read the persisted events (the draws are deterministic, but
     # drawing tens of millions of events twice doubled the stage's time)
     checked = checked.persist(StorageLevel.DISK_ONLY)
     try:
-        replace_partition(checked.where(F.col("_reason").isNull()).drop("_reason"),
-                          paths["events"], column=RUN_ID, value=run)  # fmt: skip
-        replace_partition(checked.where(F.col("_reason").isNotNull()).withColumnRenamed(
-            "_reason", "reason"), paths["events_rejected"], column=RUN_ID, value=run)  # fmt: skip
+        replace_partition(
+            checked.where(F.col("_reason").isNull()).drop("_reason"),
+            paths["events"],
+            column=RUN_ID,
+            value=run,
+        )
+        replace_partition(
+            checked.where(F.col("_reason").isNotNull()).withColumnRenamed("_reason", "reason"),
+            paths["events_rejected"],
+            column=RUN_ID,
+            value=run,
+        )
     finally:
         checked.unpersist()
     written = read_table(spark, paths["events"]).where(F.col(RUN_ID) == F.lit(run))
@@ -608,43 +717,83 @@ def run_fuse(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> FuseR
     )
     recomputed = user_profiles(sparse_events, cfg.features.profiles, reference_s=reference_s)
     users = [
-        _provenance(gold_users.join(enriched_ids, USER_ID, "left_anti"), synthetic=False,
-                    enriched=F.lit(False), model=None, run=run, weight=1.0),
-        _provenance(recomputed, synthetic=False, enriched=F.lit(True), model=ref.model_id,
-                    run=run, weight=1.0),
-    ]  # fmt: skip
+        _provenance(
+            gold_users.join(enriched_ids, USER_ID, "left_anti"),
+            synthetic=False,
+            enriched=F.lit(False),
+            model=None,
+            run=run,
+            weight=1.0,
+        ),
+        _provenance(
+            recomputed,
+            synthetic=False,
+            enriched=F.lit(True),
+            model=ref.model_id,
+            run=run,
+            weight=1.0,
+        ),
+    ]
     if ref.table == "user_profiles":
-        users.append(_provenance(kept.select(*USER_PROFILE_SCHEMA.names), synthetic=True,
-                                 enriched=F.lit(False), model=ref.model_id, run=run,
-                                 weight=s.fusion.synthetic_weight))  # fmt: skip
-    fused_users = users[0].unionByName(users[1]).unionByName(users[2]) if len(users) == 3 \
-        else users[0].unionByName(users[1])  # fmt: skip
+        users.append(
+            _provenance(
+                kept.select(*USER_PROFILE_SCHEMA.names),
+                synthetic=True,
+                enriched=F.lit(False),
+                model=ref.model_id,
+                run=run,
+                weight=s.fusion.synthetic_weight,
+            )
+        )
+    fused_users = (
+        users[0].unionByName(users[1]).unionByName(users[2])
+        if len(users) == 3
+        else users[0].unionByName(users[1])
+    )
 
     # fused items: recomputed from real + synthetic events (embeddings from gold), plus
     # synthetic item rows when the model is an item model
     touched = silver_events.select(F.col(PRODUCT_ID).alias("_touched")).distinct()
     items = item_profiles(train.unionByName(silver_events), reference_s=reference_s)
     embeddings = gold_items.select(PRODUCT_ID, F.col("text_embedding").alias("_emb"))
-    items = (items.drop("text_embedding").join(embeddings, PRODUCT_ID, "left")
-             .withColumnRenamed("_emb", "text_embedding")
-             .select(*ITEM_PROFILE_SCHEMA.names))  # fmt: skip
+    items = (
+        items.drop("text_embedding")
+        .join(embeddings, PRODUCT_ID, "left")
+        .withColumnRenamed("_emb", "text_embedding")
+        .select(*ITEM_PROFILE_SCHEMA.names)
+    )
     items = items.join(touched, items[PRODUCT_ID] == touched["_touched"], "left")
     items = items.withColumn("_enriched", F.col("_touched").isNotNull()).drop("_touched")
-    fused_items = _provenance(items, synthetic=False, enriched=F.col("_enriched"),
-                              model=ref.model_id, run=run, weight=1.0)  # fmt: skip
+    fused_items = _provenance(
+        items, synthetic=False, enriched=F.col("_enriched"), model=ref.model_id, run=run, weight=1.0
+    )
     fused_items = fused_items.drop("_enriched")
     if ref.table == "item_profiles":
-        fused_items = fused_items.unionByName(_provenance(
-            kept.select(*ITEM_PROFILE_SCHEMA.names), synthetic=True, enriched=F.lit(False),
-            model=ref.model_id, run=run, weight=s.fusion.synthetic_weight))  # fmt: skip
+        fused_items = fused_items.unionByName(
+            _provenance(
+                kept.select(*ITEM_PROFILE_SCHEMA.names),
+                synthetic=True,
+                enriched=F.lit(False),
+                model=ref.model_id,
+                run=run,
+                weight=s.fusion.synthetic_weight,
+            )
+        )
     metrics = {
-        "user_profiles": merge_partition(fused_users, paths["user_profiles"], keys=[USER_ID],
-                                         column=RUN_ID, value=run),
-        "item_profiles": merge_partition(fused_items, paths["item_profiles"], keys=[PRODUCT_ID],
-                                         column=RUN_ID, value=run),
-    }  # fmt: skip
+        "user_profiles": merge_partition(
+            fused_users, paths["user_profiles"], keys=[USER_ID], column=RUN_ID, value=run
+        ),
+        "item_profiles": merge_partition(
+            fused_items, paths["item_profiles"], keys=[PRODUCT_ID], column=RUN_ID, value=run
+        ),
+    }
     return FuseReport(
-        run_id=run, synthetic_rows=synthetic_rows, enriched_users=enriched_users,
-        events=event_counts, rejected_events=rejected_counts, fused=metrics, paths=paths,
+        run_id=run,
+        synthetic_rows=synthetic_rows,
+        enriched_users=enriched_users,
+        events=event_counts,
+        rejected_events=rejected_counts,
+        fused=metrics,
+        paths=paths,
         seconds=round(time.perf_counter() - began, 2),
-    )  # fmt: skip
+    )

@@ -122,8 +122,9 @@ def shape_score(real: pd.DataFrame, synth: pd.DataFrame, specs: Sequence[ColumnS
     """
     # a map column has no single-column shape (sdtypes leaves it out); its keys are scored
     # elsewhere
-    scores = [column_shape(real[name], synth[name], sdtype)
-              for name, sdtype in sdtypes(specs).items()]  # fmt: skip
+    scores = [
+        column_shape(real[name], synth[name], sdtype) for name, sdtype in sdtypes(specs).items()
+    ]
     return float(np.mean(scores)) if scores else float("nan")
 
 
@@ -211,8 +212,10 @@ class Synthesizer(ABC):
             if score is not None:
                 if score > best:
                     best, stale = score, 0
-                    best_state = {k: {n: t.detach().clone() for n, t in m.state_dict().items()}
-                                  for k, m in self._modules().items()}  # fmt: skip
+                    best_state = {
+                        k: {n: t.detach().clone() for n, t in m.state_dict().items()}
+                        for k, m in self._modules().items()
+                    }
                 else:
                     stale += 1
                     if self.train.patience and stale >= self.train.patience:
@@ -294,9 +297,13 @@ class Synthesizer(ABC):
         return self.encoder.reverse_transform(encoded, seed=seed)
 
     def sample(
-        self, n: int, *, seed: int = 0, conditions: Mapping[str, object] | None = None,
+        self,
+        n: int,
+        *,
+        seed: int = 0,
+        conditions: Mapping[str, object] | None = None,
         max_tries: int = 50,
-    ) -> pd.DataFrame:  # fmt: skip
+    ) -> pd.DataFrame:
         """Return ``n`` synthetic rows; the same seed gives the same rows.
 
         ``conditions`` keeps only rows whose columns equal the given values (rejection sampling
@@ -338,8 +345,17 @@ class Synthesizer(ABC):
     @property
     def loss_history(self) -> pd.DataFrame:
         """One row per epoch: losses, validation score, seconds."""
-        return pd.DataFrame([{"epoch": e.epoch, **e.losses, "validation_score": e.validation_score,
-                              "seconds": e.seconds} for e in self.history])  # fmt: skip
+        return pd.DataFrame(
+            [
+                {
+                    "epoch": e.epoch,
+                    **e.losses,
+                    "validation_score": e.validation_score,
+                    "seconds": e.seconds,
+                }
+                for e in self.history
+            ]
+        )
 
     def save(self, path: str | Path) -> Path:
         """Write the model folder (tensors, encoder JSON, model JSON)."""
@@ -388,8 +404,9 @@ class Synthesizer(ABC):
         tensors = load_file(str(folder / WEIGHTS_FILE), device=device)
         for key, module in model._modules().items():
             prefix = f"{key}."
-            module.load_state_dict({n[len(prefix):]: t for n, t in tensors.items()
-                                    if n.startswith(prefix)})  # fmt: skip
+            module.load_state_dict(
+                {n[len(prefix) :]: t for n, t in tensors.items() if n.startswith(prefix)}
+            )
         model.history = [EpochLog(**e) for e in meta["history"]]
         return model
 

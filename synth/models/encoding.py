@@ -273,9 +273,17 @@ class ContinuousEncoder(ColumnEncoder):
         return self.median
 
     def state(self) -> dict[str, Any]:  # noqa: D102
-        return {"weights": self.weights, "means": self.means, "stds": self.stds,
-                "atoms": self.atoms, "log": self.log, "log_floor": self.log_floor,
-                "median": self.median, "low": self.low, "high": self.high}  # fmt: skip
+        return {
+            "weights": self.weights,
+            "means": self.means,
+            "stds": self.stds,
+            "atoms": self.atoms,
+            "log": self.log,
+            "log_floor": self.log_floor,
+            "median": self.median,
+            "low": self.low,
+            "high": self.high,
+        }
 
     def load_state(self, state: dict[str, Any]) -> None:  # noqa: D102
         self.weights, self.means, self.stds = state["weights"], state["means"], state["stds"]
@@ -413,8 +421,13 @@ class CategoricalEncoder(ColumnEncoder):
         return self.categories[0]
 
     def state(self) -> dict[str, Any]:  # noqa: D102
-        return {"categories": self.categories, "other_value": self.other_value, "tail": self.tail,
-                "tail_counts": self.tail_counts, "dtype": self.dtype}  # fmt: skip
+        return {
+            "categories": self.categories,
+            "other_value": self.other_value,
+            "tail": self.tail,
+            "tail_counts": self.tail_counts,
+            "dtype": self.dtype,
+        }
 
     def load_state(self, state: dict[str, Any]) -> None:  # noqa: D102
         self.categories = list(state["categories"])
@@ -473,8 +486,10 @@ class SharesEncoder(ColumnEncoder):
         keys = np.array(self.labels, dtype=object)[cols].tolist()
         values = shares[rows, cols].tolist()
         bounds = np.searchsorted(rows, np.arange(len(shares) + 1)).tolist()
-        maps = [dict(zip(keys[a:b], values[a:b], strict=True))
-                for a, b in zip(bounds[:-1], bounds[1:], strict=True)]  # fmt: skip
+        maps = [
+            dict(zip(keys[a:b], values[a:b], strict=True))
+            for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+        ]
         return pd.Series(maps, dtype=object)
 
     def fill_value(self) -> object:  # noqa: D102

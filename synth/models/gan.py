@@ -155,7 +155,7 @@ class GAN(Synthesizer):
                 lr=self.train.lr,
                 betas=betas,
                 weight_decay=self.train.weight_decay,
-            )  # fmt: skip
+            )
             for name, module in self._modules().items()
         }
 
@@ -247,8 +247,7 @@ class GAN(Synthesizer):
             g_loss = -self.critic(fake_in).mean()
             if cond is not None and self._cond is not None:
                 start, dim = self._cond
-                g_loss = g_loss + nnf.cross_entropy(raw[:, start : start + dim],
-                                                    cond.argmax(dim=1))  # fmt: skip
+                g_loss = g_loss + nnf.cross_entropy(raw[:, start : start + dim], cond.argmax(dim=1))
             self.optimizers["generator"].zero_grad()  # grads to None (Horovod takes no argument)
             g_loss.backward()
             self.optimizers["generator"].step()
@@ -262,8 +261,9 @@ class GAN(Synthesizer):
         return z if cond is None else torch.cat([z, cond], dim=1)
 
     def _fake(self, n: int, cond: torch.Tensor | None, rng: torch.Generator) -> torch.Tensor:
-        return activate(self.generator(self._noise(n, cond, rng)), self.spans, tau=self.tau,
-                        gumbel=rng)  # fmt: skip
+        return activate(
+            self.generator(self._noise(n, cond, rng)), self.spans, tau=self.tau, gumbel=rng
+        )
 
     def _gradient_penalty(
         self, real: torch.Tensor, fake: torch.Tensor, rng: torch.Generator

@@ -66,8 +66,14 @@ class VAE(Synthesizer):
 
     name = "vae"
 
-    def __init__(self, train: TrainConfig | None = None, *, latent: int = 64,
-                 hidden: tuple[int, ...] = (256, 256), kl_weight: float = 0.5) -> None:  # fmt: skip
+    def __init__(
+        self,
+        train: TrainConfig | None = None,
+        *,
+        latent: int = 64,
+        hidden: tuple[int, ...] = (256, 256),
+        kl_weight: float = 0.5,
+    ) -> None:
         super().__init__(train)
         if latent < 1 or not hidden or min(hidden) < 1 or kl_weight < 0:
             raise ValueError(
@@ -99,8 +105,12 @@ class VAE(Synthesizer):
 
     @classmethod
     def _from_config(cls, config: dict[str, Any], train: TrainConfig) -> VAE:
-        return cls(train, latent=int(config["latent"]), hidden=tuple(config["hidden"]),
-                   kl_weight=float(config["kl_weight"]))  # fmt: skip
+        return cls(
+            train,
+            latent=int(config["latent"]),
+            hidden=tuple(config["hidden"]),
+            kl_weight=float(config["kl_weight"]),
+        )
 
     def _train_epoch(self, data: torch.Tensor, rng: torch.Generator) -> dict[str, float]:
         order = torch.randperm(len(data), generator=rng).to(self.device)

@@ -51,8 +51,9 @@ from synth.stats.hashing import hash_uniform
 _SUBSAMPLE_PURPOSE = 71
 
 
-def pair_strengths(events: DataFrame, cfg: InteractionConfig, reference_s: float,
-                   by: tuple[str, ...] = ()) -> DataFrame:  # fmt: skip
+def pair_strengths(
+    events: DataFrame, cfg: InteractionConfig, reference_s: float, by: tuple[str, ...] = ()
+) -> DataFrame:
     """``(user_id, product_id, *by, strength)`` with a fixed reference time.
 
     The strength is the gold interactions one (:func:`synth.features.profiles.strength`).
@@ -108,10 +109,12 @@ class RecData:
     def matrix(self, pairs: pd.DataFrame) -> sp.csr_matrix:
         """A user x item CSR matrix of ``pairs`` (duplicates summed)."""
         return sp.csr_matrix(
-            (pairs["strength"].to_numpy(np.float64),
-             (pairs["u"].to_numpy(np.int64), pairs["i"].to_numpy(np.int64))),
+            (
+                pairs["strength"].to_numpy(np.float64),
+                (pairs["u"].to_numpy(np.int64), pairs["i"].to_numpy(np.int64)),
+            ),
             shape=(self.n_users, self.n_items),
-        )  # fmt: skip
+        )
 
     def variant(
         self, variant: Variant, seed: int, keep: float
@@ -137,8 +140,9 @@ class RecData:
         raise ValueError(f"unknown variant {variant!r}")
 
 
-def _made_sparse(train: DataFrame, silver: DataFrame, share: float, keep: int, *,
-                 seed: int) -> tuple[DataFrame, DataFrame]:  # fmt: skip
+def _made_sparse(
+    train: DataFrame, silver: DataFrame, share: float, keep: int, *, seed: int
+) -> tuple[DataFrame, DataFrame]:
     """``(train, the kept events of the users made sparse)``.
 
     A seeded ``share`` of the users with test events keep only their last ``keep`` train events
@@ -146,14 +150,19 @@ def _made_sparse(train: DataFrame, silver: DataFrame, share: float, keep: int, *
     """
     if share <= 0:
         return train, train.where(F.lit(False))
-    chosen = (silver.where(F.col(SPLIT) == SPLIT_TEST).select(USER_ID).distinct()
-              .where(uniform(seed, USER_ID) < F.lit(share))
-              .withColumn("_cold", F.lit(True)))  # fmt: skip
+    chosen = (
+        silver.where(F.col(SPLIT) == SPLIT_TEST)
+        .select(USER_ID)
+        .distinct()
+        .where(uniform(seed, USER_ID) < F.lit(share))
+        .withColumn("_cold", F.lit(True))
+    )
     latest = Window.partitionBy(USER_ID).orderBy(
         F.desc(EVENT_TIME), F.desc(PRODUCT_ID), F.desc(EVENT_TYPE), F.desc(USER_SESSION)
     )
-    marked = (train.join(F.broadcast(chosen), USER_ID, "left")
-              .withColumn("_n", F.row_number().over(latest)))  # fmt: skip
+    marked = train.join(F.broadcast(chosen), USER_ID, "left").withColumn(
+        "_n", F.row_number().over(latest)
+    )
     kept = marked.where(F.col("_cold").isNull() | (F.col("_n") <= F.lit(keep)))
     cold = kept.where(F.col("_cold").isNotNull()).drop("_cold", "_n")
     return kept.drop("_cold", "_n"), cold
@@ -162,23 +171,31 @@ def _made_sparse(train: DataFrame, silver: DataFrame, share: float, keep: int, *
 def _subsample(pairs: pd.DataFrame, seed: int, keep: float) -> pd.DataFrame:
     if keep >= 1.0 or pairs.empty:
         return pairs
-    draw = hash_uniform(seed, _SUBSAMPLE_PURPOSE, pairs["uid"].to_numpy(np.int64),
-                        pairs["pid"].to_numpy(np.int64))  # fmt: skip
+    draw = hash_uniform(
+        seed, _SUBSAMPLE_PURPOSE, pairs["uid"].to_numpy(np.int64), pairs["pid"].to_numpy(np.int64)
+    )
     return pairs[draw < keep]
 
 
 def _indexed(frame: pd.DataFrame, users: pd.Index, items: pd.Index) -> pd.DataFrame:
     u = users.get_indexer(pd.Index(frame[USER_ID].to_numpy(np.int64)))
     i = items.get_indexer(pd.Index(frame[PRODUCT_ID].to_numpy(np.int64)))
-    out = pd.DataFrame({"u": u, "i": i, "uid": frame[USER_ID].to_numpy(np.int64),
-                        "pid": frame[PRODUCT_ID].to_numpy(np.int64)})  # fmt: skip
+    out = pd.DataFrame(
+        {
+            "u": u,
+            "i": i,
+            "uid": frame[USER_ID].to_numpy(np.int64),
+            "pid": frame[PRODUCT_ID].to_numpy(np.int64),
+        }
+    )
     if "strength" in frame:
         out["strength"] = frame["strength"].to_numpy(np.float64)
     return out
 
 
-def load(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig, run_id: str,
-         model_id: str) -> RecData:  # fmt: skip
+def load(
+    spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig, run_id: str, model_id: str
+) -> RecData:
     """Read and index every source of ``run_id`` (see the module docstring)."""
     rc = cfg.recommend
     interactions = cfg.features.interactions
@@ -199,8 +216,9 @@ def load(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig, run_id: str,
         inputs = BehaviourInputs.read(spark, lakehouse, cfg)
         reference_s = inputs.reference_s
         cold_seed = derive_seed(rc.seeds[0], "recommend", "cold")
-        train, cold_events = _made_sparse(inputs.train, silver, rc.cold_share, rc.cold_max_events,
-                                          seed=cold_seed)  # fmt: skip
+        train, cold_events = _made_sparse(
+            inputs.train, silver, rc.cold_share, rc.cold_max_events, seed=cold_seed
+        )
         train = keep(train)  # read three times below; the cut runs a window over every event
         real = pair_strengths(train, interactions, reference_s).toPandas()
         synthetic_events = read_table(spark, events_path).where(F.col(RUN_ID) == F.lit(run_id))
@@ -211,15 +229,18 @@ def load(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig, run_id: str,
         enrich = cfg.synthesize.fusion.enrich
         cold_tags: dict[str, dict[int, list[int]]] = {}
         if rc.cold_share > 0:  # the profiles feed the tags and the enrichment: computed once
-            profiles = keep(user_profiles(cold_events, cfg.features.profiles,
-                                          reference_s=reference_s))  # fmt: skip
+            profiles = keep(
+                user_profiles(cold_events, cfg.features.profiles, reference_s=reference_s)
+            )
             cold_tags["real"] = cold_tags["fused"] = _tags(profiles)
         if rc.cold_share > 0 and enrich.enabled:
             drawn = inputs.enrichment(
                 profiles.where(F.col("n_events") < F.lit(enrich.target_events)),
-                enrich.target_events, seed=derive_seed(cfg.synthesize.seed, "events", "cold"),
-                source=f"synthetic:{model_id}", run=run_id,
-            )  # fmt: skip
+                enrich.target_events,
+                seed=derive_seed(cfg.synthesize.seed, "events", "cold"),
+                source=f"synthetic:{model_id}",
+                run=run_id,
+            )
             lo, hi = inputs.window
             inside = (F.col(EVENT_TIME) >= F.lit(lo)) & (F.col(EVENT_TIME) <= F.lit(hi))
             drawn = keep(drawn.where(inside))  # drawn once: for the pairs and for the tags
@@ -231,18 +252,25 @@ def load(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig, run_id: str,
         synthetic = pair_strengths(
             synthetic_events, interactions, reference_s, (ORIGIN,)
         ).toPandas()
-        held = (silver.where(F.col(SPLIT).isin(SPLIT_VALIDATION, SPLIT_TEST))
-                .select(USER_ID, PRODUCT_ID, SPLIT).distinct().toPandas())  # fmt: skip
-        item_ids = np.sort(read_table(spark, items_path).select(PRODUCT_ID).toPandas()[PRODUCT_ID]
-                           .to_numpy(np.int64))  # fmt: skip
+        held = (
+            silver.where(F.col(SPLIT).isin(SPLIT_VALIDATION, SPLIT_TEST))
+            .select(USER_ID, PRODUCT_ID, SPLIT)
+            .distinct()
+            .toPandas()
+        )
+        item_ids = np.sort(
+            read_table(spark, items_path)
+            .select(PRODUCT_ID)
+            .toPandas()[PRODUCT_ID]
+            .to_numpy(np.int64)
+        )
         user_counts = train.groupBy(USER_ID).count().toPandas()
         item_counts = train.groupBy(PRODUCT_ID).count().toPandas()
     finally:
         for df in persisted:
             df.unpersist()
 
-    real_ids = np.union1d(user_counts[USER_ID].to_numpy(np.int64),
-                          held[USER_ID].to_numpy(np.int64))  # fmt: skip
+    real_ids = np.union1d(user_counts[USER_ID].to_numpy(np.int64), held[USER_ID].to_numpy(np.int64))
     synthetic_ids = np.setdiff1d(synthetic[USER_ID].to_numpy(np.int64), real_ids)
     users = pd.Index(np.concatenate([real_ids, synthetic_ids]))
     items = pd.Index(item_ids)
@@ -279,8 +307,10 @@ def load(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig, run_id: str,
 
 def _tags(profiles: DataFrame) -> dict[int, list[int]]:
     got = profiles.select(USER_ID, "top_categories").toPandas()
-    return {int(u): [int(c) for c in t] for u, t in
-            zip(got[USER_ID], got["top_categories"], strict=True)}  # fmt: skip
+    return {
+        int(u): [int(c) for c in t]
+        for u, t in zip(got[USER_ID], got["top_categories"], strict=True)
+    }
 
 
 __all__ = ["SPLIT_TRAIN", "RecData", "load", "pair_strengths"]

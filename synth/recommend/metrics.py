@@ -49,8 +49,9 @@ class UserMetrics:
     map: np.ndarray
 
 
-def user_metrics(top: np.ndarray, relevant: np.ndarray, n_relevant: np.ndarray,
-                 k: int) -> UserMetrics:  # fmt: skip
+def user_metrics(
+    top: np.ndarray, relevant: np.ndarray, n_relevant: np.ndarray, k: int
+) -> UserMetrics:
     """Metrics@k of the top lists against the dense boolean ``relevant`` (rows aligned).
 
     ``n_relevant`` per row also counts held-out items off the catalog, which no list can hit.

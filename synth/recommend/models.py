@@ -92,19 +92,45 @@ class Als(Recommender):
         self.gram = item_factors.T @ item_factors
 
     @classmethod
-    def fit(cls, spark: SparkSession, train: sp.csr_matrix, *, rank: int, max_iter: int,
-            reg: float, alpha: float, seed: int) -> Als:  # fmt: skip
+    def fit(
+        cls,
+        spark: SparkSession,
+        train: sp.csr_matrix,
+        *,
+        rank: int,
+        max_iter: int,
+        reg: float,
+        alpha: float,
+        seed: int,
+    ) -> Als:
         """Train MLlib ALS on the non-zero entries of ``train``."""
         coo = train.tocoo()
-        frame = pd.DataFrame({"u": coo.row.astype(np.int32), "i": coo.col.astype(np.int32),
-                              "r": coo.data.astype(np.float32)})  # fmt: skip
+        frame = pd.DataFrame(
+            {
+                "u": coo.row.astype(np.int32),
+                "i": coo.col.astype(np.int32),
+                "r": coo.data.astype(np.float32),
+            }
+        )
         df = spark.createDataFrame(frame)
         blocks = max(2, spark.sparkContext.defaultParallelism)
-        als = ALS(rank=rank, maxIter=max_iter, regParam=reg, alpha=alpha, implicitPrefs=True,
-                  numUserBlocks=blocks, numItemBlocks=blocks,
-                  userCol="u", itemCol="i", ratingCol="r", seed=seed, nonnegative=False,
-                  coldStartStrategy="drop", intermediateStorageLevel="MEMORY_ONLY",
-                  finalStorageLevel="MEMORY_ONLY")  # fmt: skip
+        als = ALS(
+            rank=rank,
+            maxIter=max_iter,
+            regParam=reg,
+            alpha=alpha,
+            implicitPrefs=True,
+            numUserBlocks=blocks,
+            numItemBlocks=blocks,
+            userCol="u",
+            itemCol="i",
+            ratingCol="r",
+            seed=seed,
+            nonnegative=False,
+            coldStartStrategy="drop",
+            intermediateStorageLevel="MEMORY_ONLY",
+            finalStorageLevel="MEMORY_ONLY",
+        )
         model = als.fit(df)
         factors = model.itemFactors.toPandas()
         items = np.zeros((train.shape[1], rank), dtype=np.float64)
@@ -136,20 +162,30 @@ class Als(Recommender):
 Fit = Callable[[SparkSession, sp.csr_matrix, dict[str, Any], int], Recommender]
 
 
-def _fit_popularity(spark: SparkSession, train: sp.csr_matrix, params: dict[str, Any],
-                    seed: int) -> Recommender:  # fmt: skip
+def _fit_popularity(
+    spark: SparkSession, train: sp.csr_matrix, params: dict[str, Any], seed: int
+) -> Recommender:
     return Popularity(train)
 
 
-def _fit_knn(spark: SparkSession, train: sp.csr_matrix, params: dict[str, Any],
-             seed: int) -> Recommender:  # fmt: skip
+def _fit_knn(
+    spark: SparkSession, train: sp.csr_matrix, params: dict[str, Any], seed: int
+) -> Recommender:
     return ItemKnn(train, int(params["neighbours"]), float(params["shrink"]))
 
 
-def _fit_als(spark: SparkSession, train: sp.csr_matrix, params: dict[str, Any],
-             seed: int) -> Recommender:  # fmt: skip
-    return Als.fit(spark, train, rank=int(params["rank"]), max_iter=int(params["max_iter"]),
-                   reg=float(params["reg"]), alpha=float(params["alpha"]), seed=seed)  # fmt: skip
+def _fit_als(
+    spark: SparkSession, train: sp.csr_matrix, params: dict[str, Any], seed: int
+) -> Recommender:
+    return Als.fit(
+        spark,
+        train,
+        rank=int(params["rank"]),
+        max_iter=int(params["max_iter"]),
+        reg=float(params["reg"]),
+        alpha=float(params["alpha"]),
+        seed=seed,
+    )
 
 
 MODELS: dict[str, Fit] = {"popularity": _fit_popularity, "als": _fit_als, "item_knn": _fit_knn}
@@ -162,9 +198,12 @@ def grids(cfg: ModelsConfig) -> dict[str, list[dict[str, Any]]]:
         out["popularity"] = [{}]
     if cfg.als.enabled:
         a = cfg.als
-        out["als"] = [{"rank": a.rank, "max_iter": a.max_iter, "reg": r, "alpha": a.alpha}
-                      for r in a.reg_params]  # fmt: skip
+        out["als"] = [
+            {"rank": a.rank, "max_iter": a.max_iter, "reg": r, "alpha": a.alpha}
+            for r in a.reg_params
+        ]
     if cfg.item_knn.enabled:
-        out["item_knn"] = [{"neighbours": n, "shrink": cfg.item_knn.shrink}
-                           for n in cfg.item_knn.neighbours]  # fmt: skip
+        out["item_knn"] = [
+            {"neighbours": n, "shrink": cfg.item_knn.shrink} for n in cfg.item_knn.neighbours
+        ]
     return out

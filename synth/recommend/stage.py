@@ -64,8 +64,11 @@ class Split:
     def masks(self, rows: slice = slice(None)) -> dict[str, np.ndarray]:
         """Per segment, which of the users ``rows`` it holds."""
         n_tail = self.n_tail[rows]
-        return {"all": np.ones(len(n_tail), dtype=bool), "cold": self.cold[rows],
-                "long_tail": n_tail > 0}  # fmt: skip
+        return {
+            "all": np.ones(len(n_tail), dtype=bool),
+            "cold": self.cold[rows],
+            "long_tail": n_tail > 0,
+        }
 
 
 def _indicator(rows: np.ndarray, items: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
@@ -89,9 +92,14 @@ def _split(data: RecData, pairs: pd.DataFrame, tail: np.ndarray, cfg: RecommendC
     relevant = _indicator(rows[on], items[on], shape)  # pairs are distinct: no sums above 1
     tail_relevant = _indicator(rows[is_tail], items[is_tail], shape)
     n_tail = np.bincount(rows[is_tail], minlength=len(uids))
-    return Split(users=uids, relevant=relevant, n_relevant=n_relevant,
-                 tail_relevant=tail_relevant, n_tail=n_tail,
-                 cold=data.real_events[uids] <= cfg.cold_max_events)  # fmt: skip
+    return Split(
+        users=uids,
+        relevant=relevant,
+        n_relevant=n_relevant,
+        tail_relevant=tail_relevant,
+        n_tail=n_tail,
+        cold=data.real_events[uids] <= cfg.cold_max_events,
+    )
 
 
 def tail_items(item_events: np.ndarray, head_share: float) -> np.ndarray:
@@ -103,8 +111,13 @@ def tail_items(item_events: np.ndarray, head_share: float) -> np.ndarray:
     return tail
 
 
-def score_split(model: Recommender, history: sp.csr_matrix, split: Split, ks: tuple[int, ...],
-                tiebreak: np.ndarray) -> dict[str, dict[str, float]]:  # fmt: skip
+def score_split(
+    model: Recommender,
+    history: sp.csr_matrix,
+    split: Split,
+    ks: tuple[int, ...],
+    tiebreak: np.ndarray,
+) -> dict[str, dict[str, float]]:
     """``{segment: {metric@k: mean, coverage@k: share}}`` of ``model`` on ``split``."""
     kmax = max(ks)
     per: dict[tuple[str, str], list[np.ndarray]] = {}
@@ -166,32 +179,48 @@ class RecommendReport(StageReport):
                 c = segs.get(seg)
                 if c:
                     pct = "n/a" if c["lift_pct"] is None else f"{c['lift_pct']:+.1f}%"
-                    parts.append(f"{seg} NDCG@{k} {c['real_mean']:.4f} -> {c['fused_mean']:.4f} "
-                                 f"({pct}, {c['verdict']})")  # fmt: skip
+                    parts.append(
+                        f"{seg} NDCG@{k} {c['real_mean']:.4f} -> {c['fused_mean']:.4f} "
+                        f"({pct}, {c['verdict']})"
+                    )
             lines.append(f"{model}: " + "; ".join(parts))
         return "\n".join(lines) + f"\n-> {self.path}"
 
 
-def _interest(spark: SparkSession, lakehouse: Lakehouse, run: str, data: RecData, split: Split,
-              k: int, synthetic_table_name: str | None
-              ) -> dict[str, dict[str, dict[str, float]]]:  # fmt: skip
+def _interest(
+    spark: SparkSession,
+    lakehouse: Lakehouse,
+    run: str,
+    data: RecData,
+    split: Split,
+    k: int,
+    synthetic_table_name: str | None,
+) -> dict[str, dict[str, dict[str, float]]]:
     """Top-k interest tags vs the categories of each user's held-out test events."""
     ids = pd.DataFrame({USER_ID: data.users[split.users].astype(np.int64)})
     wanted = spark.createDataFrame(ids)
-    truth = (read_table(spark, lakehouse.silver_table()).where(F.col(SPLIT) == SPLIT_TEST)
-             .join(F.broadcast(wanted), USER_ID, "left_semi")
-             .groupBy(USER_ID).agg(F.collect_set(CATEGORY_ID).alias("truth"))
-             .toPandas())  # fmt: skip
+    truth = (
+        read_table(spark, lakehouse.silver_table())
+        .where(F.col(SPLIT) == SPLIT_TEST)
+        .join(F.broadcast(wanted), USER_ID, "left_semi")
+        .groupBy(USER_ID)
+        .agg(F.collect_set(CATEGORY_ID).alias("truth"))
+        .toPandas()
+    )
     truth_of = dict(zip(truth[USER_ID], truth["truth"], strict=True))
 
     def tags(path: str, where: F.Column | None = None) -> dict[int, list[int]]:
         df = read_table(spark, path)
         if where is not None:
             df = df.where(where)
-        got = df.join(F.broadcast(wanted), USER_ID, "left_semi").select(
-            USER_ID, "top_categories").toPandas()  # fmt: skip
-        return {int(u): list(t)[:k] for u, t in zip(got[USER_ID], got["top_categories"],
-                                                   strict=True)}  # fmt: skip
+        got = (
+            df.join(F.broadcast(wanted), USER_ID, "left_semi")
+            .select(USER_ID, "top_categories")
+            .toPandas()
+        )
+        return {
+            int(u): list(t)[:k] for u, t in zip(got[USER_ID], got["top_categories"], strict=True)
+        }
 
     predictions: dict[str, Callable[[int], list[int]]] = {}
     # users made sparse: tags of the profile of their kept (and enrichment) events
@@ -199,14 +228,22 @@ def _interest(spark: SparkSession, lakehouse: Lakehouse, run: str, data: RecData
     predictions["real"] = lambda u: real_tags.get(u, [])
     fused_path = lakehouse.fused_table("user_profiles")
     if table_exists(spark, fused_path):
-        fused_tags = {**tags(fused_path, F.col(RUN_ID) == F.lit(run)),
-                      **data.cold_tags.get("fused", {})}  # fmt: skip
+        fused_tags = {
+            **tags(fused_path, F.col(RUN_ID) == F.lit(run)),
+            **data.cold_tags.get("fused", {}),
+        }
         predictions["fused"] = lambda u: fused_tags.get(u, [])
     if synthetic_table_name == "user_profiles":
-        syn = (read_table(spark, lakehouse.synthetic_table("user_profiles"))
-               .where((F.col(RUN_ID) == F.lit(run)) & F.col(REJECTED_REASON).isNull())
-               .select(F.explode("top_categories").alias("c")).groupBy("c").count()
-               .orderBy(F.desc("count"), "c").limit(k).toPandas())  # fmt: skip
+        syn = (
+            read_table(spark, lakehouse.synthetic_table("user_profiles"))
+            .where((F.col(RUN_ID) == F.lit(run)) & F.col(REJECTED_REASON).isNull())
+            .select(F.explode("top_categories").alias("c"))
+            .groupBy("c")
+            .count()
+            .orderBy(F.desc("count"), "c")
+            .limit(k)
+            .toPandas()
+        )
         population = [int(c) for c in syn["c"]]
         predictions["synthetic"] = lambda u: population
     out: dict[str, dict[str, dict[str, float]]] = {}
@@ -277,8 +314,12 @@ def run(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> RecommendR
                 else:
                     ndcg = math.nan
                 tuning.setdefault(model_name, {}).setdefault(variant, []).append(
-                    {"params": params, f"validation_ndcg@{k0}": ndcg,
-                     "seconds": round(time.perf_counter() - t0, 2)})  # fmt: skip
+                    {
+                        "params": params,
+                        f"validation_ndcg@{k0}": ndcg,
+                        "seconds": round(time.perf_counter() - t0, 2),
+                    }
+                )
                 if best[2] is None or ndcg > best[0]:
                     best = (ndcg, n, candidate)
             chosen.setdefault(model_name, {})[variant] = grid[best[1]]
@@ -296,14 +337,23 @@ def run(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> RecommendR
                 for seg, metrics in scored.items():
                     for metric, value in metrics.items():
                         per_seed.setdefault(seg, {}).setdefault(metric, []).append(value)
-                log.info("recommend: %s / %s / seed %d: NDCG@%d all %.4f cold %.4f (%.1fs)",
-                         model_name, variant, seed, k0, scored["all"][f"ndcg@{k0}"],
-                         scored["cold"][f"ndcg@{k0}"], time.perf_counter() - t0)  # fmt: skip
+                log.info(
+                    "recommend: %s / %s / seed %d: NDCG@%d all %.4f cold %.4f (%.1fs)",
+                    model_name,
+                    variant,
+                    seed,
+                    k0,
+                    scored["all"][f"ndcg@{k0}"],
+                    scored["cold"][f"ndcg@{k0}"],
+                    time.perf_counter() - t0,
+                )
             results.setdefault(model_name, {})[variant] = {
-                seg: {metric: {"seeds": values, **summarise(values)}
-                      for metric, values in metrics.items()}
+                seg: {
+                    metric: {"seeds": values, **summarise(values)}
+                    for metric, values in metrics.items()
+                }
                 for seg, metrics in per_seed.items()
-            }  # fmt: skip
+            }
     comparisons: dict[str, dict[str, dict[str, Any]]] = {}
     if "real" in variants and "fused" in variants:
         for model_name, by_variant in results.items():
@@ -314,26 +364,41 @@ def run(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> RecommendR
                     continue
                 test_ = paired_test(real, fused)
                 comparisons.setdefault(model_name, {})[seg] = {
-                    "metric": f"ndcg@{k0}", "real_mean": float(np.mean(real)),
-                    "fused_mean": float(np.mean(fused)), **test_,
+                    "metric": f"ndcg@{k0}",
+                    "real_mean": float(np.mean(real)),
+                    "fused_mean": float(np.mean(fused)),
+                    **test_,
                     "significant": _significant(test_["p_value"], rc.alpha),
-                }  # fmt: skip
-    interest = _interest(spark, lakehouse, run, data, test, cfg.features.profiles.top_k_categories,
-                         ref.table)  # fmt: skip
+                }
+    interest = _interest(
+        spark, lakehouse, run, data, test, cfg.features.profiles.top_k_categories, ref.table
+    )
     path = lakehouse.run_file(run, "recommend.json")
     report = RecommendReport(
-        run_id=run, path=path,
-        data={"users": data.n_users, "items": data.n_items, "real_pairs": len(data.real),
-              "synthetic_user_pairs": len(data.synthetic_user),
-              "enrichment_pairs": len(data.enrichment), "dropped_pairs": data.dropped_pairs,
-              "validation_users": len(validation.users), "test_users": len(test.users),
-              "test_cold_users": int(test.cold.sum()),
-              "test_long_tail_users": int((test.n_tail > 0).sum()),
-              "tail_items": int(tail.sum())},
-        chosen=chosen, tuning=tuning, results=results, comparisons=comparisons,
-        interest=interest, settings=rc.model_dump(mode="json"),
-        seconds=round(time.perf_counter() - began, 2), notes=notes,
-    )  # fmt: skip
+        run_id=run,
+        path=path,
+        data={
+            "users": data.n_users,
+            "items": data.n_items,
+            "real_pairs": len(data.real),
+            "synthetic_user_pairs": len(data.synthetic_user),
+            "enrichment_pairs": len(data.enrichment),
+            "dropped_pairs": data.dropped_pairs,
+            "validation_users": len(validation.users),
+            "test_users": len(test.users),
+            "test_cold_users": int(test.cold.sum()),
+            "test_long_tail_users": int((test.n_tail > 0).sum()),
+            "tail_items": int(tail.sum()),
+        },
+        chosen=chosen,
+        tuning=tuning,
+        results=results,
+        comparisons=comparisons,
+        interest=interest,
+        settings=rc.model_dump(mode="json"),
+        seconds=round(time.perf_counter() - began, 2),
+        notes=notes,
+    )
     write_json(path, report.to_dict())
     return report
 

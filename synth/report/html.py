@@ -52,8 +52,12 @@ def _e(text: object) -> str:
 
 def _table(header: list[str], rows: list[list[str]], left: int = 1) -> str:
     head = "".join(f'<th class="{"l" if i < left else ""}">{h}</th>' for i, h in enumerate(header))
-    body = "".join("<tr>" + "".join(f'<td class="{"l" if i < left else ""}">{c}</td>'
-                                    for i, c in enumerate(r)) + "</tr>" for r in rows)  # fmt: skip
+    body = "".join(
+        "<tr>"
+        + "".join(f'<td class="{"l" if i < left else ""}">{c}</td>' for i, c in enumerate(r))
+        + "</tr>"
+        for r in rows
+    )
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -66,14 +70,20 @@ def _legend(items: dict[str, str]) -> str:
 
 
 def _svg(width: int, height: int, body: str, label: str) -> str:
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-            f'role="img" aria-label="{_e(label)}">{body}</svg>')  # fmt: skip
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'role="img" aria-label="{_e(label)}">{body}</svg>'
+    )
 
 
 def error_bars(groups: dict[str, dict[str, tuple[float, float]]], label: str) -> str:
     """Horizontal bars (mean) with whiskers (one standard deviation) per group and variant."""
-    rows = [(g, v, m, s) for g, by in groups.items() for v, (m, s) in by.items()
-            if m is not None and math.isfinite(m)]  # fmt: skip
+    rows = [
+        (g, v, m, s)
+        for g, by in groups.items()
+        for v, (m, s) in by.items()
+        if m is not None and math.isfinite(m)
+    ]
     if not rows:
         return ""
     top = max(m + (s or 0) for _, _, m, s in rows) or 1.0
@@ -85,13 +95,16 @@ def error_bars(groups: dict[str, dict[str, tuple[float, float]]], label: str) ->
             if g != group:
                 continue
             w = width * m / top
-            parts.append(f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar_h}" '
-                         f'fill="{VARIANT_COLOURS.get(v, "#888")}"/>')  # fmt: skip
+            parts.append(
+                f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar_h}" '
+                f'fill="{VARIANT_COLOURS.get(v, "#888")}"/>'
+            )
             if s:
                 lo, hi = left + width * (m - s) / top, left + width * (m + s) / top
                 mid = y + bar_h / 2
-                parts.append(f'<line x1="{lo:.1f}" x2="{hi:.1f}" y1="{mid}" y2="{mid}" '
-                             'stroke="#000"/>')  # fmt: skip
+                parts.append(
+                    f'<line x1="{lo:.1f}" x2="{hi:.1f}" y1="{mid}" y2="{mid}" stroke="#000"/>'
+                )
             y += bar_h + 2
         y += gap
     return _svg(left + width + 20, y, "".join(parts), label)
@@ -110,8 +123,10 @@ def bars(real: list[float], synthetic: list[float], label: str) -> str:
         x = i * step
         for j, (v, c) in enumerate(((r, REAL_COLOUR), (s, SYN_COLOUR))):
             bh = h * v / top
-            parts.append(f'<rect x="{x + j * step / 2:.1f}" y="{h - bh:.1f}" '
-                         f'width="{step / 2 - 1:.1f}" height="{bh:.1f}" fill="{c}"/>')  # fmt: skip
+            parts.append(
+                f'<rect x="{x + j * step / 2:.1f}" y="{h - bh:.1f}" '
+                f'width="{step / 2 - 1:.1f}" height="{bh:.1f}" fill="{c}"/>'
+            )
     return _svg(w, h, "".join(parts), label)
 
 
@@ -125,10 +140,15 @@ def heatmap(matrix: list[list[float]], label: str) -> str:
     for i, row in enumerate(matrix):
         for j, v in enumerate(row):
             v = 0.0 if v is None else max(-1.0, min(1.0, float(v)))
-            r, g, b = (255, int(255 * (1 - v)), int(255 * (1 - v))) if v >= 0 else \
-                (int(255 * (1 + v)), int(255 * (1 + v)), 255)  # fmt: skip
-            parts.append(f'<rect x="{j * cell}" y="{i * cell}" width="{cell}" height="{cell}" '
-                         f'fill="rgb({r},{g},{b})"/>')  # fmt: skip
+            r, g, b = (
+                (255, int(255 * (1 - v)), int(255 * (1 - v)))
+                if v >= 0
+                else (int(255 * (1 + v)), int(255 * (1 + v)), 255)
+            )
+            parts.append(
+                f'<rect x="{j * cell}" y="{i * cell}" width="{cell}" height="{cell}" '
+                f'fill="rgb({r},{g},{b})"/>'
+            )
     return _svg(n * cell, n * cell, "".join(parts), label)
 
 
@@ -142,11 +162,15 @@ def curves(series: dict[str, list[float]], label: str) -> str:
             continue
         lo, hi = min(vals), max(vals)
         span = (hi - lo) or 1.0
-        pts = " ".join(f"{w * i / (len(vals) - 1):.1f},{h - 4 - (h - 8) * (v - lo) / span:.1f}"
-                       for i, v in enumerate(vals))  # fmt: skip
+        pts = " ".join(
+            f"{w * i / (len(vals) - 1):.1f},{h - 4 - (h - 8) * (v - lo) / span:.1f}"
+            for i, v in enumerate(vals)
+        )
         colour = colours[n % len(colours)]
-        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" '
-                     f'points="{pts}"><title>{_e(name)}</title></polyline>')  # fmt: skip
+        parts.append(
+            f'<polyline fill="none" stroke="{colour}" stroke-width="2" '
+            f'points="{pts}"><title>{_e(name)}</title></polyline>'
+        )
     return _svg(w, h, "".join(parts), label) if parts else ""
 
 
@@ -160,8 +184,14 @@ def _verdict(m: dict[str, Any]) -> str:
     rows = []
     for t in m.get("targets", {}).values():
         cls = "met" if t["met"] else "missed"
-        rows.append([_e(t["label"]), fmt(t["measured"]), f'{_e(t["op"])} {fmt(t["threshold"])}',
-                     f'<span class="{cls}">{"met" if t["met"] else "MISSED"}</span>'])  # fmt: skip
+        rows.append(
+            [
+                _e(t["label"]),
+                fmt(t["measured"]),
+                f"{_e(t['op'])} {fmt(t['threshold'])}",
+                f'<span class="{cls}">{"met" if t["met"] else "MISSED"}</span>',
+            ]
+        )
     body = (
         f'<p class="verdict">{_e(v.get("headline", ""))}</p>'
         f"<p>Targets met: {fmt(met)} of {fmt(total)}.</p>"
@@ -187,13 +217,36 @@ def _recommend(m: dict[str, Any]) -> str:
     comp_rows = []
     for model, segs in rec.get("comparisons", {}).items():
         for seg, c in segs.items():
-            comp_rows.append([_e(model), _e(seg), fmt(c["real_mean"]), fmt(c["fused_mean"]),
-                              fmt(c["lift_pct"]), fmt(c["spread"]), fmt(c["p_value"]),
-                              _e(c["verdict"])])  # fmt: skip
+            comp_rows.append(
+                [
+                    _e(model),
+                    _e(seg),
+                    fmt(c["real_mean"]),
+                    fmt(c["fused_mean"]),
+                    fmt(c["lift_pct"]),
+                    fmt(c["spread"]),
+                    fmt(c["p_value"]),
+                    _e(c["verdict"]),
+                ]
+            )
     if comp_rows:
-        parts.append("<h3>Real-only vs real + synthetic (paired over seeds)</h3>" + _table(
-            ["model", "segment", f"real NDCG@{fmt(k[0])}", "fused", "lift %", "seed spread",
-             "p-value", "verdict"], comp_rows, left=2))  # fmt: skip
+        parts.append(
+            "<h3>Real-only vs real + synthetic (paired over seeds)</h3>"
+            + _table(
+                [
+                    "model",
+                    "segment",
+                    f"real NDCG@{fmt(k[0])}",
+                    "fused",
+                    "lift %",
+                    "seed spread",
+                    "p-value",
+                    "verdict",
+                ],
+                comp_rows,
+                left=2,
+            )
+        )
     plots = []
     for model, by_variant in rec.get("results", {}).items():
         groups: dict[str, dict[str, tuple[float, float]]] = {}
@@ -201,8 +254,11 @@ def _recommend(m: dict[str, Any]) -> str:
             for seg, metrics in segs.items():
                 cell = metrics.get(f"ndcg@{k[0]}", {})
                 groups.setdefault(seg, {})[variant] = (cell.get("mean"), cell.get("std"))
-        plots.append(f'<div class="plot"><b>{_e(model)}</b> NDCG@{fmt(k[0])} by segment'
-                     + error_bars(groups, f"{model} NDCG") + "</div>")  # fmt: skip
+        plots.append(
+            f'<div class="plot"><b>{_e(model)}</b> NDCG@{fmt(k[0])} by segment'
+            + error_bars(groups, f"{model} NDCG")
+            + "</div>"
+        )
     parts.append(
         '<div class="plots">'
         + "".join(plots)
@@ -228,8 +284,10 @@ def _recommend(m: dict[str, Any]) -> str:
         for model, by in rec.get("chosen", {}).items()
         for variant, p in by.items()
     ]
-    parts.append("<h3>Chosen on validation</h3>" + _table(["model", "variant", "parameters"],
-                                                          tune_rows, left=3))  # fmt: skip
+    parts.append(
+        "<h3>Chosen on validation</h3>"
+        + _table(["model", "variant", "parameters"], tune_rows, left=3)
+    )
     interest = rec.get("interest", {})
     if interest:
         irows = [
@@ -251,27 +309,39 @@ def _utility_privacy(m: dict[str, Any]) -> str:
     notes = "".join(f"<p>{_e(n)}</p>" for n in ev.get("notes", []))
     urows = [[_e(k), fmt(v)] for k, v in u.items()]
     prows = [[_e(k), fmt(v)] for k, v in p.items()]
-    return (notes + _section("utility", "Utility: train on synthetic, test on real",
-                     _table(["", "value"], urows) if urows else "<p>Not measured.</p>")
-            + _section("privacy", "Privacy", _table(["", "value"], prows) if prows else
-                       "<p>Not measured.</p>"))  # fmt: skip
+    return (
+        notes
+        + _section(
+            "utility",
+            "Utility: train on synthetic, test on real",
+            _table(["", "value"], urows) if urows else "<p>Not measured.</p>",
+        )
+        + _section(
+            "privacy", "Privacy", _table(["", "value"], prows) if prows else "<p>Not measured.</p>"
+        )
+    )
 
 
 def _fidelity(m: dict[str, Any]) -> str:
     f = m.get("evaluate", {}).get("fidelity", {})
     if not f:
         return _section("fidelity", "Fidelity", "<p>Not measured.</p>")
-    parts = [f"<p>Quality {fmt(f['quality'])} (column shapes {fmt(f['column_shapes'])}, pair "
-             f"trends {fmt(f['column_pair_trends'])}) on {fmt(f['rows'])} rows each.</p>",
-             _legend({"real": REAL_COLOUR, "synthetic": SYN_COLOUR})]  # fmt: skip
+    parts = [
+        f"<p>Quality {fmt(f['quality'])} (column shapes {fmt(f['column_shapes'])}, pair "
+        f"trends {fmt(f['column_pair_trends'])}) on {fmt(f['rows'])} rows each.</p>",
+        _legend({"real": REAL_COLOUR, "synthetic": SYN_COLOUR}),
+    ]
     plots = []
     for col, mg in f.get("marginals", {}).items():
         if mg["kind"] == "categorical":
             note = "categories: " + ", ".join(_e(x) for x in mg["labels"]) + ", other"
         else:
             note = f"{_e(mg['kind'])}, {fmt(mg['edges'][0])} to {fmt(mg['edges'][-1])}"
-        plots.append(f'<div class="plot"><b>{_e(col)}</b><br>'
-                     + bars(mg["real"], mg["synthetic"], col) + f"<br>{note}</div>")  # fmt: skip
+        plots.append(
+            f'<div class="plot"><b>{_e(col)}</b><br>'
+            + bars(mg["real"], mg["synthetic"], col)
+            + f"<br>{note}</div>"
+        )
     parts.append('<div class="plots">' + "".join(plots) + "</div>")
     cols = f.get("correlation_columns", [])
     if cols:
@@ -322,23 +392,33 @@ def _accounting(m: dict[str, Any]) -> str:
         ["silver rows", fmt(clean.get("silver_rows"))],
     ]
     crows += [[f"quarantined: {_e(k)}", fmt(v)] for k, v in clean.get("quarantined", {}).items()]
-    crows += [[f"removed: {_e(k)}", fmt(v)]
-              for k, v in clean.get("removed_duplicates", {}).items()]  # fmt: skip
-    return _section("accounting", "Filtering and cleaning accounting",
-                    "<h3>Synthetic rows</h3>" + _table(["", "rows"], rows)
-                    + "<h3>Cleaning</h3>" + _table(["", "rows"], crows))  # fmt: skip
+    crows += [[f"removed: {_e(k)}", fmt(v)] for k, v in clean.get("removed_duplicates", {}).items()]
+    return _section(
+        "accounting",
+        "Filtering and cleaning accounting",
+        "<h3>Synthetic rows</h3>"
+        + _table(["", "rows"], rows)
+        + "<h3>Cleaning</h3>"
+        + _table(["", "rows"], crows),
+    )
 
 
 def render(metrics: dict[str, Any]) -> str:
     """The whole page."""
     run = metrics.get("run", {})
     title = f"Synthesis report: {run.get('run_id', '')}"
-    body = "".join([
-        f"<h1>{_e(title)}</h1><p>Model {_e(run.get('model_id'))} of table "
-        f"{_e(run.get('table'))}. All numbers: metrics.json next to this file.</p>",
-        _verdict(metrics), _recommend(metrics), _utility_privacy(metrics), _fidelity(metrics),
-        _training(metrics), _accounting(metrics),
-    ])  # fmt: skip
+    body = "".join(
+        [
+            f"<h1>{_e(title)}</h1><p>Model {_e(run.get('model_id'))} of table "
+            f"{_e(run.get('table'))}. All numbers: metrics.json next to this file.</p>",
+            _verdict(metrics),
+            _recommend(metrics),
+            _utility_privacy(metrics),
+            _fidelity(metrics),
+            _training(metrics),
+            _accounting(metrics),
+        ]
+    )
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{_e(title)}'
         f"</title><style>{_CSS}</style></head><body>{body}</body></html>\n"

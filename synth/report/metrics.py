@@ -41,42 +41,61 @@ def targets(recommend: dict[str, Any], evaluate: dict[str, Any]) -> dict[str, di
         if every:
             out[f"{model}.all_users_not_worse"] = {
                 "label": f"{model}: real + synthetic NDCG not below real-only by more than the "
-                         "seed spread (all users)",
-                "measured": every["lift"], "op": ">=", "threshold": -every["spread"],
+                "seed spread (all users)",
+                "measured": every["lift"],
+                "op": ">=",
+                "threshold": -every["spread"],
                 "met": every["lift"] >= -every["spread"],
-            }  # fmt: skip
+            }
         if cold:
             pct = cold["lift_pct"]
             out[f"{model}.cold_users_lift_pct"] = {
                 "label": f"{model}: NDCG lift for cold / sparse users, in %, and above the seed "
-                         "spread",
-                "measured": pct, "op": ">=", "threshold": COLD_LIFT_PCT,
+                "spread",
+                "measured": pct,
+                "op": ">=",
+                "threshold": COLD_LIFT_PCT,
                 "met": pct is not None and pct >= COLD_LIFT_PCT and cold["verdict"] == "better",
-            }  # fmt: skip
+            }
     privacy = evaluate.get("privacy", {})
     for key, name, limit in (
-        ("exact_match_share_released", "share of released rows equal to a real row",
-         EXACT_MATCH_MAX),
-        ("closer_to_training_share", "share of synthetic rows closer to training than to holdout",
-         CLOSER_TO_TRAINING_MAX),
+        (
+            "exact_match_share_released",
+            "share of released rows equal to a real row",
+            EXACT_MATCH_MAX,
+        ),
+        (
+            "closer_to_training_share",
+            "share of synthetic rows closer to training than to holdout",
+            CLOSER_TO_TRAINING_MAX,
+        ),
         ("mia_auc", "membership-inference attack ROC AUC", MIA_AUC_MAX),
-    ):  # fmt: skip
+    ):
         if evaluate:  # not measured (e.g. no kept rows): reported as missed
             value = privacy.get(key)
-            out[f"privacy.{key}"] = {"label": name, "measured": value, "op": "<=",
-                                     "threshold": limit,
-                                     "met": value is not None and value <= limit}  # fmt: skip
+            out[f"privacy.{key}"] = {
+                "label": name,
+                "measured": value,
+                "op": "<=",
+                "threshold": limit,
+                "met": value is not None and value <= limit,
+            }
     return out
 
 
 def verdict(recommend: dict[str, Any]) -> dict[str, Any]:
     """Did synthesis help? Per model and segment, from the paired comparisons."""
-    models = {m: {seg: c["verdict"] for seg, c in segs.items()}
-              for m, segs in sorted(recommend.get("comparisons", {}).items())}  # fmt: skip
+    models = {
+        m: {seg: c["verdict"] for seg, c in segs.items()}
+        for m, segs in sorted(recommend.get("comparisons", {}).items())
+    }
 
     def where(word: str) -> list[str]:
-        return [f"{m} ({', '.join(s for s, v in segs.items() if v == word)})"
-                for m, segs in models.items() if word in segs.values()]  # fmt: skip
+        return [
+            f"{m} ({', '.join(s for s, v in segs.items() if v == word)})"
+            for m, segs in models.items()
+            if word in segs.values()
+        ]
 
     helped, hurt = where("better"), where("worse")
     if not models:
@@ -86,8 +105,7 @@ def verdict(recommend: dict[str, Any]) -> dict[str, Any]:
         if helped:
             said.append(f"Real + synthetic beat real-only for {'; '.join(helped)}")
         if hurt:
-            said.append(f"{'it' if helped else 'Real + synthetic'} was worse for "
-                        f"{'; '.join(hurt)}")  # fmt: skip
+            said.append(f"{'it' if helped else 'Real + synthetic'} was worse for {'; '.join(hurt)}")
         headline = (
             "; ".join(said) + " (differences larger than the seed spread; elsewhere no lift)."
         )
@@ -103,16 +121,22 @@ def assemble(lakehouse: Lakehouse, run_id: str, model_dir: str) -> dict[str, Any
     artifact = _read(Path(model_dir) / ARTIFACT)
     checked = targets(recommend, evaluate)
     return {
-        "run": {"run_id": run_id, "model_id": artifact.get("model_id"),
-                "table": artifact.get("table")},
+        "run": {
+            "run_id": run_id,
+            "model_id": artifact.get("model_id"),
+            "table": artifact.get("table"),
+        },
         "verdict": verdict(recommend),
         "targets": checked,
         "targets_met": sum(1 for t in checked.values() if t["met"]),
         "targets_total": len(checked),
         "recommend": recommend,
         "evaluate": evaluate,
-        "training": {"history": artifact.get("history", []),
-                     "metrics": artifact.get("metrics", {}), "epochs": artifact.get("epochs"),
-                     "backend": artifact.get("backend")},
+        "training": {
+            "history": artifact.get("history", []),
+            "metrics": artifact.get("metrics", {}),
+            "epochs": artifact.get("epochs"),
+            "backend": artifact.get("backend"),
+        },
         "cleaning": _read(_local(lakehouse.report_file("clean_accounting.json"))),
-    }  # fmt: skip
+    }

@@ -30,8 +30,10 @@ class PublishReport(StageReport):
 
     def summary(self) -> str:
         """The verdict and the paths."""
-        return (f"{self.headline}\ntargets met: {self.targets_met} of {self.targets_total}\n"
-                f"-> {self.report_html}\n-> {self.metrics_json}")  # fmt: skip
+        return (
+            f"{self.headline}\ntargets met: {self.targets_met} of {self.targets_total}\n"
+            f"-> {self.report_html}\n-> {self.metrics_json}"
+        )
 
 
 def run(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> PublishReport:
@@ -50,8 +52,11 @@ def run(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> PublishRep
     if stray:  # a rendering bug: never publish a number that metrics.json does not hold
         raise InvalidDataError(f"report.html would show numbers not in metrics.json: {stray[:10]}")
     page.write_text(text, encoding="utf-8")
-    return PublishReport(run_id=run, metrics_json=lakehouse.run_file(run, "metrics.json"),
-                         report_html=str(page),
-                         headline=written["verdict"]["headline"],
-                         targets_met=int(written["targets_met"]),
-                         targets_total=int(written["targets_total"]))  # fmt: skip
+    return PublishReport(
+        run_id=run,
+        metrics_json=lakehouse.run_file(run, "metrics.json"),
+        report_html=str(page),
+        headline=written["verdict"]["headline"],
+        targets_met=int(written["targets_met"]),
+        targets_total=int(written["targets_total"]),
+    )

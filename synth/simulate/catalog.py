@@ -120,6 +120,7 @@ def _u(
     )
 
 
+# A table of values: one category per call, aligned, reads better than one argument a line.
 # fmt: off
 CATEGORY_TREE: tuple[Category, ...] = (
     # -- electronics ---------------------------------------------------------------------------
@@ -290,6 +291,7 @@ CATEGORY_TREE: tuple[Category, ...] = (
 GROUPS: tuple[str, ...] = tuple(dict.fromkeys(c.group for c in CATEGORY_TREE))
 
 # Log-price premium of some brands over their category (apple phones cost more than xiaomi's).
+# Formatter off for this table of values: six brands a line reads better than one a line.
 BRAND_PRICE_PREMIUM: dict[str, float] = {
     "apple": 0.9, "sony": 0.3, "bosch": 0.25, "samsung": 0.15, "lg": 0.1, "xiaomi": -0.35,
     "oppo": -0.2, "vivo": -0.2, "meizu": -0.4, "nokia": -0.4, "honor": -0.3, "realme": -0.4,

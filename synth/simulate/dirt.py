@@ -88,14 +88,18 @@ def bad_timestamp(good: Column, variant: Column) -> Column:
     Variants: month 13, hour 25, ``NaT``, a cut-off time, an all-zero date.
     """
     return (
-        F.when(variant == F.lit(0),
-               F.concat(F.substring(good, 1, 5), F.lit("13"), F.substring(good, 8, 100)))
-        .when(variant == F.lit(1),
-              F.concat(F.substring(good, 1, 11), F.lit("25"), F.substring(good, 14, 100)))
+        F.when(
+            variant == F.lit(0),
+            F.concat(F.substring(good, 1, 5), F.lit("13"), F.substring(good, 8, 100)),
+        )
+        .when(
+            variant == F.lit(1),
+            F.concat(F.substring(good, 1, 11), F.lit("25"), F.substring(good, 14, 100)),
+        )
         .when(variant == F.lit(2), F.lit("NaT"))
         .when(variant == F.lit(3), F.substring(good, 1, 14))
         .otherwise(F.lit("0000-00-00 00:00:00 UTC"))
-    )  # fmt: skip
+    )
 
 
 def malformed_line(line: Column, variant: Column, index: Column) -> Column:

@@ -68,9 +68,31 @@ from synth.simulate.users import UserModel, session_uuid
 # Hour-of-day traffic profile in UTC (relative weights), shaped like the real store's: the three
 # night hours of the real October sample (00:00-02:50 UTC) carry ~13% of an average hour.
 HOUR_WEIGHTS_UTC: tuple[float, ...] = (
-    0.10, 0.08, 0.11, 0.30, 0.55, 0.85, 1.05, 1.20, 1.28, 1.30, 1.30, 1.30,
-    1.30, 1.35, 1.45, 1.55, 1.60, 1.55, 1.40, 1.10, 0.75, 0.45, 0.25, 0.15,
-)  # fmt: skip
+    0.10,
+    0.08,
+    0.11,
+    0.30,
+    0.55,
+    0.85,
+    1.05,
+    1.20,
+    1.28,
+    1.30,
+    1.30,
+    1.30,
+    1.30,
+    1.35,
+    1.45,
+    1.55,
+    1.60,
+    1.55,
+    1.40,
+    1.10,
+    0.75,
+    0.45,
+    0.25,
+    0.15,
+)
 # Weekday profile, Monday first: a mild weekly rhythm with busier weekends.
 WEEKDAY_WEIGHTS: tuple[float, ...] = (1.00, 0.98, 0.97, 0.96, 0.98, 1.04, 1.10)
 _HOUR_RESOLUTION = 2_400
@@ -222,9 +244,12 @@ class EventModel:
         """Return the number of browsing steps of session ``(U, S)`` (log-logistic)."""
         b = self.behaviour
         return discrete_log_scaled(
-            self._z("n_steps", U, S), b.session_steps_median, b.session_steps_sigma, 1,
+            self._z("n_steps", U, S),
+            b.session_steps_median,
+            b.session_steps_sigma,
+            1,
             b.max_session_steps,
-        )  # fmt: skip
+        )
 
     # -- step level (keys U, S and a step column) ----------------------------------------------
     def block_type(self, k: Column, buy: Column) -> Column:
@@ -380,8 +405,23 @@ def _product_columns(model: EventModel, c: str, r: str, z: str, slot: str) -> li
     ]
 
 
-_OUTPUT = (U, S, K, I, BOT, T, H, EVENT_TYPE, PRODUCT_ID, CATEGORY_ID, CATEGORY_CODE, BRAND,
-           PRICE_CENTS, USER_ID, USER_SESSION)  # fmt: skip
+_OUTPUT = (
+    U,
+    S,
+    K,
+    I,
+    BOT,
+    T,
+    H,
+    EVENT_TYPE,
+    PRODUCT_ID,
+    CATEGORY_ID,
+    CATEGORY_CODE,
+    BRAND,
+    PRICE_CENTS,
+    USER_ID,
+    USER_SESSION,
+)
 
 
 def generate_human_events(

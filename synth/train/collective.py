@@ -92,13 +92,15 @@ class HorovodCollective(Collective):
             )
 
     def min_int(self, value: int) -> int:  # noqa: D102
-        out = self.hvd.allreduce(torch.tensor([value], dtype=torch.int64), op=self.hvd.Min,
-                                 name="synth.min_int")  # fmt: skip
+        out = self.hvd.allreduce(
+            torch.tensor([value], dtype=torch.int64), op=self.hvd.Min, name="synth.min_int"
+        )
         return int(out[0])
 
     def sum_int(self, value: int) -> int:  # noqa: D102
-        out = self.hvd.allreduce(torch.tensor([value], dtype=torch.int64), op=self.hvd.Sum,
-                                 name="synth.sum_int")  # fmt: skip
+        out = self.hvd.allreduce(
+            torch.tensor([value], dtype=torch.int64), op=self.hvd.Sum, name="synth.sum_int"
+        )
         return int(out[0])
 
     def mean(self, values: dict[str, float]) -> dict[str, float]:  # noqa: D102
@@ -118,8 +120,12 @@ class _AveragingOptimizer:
         self.optimizer, self.size = optimizer, size
 
     def step(self) -> None:
-        grads = [p.grad for group in self.optimizer.param_groups for p in group["params"]
-                 if p.grad is not None]  # fmt: skip
+        grads = [
+            p.grad
+            for group in self.optimizer.param_groups
+            for p in group["params"]
+            if p.grad is not None
+        ]
         if grads:
             flat = torch.cat([g.reshape(-1) for g in grads])
             dist.all_reduce(flat)

@@ -152,10 +152,12 @@ def build_cache(
     names = [c.spec.name for c in encoder.columns]
     width = encoder.width
     state = encoder.to_json()
-    out_schema = StructType([
-        StructField(VECTOR, ArrayType(FloatType(), containsNull=False), False),
-        StructField(REPLACED, LongType(), False),
-    ])  # fmt: skip
+    out_schema = StructType(
+        [
+            StructField(VECTOR, ArrayType(FloatType(), containsNull=False), False),
+            StructField(REPLACED, LongType(), False),
+        ]
+    )
 
     def encode(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         fitted = TableEncoder.from_json(state)
@@ -179,16 +181,25 @@ def build_cache(
     assert counted is not None
     if int(counted["n"]) != rows:
         raise InvalidDataError(f"encoded cache {url} holds {counted['n']} rows, expected {rows}")
-    info = CacheInfo(url=url, table=table, version=version,
-                     fingerprint=encoder_fingerprint(encoder), rows=rows, width=width, files=files,
-                     replaced_cells=int(counted["r"] or 0))  # fmt: skip
+    info = CacheInfo(
+        url=url,
+        table=table,
+        version=version,
+        fingerprint=encoder_fingerprint(encoder),
+        rows=rows,
+        width=width,
+        files=files,
+        replaced_cells=int(counted["r"] or 0),
+    )
     local = _local(url)
     if local is not None:
         (local / CACHE_META).write_text(json.dumps(info.to_dict(), indent=2), encoding="utf-8")
     if info.replaced_cells:
-        log.warning("train: %d cells held values the encoder's sample had not seen; encoded as "
-                    "their column's fill value (raise encoder_sample_rows to see more)",
-                    info.replaced_cells)  # fmt: skip
+        log.warning(
+            "train: %d cells held values the encoder's sample had not seen; encoded as "
+            "their column's fill value (raise encoder_sample_rows to see more)",
+            info.replaced_cells,
+        )
     return info
 
 

@@ -163,8 +163,15 @@ def train_worker(job: TrainJob) -> dict[str, Any] | None:
             if rank == 0:
                 write_checkpoint(model, job.checkpoint_dir, epoch)
                 shown = " ".join(f"{k}={v:.4f}" for k, v in losses.items())
-                log.info("train: epoch %d/%d %s (%d rows x %d ranks, %.2fs)", epoch, epochs,
-                         shown, rows, size, entry.seconds)  # fmt: skip
+                log.info(
+                    "train: epoch %d/%d %s (%d rows x %d ranks, %.2fs)",
+                    epoch,
+                    epochs,
+                    shown,
+                    rows,
+                    size,
+                    entry.seconds,
+                )
             if stop_after and epoch == stop_after:
                 os._exit(137)  # a kill right after the checkpoint (resume tests)
     finally:

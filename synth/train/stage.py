@@ -94,8 +94,13 @@ def _launch_horovod(spark: SparkSession, job: TrainJob, cfg: TrainStageConfig) -
             "train.backend is `horovod` but Horovod is not installed: run bin/bootstrap (it "
             "builds Horovod when cmake and a C++ compiler are there) or pick `torch_distributor`"
         ) from exc
-    results = horovod.spark.run(train_worker, args=(job,), num_proc=cfg.num_processes,
-                                use_gloo=not cfg.use_gpu, start_timeout=600)  # fmt: skip
+    results = horovod.spark.run(
+        train_worker,
+        args=(job,),
+        num_proc=cfg.num_processes,
+        use_gloo=not cfg.use_gpu,
+        start_timeout=600,
+    )
     return next(r for r in results if r is not None)
 
 
@@ -104,8 +109,9 @@ def _launch_torch_distributor(
 ) -> dict[str, Any]:
     from pyspark.ml.torch.distributor import TorchDistributor
 
-    distributor = TorchDistributor(num_processes=cfg.num_processes, local_mode=cfg.local_mode,
-                                   use_gpu=cfg.use_gpu)  # fmt: skip
+    distributor = TorchDistributor(
+        num_processes=cfg.num_processes, local_mode=cfg.local_mode, use_gpu=cfg.use_gpu
+    )
     result = distributor.run(train_worker, job)
     assert result is not None
     return dict(result)
@@ -134,12 +140,27 @@ def train(spark: SparkSession, lakehouse: Lakehouse, cfg: TrainStageConfig) -> T
         holdout = f"-h{cfg.holdout_fraction:g}s{cfg.holdout_seed}"
     rows = df.count()
     seed = cfg.train.seed
-    encoder, frame = fit_encoder(df, schema, rows=rows, sample_rows=cfg.encoder_sample_rows,
-                                 max_categories=cfg.max_categories, seed=seed)  # fmt: skip
+    encoder, frame = fit_encoder(
+        df,
+        schema,
+        rows=rows,
+        sample_rows=cfg.encoder_sample_rows,
+        max_categories=cfg.max_categories,
+        seed=seed,
+    )
     processes = 1 if cfg.backend == "local" else cfg.num_processes
-    cache = build_cache(spark, df, schema, encoder, url=cache_url(lakehouse, cfg.table, version,
-                        encoder, holdout=holdout), table=cfg.table, version=version, rows=rows,
-                        rows_per_file=cfg.cache_rows_per_file, min_files=2 * processes)  # fmt: skip
+    cache = build_cache(
+        spark,
+        df,
+        schema,
+        encoder,
+        url=cache_url(lakehouse, cfg.table, version, encoder, holdout=holdout),
+        table=cfg.table,
+        version=version,
+        rows=rows,
+        rows_per_file=cfg.cache_rows_per_file,
+        min_files=2 * processes,
+    )
     ident = model_id(cfg, version)
     model_dir = lakehouse.model_dir(cfg.table, ident)
     job = TrainJob(
@@ -156,8 +177,15 @@ def train(spark: SparkSession, lakehouse: Lakehouse, cfg: TrainStageConfig) -> T
         use_gpu=cfg.use_gpu,
         threads=max(1, (os.cpu_count() or 1) // processes),
     )
-    log.info("train: %s on %s v%d (%d rows) with %s x%d", cfg.model, cfg.table, version, rows,
-             cfg.backend, processes)  # fmt: skip
+    log.info(
+        "train: %s on %s v%d (%d rows) with %s x%d",
+        cfg.model,
+        cfg.table,
+        version,
+        rows,
+        cfg.backend,
+        processes,
+    )
     result = LAUNCHERS[cfg.backend](spark, job, cfg)
     model = Synthesizer.load(result["checkpoint"])
     # score against the sample the encoder saw (flat columns; share maps have no shape score)
@@ -190,8 +218,12 @@ def train(spark: SparkSession, lakehouse: Lakehouse, cfg: TrainStageConfig) -> T
         metrics=metrics,
         cache=cache.to_dict(),
     )
-    artifact = {**report.to_dict(), "config": cfg.model_dump(mode="json"),
-                "history": result["history"], "device": result.get("device")}  # fmt: skip
+    artifact = {
+        **report.to_dict(),
+        "config": cfg.model_dump(mode="json"),
+        "history": result["history"],
+        "device": result.get("device"),
+    }
     (target / ARTIFACT).write_text(json.dumps(artifact, indent=2, sort_keys=True), "utf-8")
     return report
 

@@ -161,11 +161,15 @@ class TestIngestBadCompressedFiles:
         rng = random.Random(5)
         lines = [
             json.dumps(
-                {"ts": f"2024-03-01T10:{i // 60 % 60:02d}:{i % 60:02d}", "action": "view",
-                 "sku": rng.getrandbits(64), "shopper": rng.getrandbits(32)}
+                {
+                    "ts": f"2024-03-01T10:{i // 60 % 60:02d}:{i % 60:02d}",
+                    "action": "view",
+                    "sku": rng.getrandbits(64),
+                    "shopper": rng.getrandbits(32),
+                }
             )
             for i in range(3000)
-        ]  # fmt: skip
+        ]
         data = gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0)
         bad = _write(tmp_path / "in" / "events.json.gz", data[: len(data) // 2])
         source = parse_model(

@@ -49,15 +49,17 @@ def _check_gold(spark, lakehouse, cfg: FeaturesConfig) -> dict[str, object]:  # 
     n_train = train.count()
     assert users.agg(F.sum("n_events")).first()[0] == n_train
     assert items.agg(F.sum("n_events")).first()[0] == n_train
-    per_type = inter.agg(*[F.sum(f"n_{t}") for t in ("view", "cart", "remove_from_cart",
-                                                       "purchase")]).first()  # fmt: skip
+    per_type = inter.agg(
+        *[F.sum(f"n_{t}") for t in ("view", "cart", "remove_from_cart", "purchase")]
+    ).first()
     assert sum(per_type) == silver.count()
     assert users.count() == train.select("user_id").distinct().count()
     assert items.count() == train.select("product_id").distinct().count()
     dims = {r[0] for r in items.select(F.size("text_embedding")).distinct().collect()}
     assert dims == ({cfg.embedding.dim} if cfg.embedding.enabled else {None})
-    shares = users.select(F.aggregate(F.map_values("category_shares"), F.lit(0.0),
-                                      lambda a, v: a + v).alias("s"))  # fmt: skip
+    shares = users.select(
+        F.aggregate(F.map_values("category_shares"), F.lit(0.0), lambda a, v: a + v).alias("s")
+    )
     assert shares.where(F.abs(F.col("s") - 1.0) > 1e-9).count() == 0
     return {"users": users.count(), "items": items.count()}
 

@@ -72,9 +72,14 @@ class TestPricelessLogWithFavourites:
                 "category_id": "cat",
             },
             "timestamp": {"format": "epoch_s"},
-            "event_types": {"pv": "view", "cart": "cart", "buy": "purchase", "fav": "favorite",
-                            "share": "share"},
-        }  # fmt: skip
+            "event_types": {
+                "pv": "view",
+                "cart": "cart",
+                "buy": "purchase",
+                "fav": "favorite",
+                "share": "share",
+            },
+        }
         features = {**_no_embeddings(), "interactions": {"weights": {"share": 4.0}}}
         return _job(tmp_path, source, features=features)
 
@@ -96,8 +101,9 @@ class TestPricelessLogWithFavourites:
         assert report.unpriced_events == {"not_in_source": 36}
         users = read_table(spark, lakehouse.gold_table("user_profiles")).toPandas()
         assert (users.n_favorite + users.n_other).sum() > 0
-        counts = users[["n_view", "n_cart", "n_remove_from_cart", "n_purchase", "n_favorite",
-                        "n_other"]].sum(axis=1)  # fmt: skip
+        counts = users[
+            ["n_view", "n_cart", "n_remove_from_cart", "n_purchase", "n_favorite", "n_other"]
+        ].sum(axis=1)
         assert (counts == users.n_events).all()
         assert users.view_price_mean.isna().all() and users.monetary.isna().any()
         items = read_table(spark, lakehouse.gold_table("item_profiles")).toPandas()
@@ -198,9 +204,13 @@ class TestInvoiceLines:
         assert str(silver.event_time.min()) == "2010-12-01 08:26:00"  # London = UTC in December
         bad = read_table(spark, lakehouse.quarantine_table()).toPandas()
         assert bad.reason.tolist() == ["bad_quantity"] and bad._raw_extra[0]["quantity"] == "0"
-        features = build_features(spark, lakehouse, cfg.features.model_copy(
-            update={"embedding": cfg.features.embedding.model_copy(update={"enabled": False})}
-        ))  # fmt: skip
+        features = build_features(
+            spark,
+            lakehouse,
+            cfg.features.model_copy(
+                update={"embedding": cfg.features.embedding.model_copy(update={"enabled": False})}
+            ),
+        )
         assert features.tables["user_profiles"]["rows"] == 2
         users = read_table(spark, lakehouse.gold_table("user_profiles")).toPandas()
         main = users.sort_values("n_events").iloc[-1]
@@ -211,12 +221,17 @@ class TestInvoiceLines:
 class TestNestedSessions:
     def test_explode_one_row_per_event(self, spark, lakehouse, tmp_path):
         sessions = [
-            {"session": 1, "events": [{"aid": 5, "ts": 1659304800038, "type": "clicks"},
-                                      {"aid": 6, "ts": 1659304866606, "type": "carts"},
-                                      {"aid": 6, "ts": 1659304900000, "type": "orders"}]},
+            {
+                "session": 1,
+                "events": [
+                    {"aid": 5, "ts": 1659304800038, "type": "clicks"},
+                    {"aid": 6, "ts": 1659304866606, "type": "carts"},
+                    {"aid": 6, "ts": 1659304900000, "type": "orders"},
+                ],
+            },
             {"session": 2, "events": [{"aid": 7, "ts": 1659305000000, "type": "clicks"}]},
             {"session": 3, "events": []},
-        ]  # fmt: skip
+        ]
         path = tmp_path / "train.jsonl.gz"
         path.write_bytes(gzip.compress("\n".join(json.dumps(s) for s in sessions).encode()))
         source = {
@@ -255,9 +270,14 @@ class TestQuotedLineBreaks:
             "kind": "generic",
             "name": "quoted",
             "paths": [str(path)],
-            "columns": {"event_time": "ts", "event_type": "action", "product_id": "item",
-                        "user_id": "user", "brand": "note"},
-        }  # fmt: skip
+            "columns": {
+                "event_time": "ts",
+                "event_type": "action",
+                "product_id": "item",
+                "user_id": "user",
+                "brand": "note",
+            },
+        }
         report = _clean(spark, lakehouse, _job(tmp_path, source))
         assert report.bronze_rows == 2 and report.silver_rows == 2 and report.quarantined == {}
         silver = read_table(spark, lakehouse.silver_table()).toPandas()
@@ -273,16 +293,20 @@ class TestFailFast:
             "session,item,when,kind\n"
             + "".join(
                 f"{s},{i},{1396437466 + 60 * i + s}.94,click\n" for s in range(3) for i in range(4)
-            )  # fmt: skip
+            )
         )
         base = {
             "kind": "generic",
             "name": "clicks",
             "paths": [str(path)],
-            "columns": {"event_time": "when", "event_type": "kind", "product_id": "item",
-                        "user_id": "session"},
+            "columns": {
+                "event_time": "when",
+                "event_type": "kind",
+                "product_id": "item",
+                "user_id": "session",
+            },
             "event_types": {"click": "view"},
-        }  # fmt: skip
+        }
         return {**base, **changes}
 
     def test_timestamp_format_that_parses_no_row_names_the_one_that_would(

@@ -34,7 +34,7 @@ SMALL: dict[str, Any] = {
             "als": {"rank": 4, "max_iter": 2, "reg_params": [0.5]},
             "item_knn": {"neighbours": [20]},
         },
-    },  # fmt: skip
+    },
     "evaluate": {"privacy": {"rows": 100}, "utility": {"rows": 200}, "fidelity": {"rows": 200}},
 }
 # What silver may leave out of each: duplicates, bots and malformed rows only (per reason).
@@ -70,8 +70,12 @@ def test_shared_dataset_config_runs_through_report(spark, tmp_path, name):
     accounting = summary.stages["clean"]
     assert accounting["balanced"], "\n".join(lines)
     removed = set(accounting["quarantined"]) | set(accounting["removed_duplicates"])
-    allowed = EXPECTED[name]["quarantined"] | {"exact_duplicate", "near_duplicate", "bot_user",
-                                                "malformed_row"}  # fmt: skip
+    allowed = EXPECTED[name]["quarantined"] | {
+        "exact_duplicate",
+        "near_duplicate",
+        "bot_user",
+        "malformed_row",
+    }
     assert removed <= allowed, accounting
     assert accounting["silver_rows"] >= 0.95 * accounting["bronze_rows"]
     silver = spark.read.format("delta").load(accounting["silver_table"])

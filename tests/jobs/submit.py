@@ -46,16 +46,21 @@ def job_args(
     jars.
     """
     return [
-        "--master", master,
-        "--driver-memory", "1g",
+        "--master",
+        master,
+        "--driver-memory",
+        "1g",
         *submit,
         *(["--jars", delta_jars()] if jars else []),
-        "--py-files", str(wheel),
+        "--py-files",
+        str(wheel),
         str(ROOT / "jobs" / f"{job}.py"),
-        "--config", str(config),
-        "--spark-profile", str(ROOT / "spark_conf" / f"{profile}.conf"),
+        "--config",
+        str(config),
+        "--spark-profile",
+        str(ROOT / "spark_conf" / f"{profile}.conf"),
         *args,
-    ]  # fmt: skip
+    ]
 
 
 def spark_submit(

@@ -74,11 +74,33 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
     port, ui_port, worker_ui = free_port(), free_port(), free_port()
     cluster = Cluster(f"spark://127.0.0.1:{port}", f"http://127.0.0.1:{ui_port}", base / "work")
     try:
-        daemon("start", MASTER, env, "--host", "127.0.0.1", "--port", str(port),
-               "--webui-port", str(ui_port))  # fmt: skip
-        daemon("start", WORKER, env, "--host", "127.0.0.1", "--webui-port", str(worker_ui),
-               "--cores", "2", "--memory", "3g", "--work-dir", str(cluster.work_dir),
-               cluster.url)  # fmt: skip
+        daemon(
+            "start",
+            MASTER,
+            env,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--webui-port",
+            str(ui_port),
+        )
+        daemon(
+            "start",
+            WORKER,
+            env,
+            "--host",
+            "127.0.0.1",
+            "--webui-port",
+            str(worker_ui),
+            "--cores",
+            "2",
+            "--memory",
+            "3g",
+            "--work-dir",
+            str(cluster.work_dir),
+            cluster.url,
+        )
         deadline = time.monotonic() + 90
         while True:
             try:

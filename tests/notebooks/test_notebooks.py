@@ -35,9 +35,12 @@ def test_databricks_source_format_parameters_first_and_only_synth(path):
     code = [c for c in cells if c and not all(ln.startswith("# MAGIC") for ln in c.splitlines())]
     # the first code cell reads the parameters (widgets on Databricks, defaults elsewhere)
     assert re.search(r"parameters\(\s*dbutils,", code[0])
-    imported = {n.module if isinstance(n, ast.ImportFrom) else a.name
-                for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Import | ast.ImportFrom)
-                for a in (n.names if isinstance(n, ast.Import) else [n])}  # fmt: skip
+    imported = {
+        n.module if isinstance(n, ast.ImportFrom) else a.name
+        for n in ast.walk(ast.parse(text))
+        if isinstance(n, ast.Import | ast.ImportFrom)
+        for a in (n.names if isinstance(n, ast.Import) else [n])
+    }
     assert imported and all(str(m).split(".")[0] == "synth" for m in imported), imported
 
 

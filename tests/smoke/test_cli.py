@@ -45,8 +45,19 @@ def test_cli_run_simulator_end_to_end_and_idempotent(tmp_path):
     second = _run("run", "--config", str(config), cwd=REPO)
     assert second.returncode == 0, second.stderr[-3000:]
     # Assert: progress per stage, balanced accounting, nothing re-simulated or re-ingested
-    for stage in ("simulate", "ingest", "clean", "features", "train", "synthesize", "filter",
-                  "fuse", "recommend", "evaluate", "report"):  # fmt: skip
+    for stage in (
+        "simulate",
+        "ingest",
+        "clean",
+        "features",
+        "train",
+        "synthesize",
+        "filter",
+        "fuse",
+        "recommend",
+        "evaluate",
+        "report",
+    ):
         assert f"[{stage}] done" in first.stdout
     assert "[balanced]" in first.stdout
     summary = json.loads((tmp_path / "lh" / "_reports" / "run_summary.json").read_text())

@@ -9,14 +9,23 @@ import pytest
 
 from bench.common import PeakRss, result_document, run_module, target_met, write_result
 
-BENCHMARKS = ("calibrate_simulator", "features", "generators", "ingest_clean", "recommend",
-              "simulate_scale", "synthesis", "training")  # fmt: skip
+BENCHMARKS = (
+    "calibrate_simulator",
+    "features",
+    "generators",
+    "ingest_clean",
+    "recommend",
+    "simulate_scale",
+    "synthesis",
+    "training",
+)
 
 
 def test_result_file_has_the_house_format(tmp_path):
     targets = {"rate": (">=", 10.0), "seconds": ("<=", 5.0)}
-    met = write_result("demo", {"rate": 12.0, "seconds": 6.5, "rows": 3}, targets,
-                       tmp_path / "demo.json")  # fmt: skip
+    met = write_result(
+        "demo", {"rate": 12.0, "seconds": 6.5, "rows": 3}, targets, tmp_path / "demo.json"
+    )
     data = json.loads((tmp_path / "demo.json").read_text())
     assert set(data) == {"benchmark", "measured_at", "machine", "metrics", "targets", "met"}
     assert data["benchmark"] == "demo" and data["measured_at"].endswith("Z")
@@ -25,9 +34,15 @@ def test_result_file_has_the_house_format(tmp_path):
     assert met == data["met"] == {"rate": True, "seconds": False}
 
 
-@pytest.mark.parametrize(("value", "op", "bound", "want"), [
-    (1.0, ">=", 1.0, True), (1.0, ">", 1.0, False), (1.0, "<=", 1.0, True), (0.9, "<", 1.0, True),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("value", "op", "bound", "want"),
+    [
+        (1.0, ">=", 1.0, True),
+        (1.0, ">", 1.0, False),
+        (1.0, "<=", 1.0, True),
+        (0.9, "<", 1.0, True),
+    ],
+)
 def test_target_operators(value, op, bound, want):
     assert target_met(value, op, bound) is want
 

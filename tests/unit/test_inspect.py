@@ -57,18 +57,24 @@ INVOICES = (
 )
 
 SESSIONS = [
-    {"session": 0, "events": [
-        {"aid": 1517085, "ts": 1659304800025, "type": "clicks"},
-        {"aid": 1563459, "ts": 1659304904511, "type": "clicks"},
-        {"aid": 1649869, "ts": 1659369893840, "type": "carts"},
-        {"aid": 1649869, "ts": 1659370027105, "type": "orders"},
-    ]},
-    {"session": 1, "events": [
-        {"aid": 424964, "ts": 1659304800025, "type": "carts"},
-        {"aid": 424964, "ts": 1659304800026, "type": "clicks"},
-        {"aid": 763743, "ts": 1659304810000, "type": "clicks"},
-    ]},
-]  # fmt: skip
+    {
+        "session": 0,
+        "events": [
+            {"aid": 1517085, "ts": 1659304800025, "type": "clicks"},
+            {"aid": 1563459, "ts": 1659304904511, "type": "clicks"},
+            {"aid": 1649869, "ts": 1659369893840, "type": "carts"},
+            {"aid": 1649869, "ts": 1659370027105, "type": "orders"},
+        ],
+    },
+    {
+        "session": 1,
+        "events": [
+            {"aid": 424964, "ts": 1659304800025, "type": "carts"},
+            {"aid": 424964, "ts": 1659304800026, "type": "clicks"},
+            {"aid": 763743, "ts": 1659304810000, "type": "clicks"},
+        ],
+    },
+]
 
 
 def _rees46_like(tmp_path):

@@ -33,20 +33,36 @@ ROWS, NEW_ROWS = 1_500, 120
 def job(spark, tmp_path_factory):  # noqa: ANN001, ANN201
     """A small simulated lakehouse with a (barely) trained user-profile VAE."""
     root = tmp_path_factory.mktemp("generate") / "lake"
-    cfg = JobConfig.model_validate({
-        "lakehouse": str(root),
-        "source": {"kind": "simulator", "simulator": {"seed": 5, "events": 20_000, "days": 10}},
-        "features": {"embedding": {"enabled": False}},
-        "train": {"train": {"epochs": 3, "batch_size": 100, "seed": 0, "patience": 0,
-                            "validation_fraction": 0.0},
-                  "vae": {"latent": 8, "hidden": [32]}, "encoder_sample_rows": 2_000,
-                  "cache_rows_per_file": 500, "sample_rows": 300},
-        "synthesize": {"run_id": "t1", "rows": ROWS, "block_rows": 400,
-                       "conditions": [{"where": {"lifecycle": "new"}, "rows": NEW_ROWS}],
-                       "filters": {"realism": {"sample_rows": 500, "quality_rows": 300,
-                                               "threshold": 0.999},
-                                   "privacy": {"reference_rows": 300, "holdout_rows": 100}}},
-    })  # fmt: skip
+    cfg = JobConfig.model_validate(
+        {
+            "lakehouse": str(root),
+            "source": {"kind": "simulator", "simulator": {"seed": 5, "events": 20_000, "days": 10}},
+            "features": {"embedding": {"enabled": False}},
+            "train": {
+                "train": {
+                    "epochs": 3,
+                    "batch_size": 100,
+                    "seed": 0,
+                    "patience": 0,
+                    "validation_fraction": 0.0,
+                },
+                "vae": {"latent": 8, "hidden": [32]},
+                "encoder_sample_rows": 2_000,
+                "cache_rows_per_file": 500,
+                "sample_rows": 300,
+            },
+            "synthesize": {
+                "run_id": "t1",
+                "rows": ROWS,
+                "block_rows": 400,
+                "conditions": [{"where": {"lifecycle": "new"}, "rows": NEW_ROWS}],
+                "filters": {
+                    "realism": {"sample_rows": 500, "quality_rows": 300, "threshold": 0.999},
+                    "privacy": {"reference_rows": 300, "holdout_rows": 100},
+                },
+            },
+        }
+    )
     run(spark, cfg, stages=("simulate", "ingest", "clean", "features", "train"))
     return cfg
 
@@ -55,13 +71,22 @@ def _flat(spark, cfg: JobConfig, partitions: int, seed: int = 0) -> pd.DataFrame
     ref = resolve_model(spark, Lakehouse(cfg.lakehouse), cfg)
     blob = ModelBlob.from_dir(ref.model_dir)
     encoder = TableEncoder.from_json(blob.files["encoder.json"].decode())
-    df = sample_flat(spark, blob, encoder, USER_PROFILE_SCHEMA, groups=[700, 50],
-                     conditions=[{}, {"lifecycle": "new"}], seed=seed, block_rows=100,
-                     partitions=partitions,
-                     array_lengths={"hour_shares": 24, "weekday_shares": 7})  # fmt: skip
+    df = sample_flat(
+        spark,
+        blob,
+        encoder,
+        USER_PROFILE_SCHEMA,
+        groups=[700, 50],
+        conditions=[{}, {"lifecycle": "new"}],
+        seed=seed,
+        block_rows=100,
+        partitions=partitions,
+        array_lengths={"hour_shares": 24, "weekday_shares": 7},
+    )
     frame = df.toPandas().sort_values(ROW).reset_index(drop=True)
     frame["category_shares"] = frame["category_shares"].map(
-        lambda v: sorted(v) if v is not None else None)  # fmt: skip
+        lambda v: sorted(v) if v is not None else None
+    )
     for column in ("hour_shares", "weekday_shares"):
         assert frame[column].map(len).eq(24 if column == "hour_shares" else 7).all()
         frame[column] = frame[column].map(list)
@@ -109,20 +134,35 @@ class TestSampling:
         run_synthesize(spark, lakehouse, job)
         # Assert: same rows, not twice as many
         after = read_table(spark, path).orderBy(ROW).toPandas()
-        pd.testing.assert_frame_equal(before.drop(columns=["category_shares", "hour_shares",
-                                                           "weekday_shares", "top_categories",
-                                                           "top_brands"]),
-                                      after.drop(columns=["category_shares", "hour_shares",
-                                                          "weekday_shares", "top_categories",
-                                                          "top_brands"]))  # fmt: skip
+        pd.testing.assert_frame_equal(
+            before.drop(
+                columns=[
+                    "category_shares",
+                    "hour_shares",
+                    "weekday_shares",
+                    "top_categories",
+                    "top_brands",
+                ]
+            ),
+            after.drop(
+                columns=[
+                    "category_shares",
+                    "hour_shares",
+                    "weekday_shares",
+                    "top_categories",
+                    "top_brands",
+                ]
+            ),
+        )
 
 
 class TestConditionTable:
     def test_a_delta_condition_table_adds_rows_per_condition(self, spark, job, tmp_path):
         # Setup: two conditions
         path = str(tmp_path / "conditions")
-        spark.createDataFrame([("new", 40), ("active", 30)], "lifecycle string, rows long") \
-            .write.format("delta").save(path)  # fmt: skip
+        spark.createDataFrame(
+            [("new", 40), ("active", 30)], "lifecycle string, rows long"
+        ).write.format("delta").save(path)
         data = job.model_dump(mode="json")
         data["synthesize"].update(run_id="ct", rows=0, conditions=[], conditions_table=path)
         cfg = JobConfig.model_validate(data)
@@ -130,8 +170,11 @@ class TestConditionTable:
         # Run
         report = run_synthesize(spark, lakehouse, cfg)
         # Assert: sorted order (active first), each group's rows meet its condition
-        raw = read_table(spark, lakehouse.synthetic_table("user_profiles_raw")).where(
-            F.col(RUN_ID) == "ct").toPandas()  # fmt: skip
+        raw = (
+            read_table(spark, lakehouse.synthetic_table("user_profiles_raw"))
+            .where(F.col(RUN_ID) == "ct")
+            .toPandas()
+        )
         assert report.groups == [0, 30, 40] and len(raw) == 70
         assert (raw.loc[raw[ROW] < 30, "lifecycle"] == "active").all()
         assert (raw.loc[raw[ROW] >= 30, "lifecycle"] == "new").all()
@@ -173,15 +216,19 @@ class TestFilter:
         real, _ = gstage.real_split(spark, ref)
         copies = real.orderBy("user_id").limit(5)
         # a raw partition of five verbatim training rows, under its own run id
-        rows = copies.select(*USER_PROFILE_SCHEMA.names, F.monotonically_increasing_id()
-                             .alias(ROW), F.lit("copies").alias(RUN_ID),
-                             F.lit(ref.model_id).alias("model_id"))  # fmt: skip
+        rows = copies.select(
+            *USER_PROFILE_SCHEMA.names,
+            F.monotonically_increasing_id().alias(ROW),
+            F.lit("copies").alias(RUN_ID),
+            F.lit(ref.model_id).alias("model_id"),
+        )
         raw = read_table(spark, lakehouse.synthetic_table("user_profiles_raw"))
         target = lakehouse.synthetic_table("user_profiles_raw")
         writer = rows.select(*raw.columns).write.format("delta").mode("overwrite")
         writer.option("replaceWhere", "run_id = 'copies'").save(target)
-        cfg = job.model_copy(update={"synthesize": job.synthesize.model_copy(
-            update={"run_id": "copies"})})  # fmt: skip
+        cfg = job.model_copy(
+            update={"synthesize": job.synthesize.model_copy(update={"run_id": "copies"})}
+        )
         # Run
         report = run_filter(spark, lakehouse, cfg)
         # Assert
@@ -196,8 +243,11 @@ class TestFuse:
         # Run
         report = run_fuse(spark, lakehouse, job)
         # Assert: provenance and counts
-        users = read_table(spark, lakehouse.fused_table("user_profiles")).where(
-            F.col(RUN_ID) == "t1").toPandas()  # fmt: skip
+        users = (
+            read_table(spark, lakehouse.fused_table("user_profiles"))
+            .where(F.col(RUN_ID) == "t1")
+            .toPandas()
+        )
         fused_schema = read_table(spark, lakehouse.fused_table("user_profiles")).schema
         assert fused_schema.names == USER_PROFILE_SCHEMA.names + FUSED_PROVENANCE.names
         for field in [*USER_PROFILE_SCHEMA.fields, *FUSED_PROVENANCE.fields]:
@@ -211,22 +261,24 @@ class TestFuse:
         assert len(enriched) == report.enriched_users > 0
         assert (enriched["n_events"] == job.synthesize.fusion.enrich.target_events).all()
         assert users.loc[~users["is_synthetic"] & ~users["enriched"], "model_id"].isna().all()
-        events = read_table(spark, lakehouse.synthetic_table("events")).where(
-            F.col(RUN_ID) == "t1")  # fmt: skip
+        events = read_table(spark, lakehouse.synthetic_table("events")).where(F.col(RUN_ID) == "t1")
         item_ids = read_table(spark, lakehouse.gold_table("item_profiles")).select("product_id")
         assert events.join(item_ids, "product_id", "left_anti").count() == 0
         origins = {r[0]: r[1] for r in events.groupBy("origin").count().collect()}
         assert origins == report.events
-        assert events.where((F.col("origin") == "synthetic_user")
-                            & (F.col("user_id") >= 0)).count() == 0  # fmt: skip
+        assert (
+            events.where((F.col("origin") == "synthetic_user") & (F.col("user_id") >= 0)).count()
+            == 0
+        )
         # Run again: the same state
         path = lakehouse.fused_table("user_profiles")
         before = users.sort_values("user_id").reset_index(drop=True)
         run_fuse(spark, lakehouse, job)
         again = read_table(spark, path).where(F.col(RUN_ID) == "t1").toPandas()
         again = again.sort_values("user_id").reset_index(drop=True)
-        pd.testing.assert_frame_equal(before.drop(columns=["category_shares"]),
-                                      again.drop(columns=["category_shares"]))  # fmt: skip
+        pd.testing.assert_frame_equal(
+            before.drop(columns=["category_shares"]), again.drop(columns=["category_shares"])
+        )
 
     def test_a_failed_fuse_leaves_the_previous_state(self, spark, job, monkeypatch):
         lakehouse = Lakehouse(job.lakehouse)
@@ -255,8 +307,13 @@ class TestFuse:
 
 class TestBadInputs:
     def test_no_trained_model_names_the_folder(self, spark, job, tmp_path):
-        cfg = job.model_copy(update={"synthesize": job.synthesize.model_copy(
-            update={"model_dir": str(tmp_path / "nowhere")})})  # fmt: skip
+        cfg = job.model_copy(
+            update={
+                "synthesize": job.synthesize.model_copy(
+                    update={"model_dir": str(tmp_path / "nowhere")}
+                )
+            }
+        )
         with pytest.raises(InputError, match="nowhere.*run the `train` stage"):
             run_synthesize(spark, Lakehouse(job.lakehouse), cfg)
 
@@ -293,8 +350,9 @@ class TestBadInputs:
         # the lakehouse has synthetic tables (run t1, re-run here: same rows), none of this run id
         run_synthesize(spark, Lakehouse(job.lakehouse), job)
         run_filter(spark, Lakehouse(job.lakehouse), job)
-        cfg = job.model_copy(update={"synthesize": job.synthesize.model_copy(
-            update={"run_id": "never-run"})})  # fmt: skip
+        cfg = job.model_copy(
+            update={"synthesize": job.synthesize.model_copy(update={"run_id": "never-run"})}
+        )
         with pytest.raises(InputError, match="run 'never-run'.*`filter` stage"):
             evaluate_stage.run(spark, Lakehouse(cfg.lakehouse), cfg)
         with pytest.raises(InputError, match="run the `fuse` stage"):
@@ -305,8 +363,9 @@ class TestBadInputs:
         artifact = json.loads((model_dir / "artifact.json").read_text())
         artifact["config"]["holdout_fraction"] = 0.0
         (model_dir / "artifact.json").write_text(json.dumps(artifact))
-        cfg = job.model_copy(update={"synthesize": job.synthesize.model_copy(
-            update={"model_dir": str(model_dir)})})  # fmt: skip
+        cfg = job.model_copy(
+            update={"synthesize": job.synthesize.model_copy(update={"model_dir": str(model_dir)})}
+        )
         with pytest.raises(InputError, match="trained without a holdout.*retrain with a holdout"):
             evaluate_stage.run(spark, Lakehouse(cfg.lakehouse), cfg)
 
@@ -317,7 +376,8 @@ class TestBadInputs:
             run_synthesize(spark, Lakehouse(job.lakehouse), JobConfig.model_validate(data))
         path = str(tmp_path / "zero_rows")
         spark.createDataFrame([("new", 0)], "lifecycle string, rows long").write.format(
-            "delta").save(path)  # fmt: skip
+            "delta"
+        ).save(path)
         data["synthesize"]["conditions_table"] = path
         with pytest.raises(InvalidDataError, match="row 0 .*needs rows >= 1"):
             run_synthesize(spark, Lakehouse(job.lakehouse), JobConfig.model_validate(data))
@@ -328,8 +388,9 @@ class TestBadInputs:
             run_filter(spark, Lakehouse(cfg.lakehouse), cfg)
 
     def test_default_run_id_names_the_model_and_seed(self, spark, job):
-        cfg = job.model_copy(update={"synthesize": job.synthesize.model_copy(
-            update={"run_id": None})})  # fmt: skip
+        cfg = job.model_copy(
+            update={"synthesize": job.synthesize.model_copy(update={"run_id": None})}
+        )
         ref = resolve_model(spark, Lakehouse(job.lakehouse), cfg)
         assert resolve_run_id(cfg, ref) == f"{ref.model_id}-s0"
 
@@ -350,8 +411,11 @@ class TestItemModel:
         filtered = run_filter(spark, lakehouse, cfg)
         run_fuse(spark, lakehouse, cfg)
         # Assert
-        items = read_table(spark, lakehouse.fused_table("item_profiles")).where(
-            F.col(RUN_ID) == "items").toPandas()  # fmt: skip
+        items = (
+            read_table(spark, lakehouse.fused_table("item_profiles"))
+            .where(F.col(RUN_ID) == "items")
+            .toPandas()
+        )
         synthetic = items[items["is_synthetic"]]
         assert len(synthetic) == filtered.kept_rows
         assert (synthetic["product_id"] < 0).all() and synthetic["item_text"].str.len().gt(0).all()

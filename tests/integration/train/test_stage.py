@@ -35,9 +35,7 @@ FEATURES = FeaturesConfig(embedding=EmbeddingConfig(enabled=False))
 
 def _stage(**changes: object) -> TrainStageConfig:
     base = {
-        "train": TrainConfig(
-            epochs=2, batch_size=100, seed=0, patience=0, validation_fraction=0.0
-        ),  # fmt: skip
+        "train": TrainConfig(epochs=2, batch_size=100, seed=0, patience=0, validation_fraction=0.0),
         "vae": {"latent": 8, "hidden": (32,)},
         "gan": {"noise_dim": 8, "generator_hidden": (32,), "critic_hidden": (32,)},
         "encoder_sample_rows": 2_000,
@@ -77,8 +75,12 @@ class TestLocal:
         assert artifact["table_path"] == path and artifact["backend"] == "local"
         assert artifact["world_size"] == 1 and artifact["seed"] == 0 and artifact["epochs"] == 2
         assert [e["epoch"] for e in artifact["history"]] == [1, 2]
-        assert set(artifact["metrics"]) == {"quality", "column_shapes", "column_pair_trends",
-                                            "detection_auc"}  # fmt: skip
+        assert set(artifact["metrics"]) == {
+            "quality",
+            "column_shapes",
+            "column_pair_trends",
+            "detection_auc",
+        }
         assert 0 < artifact["metrics"]["quality"] <= 1
         assert (Path(report.model_dir) / "encoder.json").is_file()
         # the holdout (a seeded hash of 10% of the ids) is never trained on
@@ -113,17 +115,24 @@ class TestResume:
         self, spark, gold, tmp_path
     ):
         # Setup: the job config the CLI reads
-        stage = _stage(train=TrainConfig(epochs=3, batch_size=100, seed=0, patience=0,
-                                         validation_fraction=0.0))  # fmt: skip
+        stage = _stage(
+            train=TrainConfig(epochs=3, batch_size=100, seed=0, patience=0, validation_fraction=0.0)
+        )
         config = gold.model_copy(update={"train": stage})
         path = tmp_path / "job.yaml"
         path.write_text(yaml.safe_dump(config.model_dump(mode="json")))
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
 
         def cli(*extra: str, **more_env: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run([sys.executable, "-m", "synth", "train", "--config", str(path),
-                                   *extra], cwd=ROOT, env={**env, **more_env}, text=True,
-                                  capture_output=True, timeout=900, check=False)  # fmt: skip
+            return subprocess.run(
+                [sys.executable, "-m", "synth", "train", "--config", str(path), *extra],
+                cwd=ROOT,
+                env={**env, **more_env},
+                text=True,
+                capture_output=True,
+                timeout=900,
+                check=False,
+            )
 
         uninterrupted = cli()
         assert uninterrupted.returncode == 0, uninterrupted.stderr[-3000:]
@@ -142,7 +151,10 @@ class TestResume:
         # Assert: it continued after epoch 1 and ends with the same weights
         artifact = json.loads((target / "model" / ARTIFACT).read_text())
         assert artifact["resumed_after"] == 1 and [e["epoch"] for e in artifact["history"]] == [
-            1, 2, 3]  # fmt: skip
+            1,
+            2,
+            3,
+        ]
         got = _weights(str(target / "model"))
         for key in want:
             torch.testing.assert_close(got[key], want[key], rtol=0, atol=0)
@@ -152,8 +164,10 @@ def _horovod() -> None:
     try:
         import horovod.torch  # noqa: F401
     except ImportError:
-        pytest.skip("Horovod is not installed: bin/bootstrap builds it when cmake and a C++ "
-                    "compiler are available (SYNTH_SKIP_HOROVOD unset)")  # fmt: skip
+        pytest.skip(
+            "Horovod is not installed: bin/bootstrap builds it when cmake and a C++ "
+            "compiler are available (SYNTH_SKIP_HOROVOD unset)"
+        )
 
 
 class TestDistributed:
@@ -178,8 +192,13 @@ class TestDistributed:
 class TestHorovodBuild:
     def test_check_build_lists_pytorch_and_gloo(self):
         _horovod()
-        out = subprocess.run([str(Path(sys.executable).parent / "horovodrun"), "--check-build"],
-                             capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
+        out = subprocess.run(
+            [str(Path(sys.executable).parent / "horovodrun"), "--check-build"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
         assert "[X] PyTorch" in out.stdout and "[X] Gloo" in out.stdout
 
 
@@ -187,8 +206,11 @@ class TestBadInput:
     def test_without_gold_tables_is_a_clear_error(self, spark, lakehouse):
         from synth.errors import InputError
 
-        with pytest.raises(InputError, match=r"gold table .*user_profiles does not exist: run "
-                                             r"the `features` stage first"):  # fmt: skip
+        with pytest.raises(
+            InputError,
+            match=r"gold table .*user_profiles does not exist: run "
+            r"the `features` stage first",
+        ):
             train(spark, lakehouse, _stage())
 
     def test_an_empty_table_is_a_clear_error(self, spark):
@@ -198,5 +220,6 @@ class TestBadInput:
 
         empty = spark.createDataFrame([], USER_PROFILE_SCHEMA)
         with pytest.raises(InvalidDataError, match="the training table is empty"):
-            fit_encoder(empty, USER_PROFILE_SCHEMA, rows=0, sample_rows=100, max_categories=5,
-                        seed=0)  # fmt: skip
+            fit_encoder(
+                empty, USER_PROFILE_SCHEMA, rows=0, sample_rows=100, max_categories=5, seed=0
+            )

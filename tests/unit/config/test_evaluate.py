@@ -13,5 +13,6 @@ SOURCE = {"kind": "simulator"}
 
 def test_evaluate_rows_must_be_positive():
     with pytest.raises(ConfigError, match="evaluate.privacy.rows"):
-        parse_model(JobConfig, {"source": SOURCE, "evaluate": {"privacy": {"rows": 0}}},
-                    where="job.yaml")  # fmt: skip
+        parse_model(
+            JobConfig, {"source": SOURCE, "evaluate": {"privacy": {"rows": 0}}}, where="job.yaml"
+        )

@@ -39,8 +39,11 @@ class TestGenericSource:
         assert cfg.source.vocabulary(cfg.features.interactions.event_types())["fav"] == "favorite"
 
     def test_undeclared_extra_type_names_the_weights_key(self):
-        with pytest.raises(ConfigError, match=r"\['share'\] are neither canonical.*"
-                           r"features.interactions.weights \(e.g. share: 1.0\)"):  # fmt: skip
+        with pytest.raises(
+            ConfigError,
+            match=r"\['share'\] are neither canonical.*"
+            r"features.interactions.weights \(e.g. share: 1.0\)",
+        ):
             _job(_source(event_types={"pv": "view", "sh": "share"}))
 
     def test_declared_extra_type_is_accepted(self):
@@ -58,14 +61,20 @@ class TestGenericSource:
 
     def test_constant_event_type_not_in_the_vocabulary_is_refused(self):
         columns = {**_source()["columns"], "event_type": {"constant": "click"}}
-        with pytest.raises(ConfigError, match=r"constant 'click' is not in the event vocabulary.*"
-                           r"source.event_types \(e.g. click: view\)"):  # fmt: skip
+        with pytest.raises(
+            ConfigError,
+            match=r"constant 'click' is not in the event vocabulary.*"
+            r"source.event_types \(e.g. click: view\)",
+        ):
             _job(_source(columns=columns, event_types={}))
 
     def test_required_columns_hint_at_constants_and_sessions(self):
         columns = {"event_time": "ts", "product_id": "item"}
-        with pytest.raises(ConfigError, match=r"\['event_type', 'user_id'\].*constant: view.*"
-                           r"session column"):  # fmt: skip
+        with pytest.raises(
+            ConfigError,
+            match=r"\['event_type', 'user_id'\].*constant: view.*"
+            r"session column",
+        ):
             _job(_source(columns=columns))
 
     def test_explode_needs_element_fields(self):

@@ -18,16 +18,19 @@ def test_defaults_follow_the_protocol():
     assert cfg.recommend.k[0] == 10 and cfg.recommend.cold_max_events == 3
 
 
-@pytest.mark.parametrize("recommend, message", [
-    ({"seeds": [0]}, "recommend.seeds"),
-    ({"seeds": [1, 1]}, "repeated"),
-    ({"variants": ["real", "imagined"]}, "recommend.variants"),
-    ({"k": [0]}, "recommend.k"),
-    ({"models": {"als": {"reg_params": [-1.0]}}}, "reg_params must be > 0"),
-    ({"models": {"item_knn": {"neighbours": [10, 10]}}}, "repeated values"),
-    ({"models": {"ease": {}}}, "recommend.models.ease: unknown key"),
-    ({"cold_share": 1.0}, "recommend.cold_share"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "recommend, message",
+    [
+        ({"seeds": [0]}, "recommend.seeds"),
+        ({"seeds": [1, 1]}, "repeated"),
+        ({"variants": ["real", "imagined"]}, "recommend.variants"),
+        ({"k": [0]}, "recommend.k"),
+        ({"models": {"als": {"reg_params": [-1.0]}}}, "reg_params must be > 0"),
+        ({"models": {"item_knn": {"neighbours": [10, 10]}}}, "repeated values"),
+        ({"models": {"ease": {}}}, "recommend.models.ease: unknown key"),
+        ({"cold_share": 1.0}, "recommend.cold_share"),
+    ],
+)
 def test_bad_values_are_rejected_with_their_key_path(recommend, message):
     with pytest.raises(ConfigError, match=message):
         parse_model(JobConfig, {"source": SOURCE, "recommend": recommend}, where="job.yaml")

@@ -27,8 +27,9 @@ class TestSynthesizeConfig:
 
     def test_unknown_keys_name_the_path(self):
         with pytest.raises(ConfigError, match=r"filters\.realism\.treshold: unknown key"):
-            parse_model(SynthesizeConfig, {"filters": {"realism": {"treshold": 0.9}}},
-                        where="x.yaml")  # fmt: skip
+            parse_model(
+                SynthesizeConfig, {"filters": {"realism": {"treshold": 0.9}}}, where="x.yaml"
+            )
 
     def test_enrich_target_must_exceed_max(self):
         with pytest.raises(ConfigError, match="target_events"):

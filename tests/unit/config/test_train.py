@@ -24,8 +24,11 @@ def test_defaults_train_a_vae_on_user_profiles_locally():
 
 
 def test_backend_and_hyperparameters_from_yaml(tmp_path):
-    path = _write(tmp_path, "train: {model: gan, backend: horovod, num_processes: 4, "
-                            "gan: {pac: 5}, train: {epochs: 3, batch_size: 100}}\n")  # fmt: skip
+    path = _write(
+        tmp_path,
+        "train: {model: gan, backend: horovod, num_processes: 4, "
+        "gan: {pac: 5}, train: {epochs: 3, batch_size: 100}}\n",
+    )
     cfg = load_job_config(path).train
     assert (cfg.model, cfg.backend, cfg.num_processes, cfg.gan.pac) == ("gan", "horovod", 4, 5)
 
@@ -37,7 +40,7 @@ def test_backend_and_hyperparameters_from_yaml(tmp_path):
             "train: {backend: mpi}\n",
             r"train.backend: Input should be 'local', 'horovod' or "
             r"'torch_distributor'",
-        ),  # fmt: skip
+        ),
         ("train: {modle: vae}\n", r"train.modle: unknown key"),
         ("train: {vae: {latent: 0}}\n", r"train.vae.latent: Input should be greater than or"),
         ("train: {model: gan, train: {batch_size: 105}}\n", r"must be a multiple of"),

@@ -20,18 +20,21 @@ def _table(seed: int, n: int, shift: float = 0.0) -> pd.DataFrame:
     price[rng.random(n) < 0.05] = np.nan
     brand = rng.choice(["a", "b", "c"], n, p=[0.5, 0.3, 0.2]).astype(object)
     brand[rng.random(n) < 0.05] = None
-    return pd.DataFrame({
-        "price": price,
-        "n": rng.poisson(2 + shift, n).astype(np.int64),
-        "brand": brand,
-        "seen": pd.to_datetime(rng.integers(1_569_888_000, 1_572_566_400, n), unit="s"),
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "price": price,
+            "n": rng.poisson(2 + shift, n).astype(np.int64),
+            "brand": brand,
+            "seen": pd.to_datetime(rng.integers(1_569_888_000, 1_572_566_400, n), unit="s"),
+        }
+    )
 
 
 def test_shapes_equal_pandas_and_pairs_close(spark):
     real, synth = _table(0, 3_000), _table(1, 2_000, shift=0.4)
-    ours = quality_score_spark(spark.createDataFrame(real), spark.createDataFrame(synth), KINDS,
-                               pair_sample=10_000)  # fmt: skip
+    ours = quality_score_spark(
+        spark.createDataFrame(real), spark.createDataFrame(synth), KINDS, pair_sample=10_000
+    )
     reference = quality_score(real, synth, KINDS)
     for column, score in reference.per_column.items():
         assert ours.per_column[column] == pytest.approx(score, abs=1e-12), column

@@ -456,8 +456,9 @@ class TestOpenVocabularyAndPrices:
         # Assert: exact counts per user; extra types drawn among the declared ones
         one = events[events.user_id == 1]
         assert (one.event_type == "favorite").sum() == 2
-        extra = one[~one.event_type.isin(["view", "cart", "remove_from_cart", "purchase",
-                                          "favorite"])]  # fmt: skip
+        extra = one[
+            ~one.event_type.isin(["view", "cart", "remove_from_cart", "purchase", "favorite"])
+        ]
         assert len(extra) == 3 and set(extra.event_type) <= {"share", "like_video"}
         viewed = set(one[one.event_type == "view"].product_id)
         assert set(one[one.event_type == "favorite"].product_id) <= viewed
@@ -475,8 +476,14 @@ class TestOpenVocabularyAndPrices:
         catalog = Catalog.from_items(_items(rows))
         profile = _profile(1, category_shares={"appliances": 1.0}, top_brands=None)
         # Run
-        events = generate_events(_profiles(profile), catalog, BehaviourParams(), seed=SEED,
-                                 source="synthetic", source_file="run-1")  # fmt: skip
+        events = generate_events(
+            _profiles(profile),
+            catalog,
+            BehaviourParams(),
+            seed=SEED,
+            source="synthetic",
+            source_file="run-1",
+        )
         # Assert
         appliances = events[events.product_id.isin([201, 202])]
         assert len(appliances) > 0 and appliances.price.isna().all()

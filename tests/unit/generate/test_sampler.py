@@ -45,7 +45,11 @@ class TestPlanBlocks:
         blocks = plan_blocks([25, 0, 10], block_rows=10, seed=3)
         # Assert
         assert [(b.group, b.index, b.offset, b.rows) for b in blocks] == [
-            (0, 0, 0, 10), (0, 1, 10, 10), (0, 2, 20, 5), (2, 0, 25, 10)]  # fmt: skip
+            (0, 0, 0, 10),
+            (0, 1, 10, 10),
+            (0, 2, 20, 5),
+            (2, 0, 25, 10),
+        ]
         assert blocks[1].seed == derive_seed(3, "block", 0, 1)
         assert len({b.seed for b in blocks}) == 4
 
@@ -54,10 +58,14 @@ class TestPlanBlocks:
 
 
 def _encoder() -> TableEncoder:
-    frame = pd.DataFrame({"n": [0, 1, 2, 3] * 5, "tag": ["a", "b"] * 10,
-                          "x": np.linspace(0, 1, 20)})  # fmt: skip
-    specs = [ColumnSpec("n", "count"), ColumnSpec("tag", "categorical"),
-             ColumnSpec("x", "continuous")]  # fmt: skip
+    frame = pd.DataFrame(
+        {"n": [0, 1, 2, 3] * 5, "tag": ["a", "b"] * 10, "x": np.linspace(0, 1, 20)}
+    )
+    specs = [
+        ColumnSpec("n", "count"),
+        ColumnSpec("tag", "categorical"),
+        ColumnSpec("x", "continuous"),
+    ]
     return TableEncoder(specs).fit(frame)
 
 
@@ -75,9 +83,11 @@ class TestCheckConditions:
 class TestArrow:
     def test_map_array_keeps_nonzero_shares_and_nulls(self):
         # Setup
-        shares = DenseShares(["a", "b", "__other__"],
-                             np.array([[0.5, 0.5, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]),
-                             np.array([False, False, True]))  # fmt: skip
+        shares = DenseShares(
+            ["a", "b", "__other__"],
+            np.array([[0.5, 0.5, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]),
+            np.array([False, False, True]),
+        )
         # Run
         out = _map_array(shares).to_pylist()
         # Assert
@@ -85,8 +95,13 @@ class TestArrow:
 
     def test_to_record_batch_numbers_rows_from_the_offset(self):
         # Setup
-        schema = StructType([StructField(ROW, LongType(), False), StructField("n", LongType()),
-                             StructField("tag", StringType())])  # fmt: skip
+        schema = StructType(
+            [
+                StructField(ROW, LongType(), False),
+                StructField("n", LongType()),
+                StructField("tag", StringType()),
+            ]
+        )
         columns = {"n": pd.Series([1, 2]), "tag": pd.Series(["a", None], dtype=object)}
         # Run
         batch = to_record_batch(columns, schema, offset=40)  # type: ignore[arg-type]

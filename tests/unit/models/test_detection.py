@@ -8,17 +8,22 @@ import pandas as pd
 from synth.models.detection import detection_auc
 from synth.models.encoding import ColumnSpec
 
-SPECS = [ColumnSpec("price", "continuous"), ColumnSpec("n", "count"),
-         ColumnSpec("brand", "categorical")]  # fmt: skip
+SPECS = [
+    ColumnSpec("price", "continuous"),
+    ColumnSpec("n", "count"),
+    ColumnSpec("brand", "categorical"),
+]
 
 
 def _table(seed: int, n: int = 2_000, shift: float = 0.0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "price": rng.lognormal(3 + shift, 1, n),
-        "n": rng.poisson(2 + 3 * shift, n).astype(np.int64),
-        "brand": rng.choice(["a", "b", "c"], n, p=[0.5, 0.3, 0.2]),
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "price": rng.lognormal(3 + shift, 1, n),
+            "n": rng.poisson(2 + 3 * shift, n).astype(np.int64),
+            "brand": rng.choice(["a", "b", "c"], n, p=[0.5, 0.3, 0.2]),
+        }
+    )
 
 
 def test_same_distribution_is_undetectable():

@@ -26,23 +26,27 @@ def _table(seed: int, n: int = 2_000) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     bimodal = np.where(rng.random(n) < 0.4, rng.normal(-5, 1, n), rng.normal(20, 3, n))
     counts = np.where(rng.random(n) < 0.6, 0, np.floor(rng.pareto(1.2, n) * 3) + 1)
-    brands = rng.choice([f"b{i}" for i in range(8)], n, p=[0.3, 0.2, 0.15, 0.1, 0.1, 0.1, 0.03,
-                                                           0.02])  # fmt: skip
+    brands = rng.choice(
+        [f"b{i}" for i in range(8)], n, p=[0.3, 0.2, 0.15, 0.1, 0.1, 0.1, 0.03, 0.02]
+    )
     shares = []
     for _ in range(n):
-        keys = rng.choice(["electronics", "apparel", "kids", "unknown"], rng.integers(1, 4),
-                          replace=False)  # fmt: skip
+        keys = rng.choice(
+            ["electronics", "apparel", "kids", "unknown"], rng.integers(1, 4), replace=False
+        )
         weights = rng.dirichlet(np.ones(len(keys)))
         shares.append({str(k): float(w) for k, w in zip(keys, weights, strict=True)})
     seconds = rng.integers(1_569_888_000, 1_572_566_400, n)
-    return pd.DataFrame({
-        "price": bimodal,
-        "n_events": counts.astype(np.int64),
-        "brand": brands,
-        "category_shares": shares,
-        "last_seen": pd.to_datetime(seconds, unit="s"),
-        "top_category": rng.integers(1, 6, n).astype(np.int64),
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "price": bimodal,
+            "n_events": counts.astype(np.int64),
+            "brand": brands,
+            "category_shares": shares,
+            "last_seen": pd.to_datetime(seconds, unit="s"),
+            "top_category": rng.integers(1, 6, n).astype(np.int64),
+        }
+    )
 
 
 SPECS = [
@@ -157,8 +161,11 @@ class TestPointMasses:
         rng = np.random.default_rng(seed)
         pick = rng.random(n)
         spread = rng.beta(2, 5, n)
-        return pd.Series(np.select([pick < 0.88, pick < 0.91, pick < 0.94, pick < 0.97],
-                                   [0.0, 1 / 3, 0.5, 1.0], spread))  # fmt: skip
+        return pd.Series(
+            np.select(
+                [pick < 0.88, pick < 0.91, pick < 0.94, pick < 0.97], [0.0, 1 / 3, 0.5, 1.0], spread
+            )
+        )
 
     @pytest.mark.parametrize("seed", SEEDS)
     def test_frequent_values_are_atoms_reproduced_exactly(self, seed):
@@ -194,8 +201,9 @@ class TestPointMasses:
         rng = np.random.default_rng(5)
         days = pd.Series(np.exp(rng.uniform(np.log(1e-4), np.log(30.0), 3_000)))
         table = pd.DataFrame({"tenure": days, "price": rng.normal(100, 10, 3_000)})
-        encoder = TableEncoder([ColumnSpec("tenure", "continuous"),
-                                ColumnSpec("price", "continuous")]).fit(table)  # fmt: skip
+        encoder = TableEncoder(
+            [ColumnSpec("tenure", "continuous"), ColumnSpec("price", "continuous")]
+        ).fit(table)
         # Run
         back = encoder.reverse_transform(encoder.transform(table).astype(np.float64))
         # Assert: logs for the wide column only; small values keep their relative precision
@@ -235,13 +243,18 @@ class TestMixture:
 
 class TestNulls:
     def test_null_indicator_and_round_trip(self):
-        table = pd.DataFrame({
-            "rate": [0.5, None, 0.25, None, 1.0],
-            "brand": ["a", None, "b", "a", None],
-            "n": pd.array([1, None, 0, 3, 2], dtype="Int64"),
-        })  # fmt: skip
-        specs = [ColumnSpec("rate", "continuous"), ColumnSpec("brand", "categorical"),
-                 ColumnSpec("n", "count")]  # fmt: skip
+        table = pd.DataFrame(
+            {
+                "rate": [0.5, None, 0.25, None, 1.0],
+                "brand": ["a", None, "b", "a", None],
+                "n": pd.array([1, None, 0, 3, 2], dtype="Int64"),
+            }
+        )
+        specs = [
+            ColumnSpec("rate", "continuous"),
+            ColumnSpec("brand", "categorical"),
+            ColumnSpec("n", "count"),
+        ]
         encoder = TableEncoder(specs).fit(table)
         assert all(c.spans[0] == Span(2, "softmax") for c in encoder.columns)
         back = encoder.reverse_transform(encoder.transform(table).astype(np.float64))

@@ -27,8 +27,7 @@ def _table(seed: int = 0, n: int = 3_000) -> pd.DataFrame:
     segment = rng.choice(["budget", "premium"], n, p=[0.7, 0.3])
     price = np.where(segment == "premium", rng.lognormal(5, 0.3, n), rng.lognormal(3, 0.3, n))
     n_events = np.where(rng.random(n) < 0.5, 0, rng.poisson(np.where(segment == "premium", 8, 2)))
-    return pd.DataFrame({"price": price, "n_events": n_events.astype(np.int64),
-                         "segment": segment})  # fmt: skip
+    return pd.DataFrame({"price": price, "n_events": n_events.astype(np.int64), "segment": segment})
 
 
 FAST = TrainConfig(epochs=60, batch_size=256, lr=2e-3, seed=3, validate_every=10, patience=0)

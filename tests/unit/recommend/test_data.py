@@ -10,8 +10,15 @@ from synth.recommend.stage import tail_items
 
 
 def _pairs(users: list[int], items: list[int], strength: float) -> pd.DataFrame:
-    return pd.DataFrame({"u": users, "i": items, "uid": [100 + u for u in users],
-                         "pid": [900 + i for i in items], "strength": strength})  # fmt: skip
+    return pd.DataFrame(
+        {
+            "u": users,
+            "i": items,
+            "uid": [100 + u for u in users],
+            "pid": [900 + i for i in items],
+            "strength": strength,
+        }
+    )
 
 
 def _data() -> RecData:
@@ -20,13 +27,18 @@ def _data() -> RecData:
     real = _pairs(users.tolist(), items.tolist(), 1.0).drop_duplicates(["u", "i"])
     empty = _pairs([], [], 1.0)
     return RecData(
-        items=np.arange(30), users=np.arange(50),
+        items=np.arange(30),
+        users=np.arange(50),
         real=real.reset_index(drop=True),
         synthetic_user=_pairs([45, 46, 47], [1, 2, 3], 2.0),
         enrichment=_pairs([0, 1], [5, 5], 1.0),
-        validation=empty, test=empty, real_events=np.zeros(50, np.int64),
-        item_events=np.zeros(30, np.int64), synthetic_weight=0.5, dropped_pairs={},
-    )  # fmt: skip
+        validation=empty,
+        test=empty,
+        real_events=np.zeros(50, np.int64),
+        item_events=np.zeros(30, np.int64),
+        synthetic_weight=0.5,
+        dropped_pairs={},
+    )
 
 
 def test_the_real_pairs_kept_are_the_same_in_every_variant():

@@ -13,8 +13,7 @@ from synth.io.delta import finite_json
 from synth.report.html import fmt, page_numbers, render, stray_numbers
 from synth.report.metrics import targets, verdict
 
-SECTIONS = ("verdict", "recommendation", "utility", "privacy", "fidelity", "training",
-            "accounting")  # fmt: skip
+SECTIONS = ("verdict", "recommendation", "utility", "privacy", "fidelity", "training", "accounting")
 
 
 class _Page(HTMLParser):
@@ -52,42 +51,91 @@ def _metrics() -> dict[str, Any]:
 
     def cell(values: list[float]) -> dict[str, Any]:
         mean = sum(values) / len(values)
-        return {"seeds": values, "mean": mean, "std": 0.0123, "min": min(values),
-                "max": max(values)}  # fmt: skip
+        return {
+            "seeds": values,
+            "mean": mean,
+            "std": 0.0123,
+            "min": min(values),
+            "max": max(values),
+        }
 
-    segs = {seg: {f"{m}@{k}": cell([0.1 + 0.01 * s for s in seeds])
-                  for m in ("recall", "ndcg", "map", "coverage") for k in (10, 20)}
-            for seg in ("all", "cold", "long_tail")}  # fmt: skip
+    segs = {
+        seg: {
+            f"{m}@{k}": cell([0.1 + 0.01 * s for s in seeds])
+            for m in ("recall", "ndcg", "map", "coverage")
+            for k in (10, 20)
+        }
+        for seg in ("all", "cold", "long_tail")
+    }
     recommend = {
         "settings": {"k": [10, 20], "seeds": seeds, "variants": ["real", "fused", "synthetic"]},
         "data": {"test_users": 1234, "test_cold_users": 321, "test_long_tail_users": 77},
         "results": {"als": {v: segs for v in ("real", "fused", "synthetic")}},
         "chosen": {"als": {"real": {"rank": 32, "reg": 0.5}}},
-        "comparisons": {"als": {
-            "all": {"real_mean": 0.0532, "fused_mean": 0.0505, "lift": -0.0027,
-                    "lift_pct": -5.07, "spread": 0.0011, "p_value": 0.013, "verdict": "worse"},
-            "cold": {"real_mean": 0.0133, "fused_mean": 0.0186, "lift": 0.0053,
-                     "lift_pct": 40.2, "spread": 0.0009, "p_value": None, "verdict": "better"}}},
+        "comparisons": {
+            "als": {
+                "all": {
+                    "real_mean": 0.0532,
+                    "fused_mean": 0.0505,
+                    "lift": -0.0027,
+                    "lift_pct": -5.07,
+                    "spread": 0.0011,
+                    "p_value": 0.013,
+                    "verdict": "worse",
+                },
+                "cold": {
+                    "real_mean": 0.0133,
+                    "fused_mean": 0.0186,
+                    "lift": 0.0053,
+                    "lift_pct": 40.2,
+                    "spread": 0.0009,
+                    "p_value": None,
+                    "verdict": "better",
+                },
+            }
+        },
         "interest": {"real": {"all": {"precision@3": 0.2029, "recall@3": 0.5449, "users": 5000.0}}},
-    }  # fmt: skip
+    }
     evaluate = {
-        "privacy": {"exact_match_share_released": 0.0, "closer_to_training_share": 0.48,
-                    "mia_auc": 0.5206},
-        "utility": {"task": "will the user purchase", "train_on_real_auc": 0.8398,
-                    "train_on_synthetic_auc": 0.8193},
-        "fidelity": {"quality": 0.89, "column_shapes": 0.91, "column_pair_trends": 0.87,
-                     "rows": 5000.0,
-                     "marginals": {"n_view": {"kind": "numeric", "edges": [1.0, 2.5, 236.0],
-                                              "real": [0.4, 0.6], "synthetic": [0.35, 0.65]},
-                                   "lifecycle": {"kind": "categorical", "labels": ["new", "active"],
-                                                 "real": [0.3, 0.5, 0.2],
-                                                 "synthetic": [0.25, 0.55, 0.2]}},
-                     "correlation_columns": ["n_view", "n_cart"],
-                     "correlation_real": [[1.0, 0.31], [0.31, 1.0]],
-                     "correlation_synthetic": [[1.0, 0.27], [0.27, 1.0]]},
-        "filtering": {"raw_rows": 55000.0, "kept_rows": 45613.0,
-                      "removed": {"realism_detected": 7332.0}},
-    }  # fmt: skip
+        "privacy": {
+            "exact_match_share_released": 0.0,
+            "closer_to_training_share": 0.48,
+            "mia_auc": 0.5206,
+        },
+        "utility": {
+            "task": "will the user purchase",
+            "train_on_real_auc": 0.8398,
+            "train_on_synthetic_auc": 0.8193,
+        },
+        "fidelity": {
+            "quality": 0.89,
+            "column_shapes": 0.91,
+            "column_pair_trends": 0.87,
+            "rows": 5000.0,
+            "marginals": {
+                "n_view": {
+                    "kind": "numeric",
+                    "edges": [1.0, 2.5, 236.0],
+                    "real": [0.4, 0.6],
+                    "synthetic": [0.35, 0.65],
+                },
+                "lifecycle": {
+                    "kind": "categorical",
+                    "labels": ["new", "active"],
+                    "real": [0.3, 0.5, 0.2],
+                    "synthetic": [0.25, 0.55, 0.2],
+                },
+            },
+            "correlation_columns": ["n_view", "n_cart"],
+            "correlation_real": [[1.0, 0.31], [0.31, 1.0]],
+            "correlation_synthetic": [[1.0, 0.27], [0.27, 1.0]],
+        },
+        "filtering": {
+            "raw_rows": 55000.0,
+            "kept_rows": 45613.0,
+            "removed": {"realism_detected": 7332.0},
+        },
+    }
     checked = targets(recommend, evaluate)
     return finite_json(
         {
@@ -166,14 +214,19 @@ def test_a_privacy_figure_not_measured_is_a_missed_target():
     checked = targets({}, evaluate)
     assert checked["privacy.exact_match_share_released"]["met"] is True
     assert checked["privacy.mia_auc"] == {
-        "label": "membership-inference attack ROC AUC", "measured": None, "op": "<=",
-        "threshold": 0.6, "met": False,
-    }  # fmt: skip
+        "label": "membership-inference attack ROC AUC",
+        "measured": None,
+        "op": "<=",
+        "threshold": 0.6,
+        "met": False,
+    }
     page = render({"evaluate": evaluate, "targets": checked})
     assert "not measured: ..." in page and "MISSED" in page
 
 
-@pytest.mark.parametrize("value, shown", [(0.123456, "0.1235"), (3.0, "3"), (7, "7"),
-                                          (None, "n/a"), (float("nan"), "n/a")])  # fmt: skip
+@pytest.mark.parametrize(
+    "value, shown",
+    [(0.123456, "0.1235"), (3.0, "3"), (7, "7"), (None, "n/a"), (float("nan"), "n/a")],
+)
 def test_fmt(value, shown):
     assert fmt(value) == shown

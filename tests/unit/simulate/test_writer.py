@@ -14,13 +14,43 @@ pytestmark = pytest.mark.spark
 
 SCHEMA = f"{', '.join(f'{c} string' for c in EVENT_COLUMNS)}, {RAW_RECORD} string"
 ROWS = [
-    ("2019-10-01 00:00:02 UTC", "view", "1", "2053013555631882655", None, "acme", "1.50", "7",
-     "s-1", None),
-    ("2019-10-01 00:00:01 UTC", "cart", "2", "2053013555631882655", "a.b", None, "0.00", "7",
-     None, None),
-    ("2019-10-01 00:00:03 UTC", "view", "3", None, None, None, None, None, None,
-     "2019-10-01 00:00:03 UTC,view,3,4,,,9.99,7"),
-]  # fmt: skip
+    (
+        "2019-10-01 00:00:02 UTC",
+        "view",
+        "1",
+        "2053013555631882655",
+        None,
+        "acme",
+        "1.50",
+        "7",
+        "s-1",
+        None,
+    ),
+    (
+        "2019-10-01 00:00:01 UTC",
+        "cart",
+        "2",
+        "2053013555631882655",
+        "a.b",
+        None,
+        "0.00",
+        "7",
+        None,
+        None,
+    ),
+    (
+        "2019-10-01 00:00:03 UTC",
+        "view",
+        "3",
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        "2019-10-01 00:00:03 UTC,view,3,4,,,9.99,7",
+    ),
+]
 
 
 def _part_files(path):

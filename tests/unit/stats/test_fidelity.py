@@ -8,19 +8,25 @@ import pytest
 
 from synth.stats.fidelity import column_shape, ks_statistic, pair_trend, quality_score
 
-KINDS = {"price": "numerical", "n_events": "numerical", "brand": "categorical",
-         "segment": "categorical"}  # fmt: skip
+KINDS = {
+    "price": "numerical",
+    "n_events": "numerical",
+    "brand": "categorical",
+    "segment": "categorical",
+}
 
 
 def _table(seed: int, n: int, shift: float = 0.0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     price = rng.lognormal(3 + shift, 1, n)
-    return pd.DataFrame({
-        "price": price,
-        "n_events": np.floor(price / 10 + rng.poisson(2, n)),
-        "brand": rng.choice(["a", "b", "c", "d"], n, p=[0.4, 0.3, 0.2, 0.1]),
-        "segment": np.where(price > 30, "high", "low"),
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "price": price,
+            "n_events": np.floor(price / 10 + rng.poisson(2, n)),
+            "brand": rng.choice(["a", "b", "c", "d"], n, p=[0.4, 0.3, 0.2, 0.1]),
+            "segment": np.where(price > 30, "high", "low"),
+        }
+    )
 
 
 def _ks_statistic_before_scipy(a: np.ndarray, b: np.ndarray) -> float:

@@ -48,7 +48,6 @@ class TestHashUniform:
         # Assert: seeds are taken modulo 2**64
         assert values.tolist() == hash_uniform(2**64 - 1, 0, np.array([1, 2])).tolist()
 
-
     def test_deterministic_and_batch_independent(self):
         # Setup
         uid = np.arange(5_000, dtype=np.int64) * 7919

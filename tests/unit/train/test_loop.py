@@ -23,11 +23,13 @@ from synth.train.loop import (
 
 def _table(n: int = 400) -> tuple[pd.DataFrame, list[ColumnSpec]]:
     rng = np.random.default_rng(0)
-    table = pd.DataFrame({
-        "n": rng.poisson(2, n).astype(np.int64),
-        "x": rng.normal(0, 1, n),
-        "c": rng.choice(["a", "b", "c"], n),
-    })  # fmt: skip
+    table = pd.DataFrame(
+        {
+            "n": rng.poisson(2, n).astype(np.int64),
+            "x": rng.normal(0, 1, n),
+            "c": rng.choice(["a", "b", "c"], n),
+        }
+    )
     specs = [
         ColumnSpec("n", "count"),
         ColumnSpec("x", "continuous"),
@@ -37,8 +39,11 @@ def _table(n: int = 400) -> tuple[pd.DataFrame, list[ColumnSpec]]:
 
 
 def _weights(model) -> dict[str, torch.Tensor]:  # noqa: ANN001
-    return {f"{k}.{n}": t.clone() for k, m in model._modules().items()
-            for n, t in m.state_dict().items()}  # fmt: skip
+    return {
+        f"{k}.{n}": t.clone()
+        for k, m in model._modules().items()
+        for n, t in m.state_dict().items()
+    }
 
 
 class TestSeeds:
