@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import importlib
 import json
+from pathlib import Path
 
 import pytest
 
+import bench.common
 from bench.common import PeakRss, result_document, run_module, target_met, write_result
 
 BENCHMARKS = (
@@ -14,6 +16,7 @@ BENCHMARKS = (
     "features",
     "generators",
     "ingest_clean",
+    "models_cuda",
     "recommend",
     "simulate_scale",
     "synthesis",
@@ -67,6 +70,12 @@ def test_peak_rss_of_this_process_by_phase():
     with PeakRss(interval_s=0.05) as peak, peak.phase("work"):
         pass
     assert peak.peak_bytes > 0 and peak.by_phase["work"] > 0
+
+
+def test_the_list_names_every_benchmark():
+    folder = Path(bench.common.__file__).parent
+    scripts = {p.stem for p in folder.glob("*.py")} - {"__init__", "common"}
+    assert scripts == set(BENCHMARKS)
 
 
 @pytest.mark.parametrize("name", BENCHMARKS)
