@@ -173,25 +173,24 @@ class SimulatedBehaviourConfig(StrictModel):
     )
     @classmethod
     def _probability(cls, value: float, info: ValidationInfo) -> float:
-        # Its messages name the model ``BehaviourConfig``, as they always have.
-        return _check_rate("BehaviourConfig", str(info.field_name), value)
+        return _check_rate(cls.__name__, str(info.field_name), value)
 
     @model_validator(mode="after")
     def _consistent(self) -> SimulatedBehaviourConfig:
         after = self.purchase_after_cart + self.remove_after_cart
         if after > 1.0:
             raise ValueError(
-                "BehaviourConfig.purchase_after_cart + remove_after_cart = "
+                "SimulatedBehaviourConfig.purchase_after_cart + remove_after_cart = "
                 f"{after:.3f}; allowed at most 1 (they are exclusive outcomes of one cart event)"
             )
         if self.bot_events_min > self.bot_events_max:
             raise ValueError(
-                f"BehaviourConfig.bot_events_min={self.bot_events_min} is above "
+                f"SimulatedBehaviourConfig.bot_events_min={self.bot_events_min} is above "
                 f"bot_events_max={self.bot_events_max}; allowed: bot_events_min <= bot_events_max"
             )
         if self.gap_median_s > self.max_gap_s:
             raise ValueError(
-                f"BehaviourConfig.gap_median_s={self.gap_median_s} is above "
+                f"SimulatedBehaviourConfig.gap_median_s={self.gap_median_s} is above "
                 f"max_gap_s={self.max_gap_s}; allowed: gap_median_s <= max_gap_s"
             )
         return self

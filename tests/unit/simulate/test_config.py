@@ -50,7 +50,7 @@ class TestSimulatedBehaviourConfig:
             SimulatedBehaviourConfig(bot_events_min=500, bot_events_max=200)
 
     def test_probability_out_of_range_names_field(self):
-        with pytest.raises(ValidationError, match=r"BehaviourConfig\.revisit_rate=2\.0"):
+        with pytest.raises(ValidationError, match=r"SimulatedBehaviourConfig\.revisit_rate=2\.0"):
             SimulatedBehaviourConfig(revisit_rate=2.0)
 
 
