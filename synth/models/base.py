@@ -29,6 +29,7 @@ from synth.stats.fidelity import column_shape, sdtypes
 
 try:
     import torch
+    from safetensors import SafetensorError
     from safetensors.torch import load_file, save_file
     from torch.nn import functional as nnf
 except ImportError as exc:  # pragma: no cover - the ml extra is installed by bin/bootstrap
@@ -128,16 +129,23 @@ def shape_score(real: pd.DataFrame, synth: pd.DataFrame, specs: Sequence[ColumnS
     return float(np.mean(scores)) if scores else float("nan")
 
 
-class Synthesizer(ABC):
-    """A generator of table rows: ``fit``, ``sample``, ``save`` / ``load``, loss history."""
+class TrainableModel(ABC):
+    """What the training loop drives: networks, epochs, optimizers, checkpoints, loss history.
+
+    Networks are built for a fitted encoder; checkpoints are ``save`` / ``load`` plus the
+    optimizer state.
+
+    :class:`Synthesizer` (profile rows) and :class:`synth.models.sequence.EventSequenceModel`
+    (event sequences) both are one, so every training backend trains both the same way.
+    """
 
     name: ClassVar[str]
-    registry: ClassVar[dict[str, type[Synthesizer]]] = {}
+    registry: ClassVar[dict[str, type[TrainableModel]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "name" in cls.__dict__:
-            Synthesizer.registry[cls.name] = cls
+            TrainableModel.registry[cls.name] = cls
 
     def __init__(self, train: TrainConfig | None = None) -> None:
         self.train = train or TrainConfig()
@@ -156,16 +164,6 @@ class Synthesizer(ABC):
         """One pass over ``data`` (encoded rows on the device); return mean losses."""
 
     @abstractmethod
-    def _generate(
-        self, n: int, rng: torch.Generator, conditions: Mapping[str, object] | None = None
-    ) -> np.ndarray:
-        """``n`` encoded rows (activated) from the current networks.
-
-        A model may use ``conditions`` to steer generation (the GAN's conditional column); rows
-        are filtered on every condition afterwards anyway.
-        """
-
-    @abstractmethod
     def _modules(self) -> dict[str, torch.nn.Module]:
         """The networks whose ``state_dict`` s are saved, by name."""
 
@@ -177,57 +175,8 @@ class Synthesizer(ABC):
     def _config(self) -> dict[str, Any]:
         """The model's own hyperparameters (JSON)."""
 
-    # -- shared surface ----------------------------------------------------------------------------
-    def fit(
-        self,
-        table: pd.DataFrame,
-        specs: Sequence[ColumnSpec],
-        *,
-        progress: Callable[[EpochLog], None] | None = None,
-    ) -> Synthesizer:
-        """Fit the encoder on ``table`` then train; keeps the best validated weights."""
-        if len(table) < 2:
-            raise InvalidDataError(f"cannot train on {len(table)} row(s): need at least 2")
-        torch.manual_seed(self.train.seed)
-        rng = np.random.default_rng(self.train.seed)
-        order = rng.permutation(len(table))
-        n_val = int(len(table) * self.train.validation_fraction)
-        val_rows = table.iloc[order[:n_val]].reset_index(drop=True)
-        train_rows = table.iloc[order[n_val:]].reset_index(drop=True)
-        self.setup(TableEncoder(specs).fit(train_rows, seed=self.train.seed))
-        data = self.encode(train_rows)
-        gen = torch.Generator().manual_seed(self.train.seed)
-        best, best_state, stale = -np.inf, None, 0
-        self.history = []
-        for epoch in range(1, self.train.epochs + 1):
-            start = time.perf_counter()
-            losses = self.train_epoch(data, gen)
-            score = None
-            if n_val and epoch % self.train.validate_every == 0:
-                fake = self._decode(self._generate(min(len(val_rows), 2_000), gen), gen)
-                score = shape_score(val_rows, fake, specs)
-            entry = EpochLog(epoch, losses, score, round(time.perf_counter() - start, 4))
-            self.history.append(entry)
-            (progress or _log_epoch)(entry)
-            if score is not None:
-                if score > best:
-                    best, stale = score, 0
-                    best_state = {
-                        k: {n: t.detach().clone() for n, t in m.state_dict().items()}
-                        for k, m in self._modules().items()
-                    }
-                else:
-                    stale += 1
-                    if self.train.patience and stale >= self.train.patience:
-                        log.info("%s: early stop at epoch %d (best %.4f)", self.name, epoch, best)
-                        break
-        if best_state is not None:
-            for key, module in self._modules().items():
-                module.load_state_dict(best_state[key])
-        return self
-
-    # -- building blocks of fit (the distributed trainer in synth.train drives these) -------------
-    def setup(self, encoder: TableEncoder) -> Synthesizer:
+    # -- what the trainer drives (synth.train runs these on every backend) -----------------------
+    def setup(self, encoder: TableEncoder) -> TrainableModel:
         """Take a fitted encoder and build fresh networks and optimizers for it (seeded)."""
         self.encoder = encoder
         self._build(encoder.width, encoder.spans)
@@ -290,6 +239,159 @@ class Synthesizer(ABC):
                 state.setdefault(int(index), {}).update(values)
             optimizer.load_state_dict({"state": state, "param_groups": meta[name]["param_groups"]})
 
+    @property
+    def loss_history(self) -> pd.DataFrame:
+        """One row per epoch: losses, validation score, seconds."""
+        return pd.DataFrame(
+            [
+                {
+                    "epoch": e.epoch,
+                    **e.losses,
+                    "validation_score": e.validation_score,
+                    "seconds": e.seconds,
+                }
+                for e in self.history
+            ]
+        )
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model folder (tensors, encoder JSON, model JSON)."""
+        if self.encoder is None:
+            raise NotFittedError(f"{self.name} is not fitted: nothing to save")
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        tensors = {
+            f"{key}.{name}": tensor.detach().cpu().contiguous()
+            for key, module in self._modules().items()
+            for name, tensor in module.state_dict().items()
+        }
+        save_file(tensors, str(folder / WEIGHTS_FILE))
+        (folder / ENCODER_FILE).write_text(self.encoder.to_json(), encoding="utf-8")
+        meta = {
+            "format_version": MODEL_FORMAT_VERSION,
+            "model": self.name,
+            "train": self.train.model_dump(mode="json"),
+            "config": self._config(),
+            "history": [asdict(e) for e in self.history],
+        }
+        (folder / MODEL_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True), "utf-8")
+        return folder
+
+    @classmethod
+    def load(cls, path: str | Path, *, device: str = "cpu") -> TrainableModel:
+        """Read a model folder written by :meth:`save` (any registered model class)."""
+        folder = Path(path)
+        missing = [
+            f for f in (WEIGHTS_FILE, ENCODER_FILE, MODEL_FILE) if not (folder / f).is_file()
+        ]
+        if missing:
+            raise InvalidDataError(f"{folder} is not a saved model: missing {missing}")
+        meta = json.loads((folder / MODEL_FILE).read_text(encoding="utf-8"))
+        if meta.get("format_version") != MODEL_FORMAT_VERSION:
+            raise InvalidDataError(
+                f"{folder / MODEL_FILE}: model format version {meta.get('format_version')!r}, "
+                f"this synth reads {MODEL_FORMAT_VERSION}: retrain the model with this version"
+            )
+        model_cls = TrainableModel.registry.get(meta.get("model", ""))
+        if model_cls is None:
+            raise InvalidDataError(f"{folder}: unknown model {meta.get('model')!r}")
+        train = TrainConfig(**{**meta["train"], "device": device})
+        model = model_cls._from_config(meta["config"], train)
+        model.setup(TableEncoder.from_json((folder / ENCODER_FILE).read_text("utf-8")))
+        try:
+            tensors = load_file(str(folder / WEIGHTS_FILE), device=device)
+            for key, module in model._modules().items():
+                prefix = f"{key}."
+                module.load_state_dict(
+                    {n[len(prefix) :]: t for n, t in tensors.items() if n.startswith(prefix)}
+                )
+        except (SafetensorError, OSError, RuntimeError, ValueError) as exc:  # shape mismatch too
+            raise InvalidDataError(
+                f"{folder / WEIGHTS_FILE} is corrupt, truncated or does not match "
+                f"{folder / MODEL_FILE} ({type(exc).__name__}: {str(exc)[:200]}): retrain the "
+                "model or restore the folder"
+            ) from exc
+        model.history = [EpochLog(**e) for e in meta["history"]]
+        return model
+
+    @classmethod
+    @abstractmethod
+    def _from_config(cls, config: dict[str, Any], train: TrainConfig) -> TrainableModel:
+        """Construct from :meth:`_config` output."""
+
+
+class Synthesizer(TrainableModel):
+    """A generator of table rows: ``fit``, ``sample``, ``save`` / ``load``, loss history."""
+
+    @abstractmethod
+    def _generate(
+        self, n: int, rng: torch.Generator, conditions: Mapping[str, object] | None = None
+    ) -> np.ndarray:
+        """``n`` encoded rows (activated) from the current networks.
+
+        A model may use ``conditions`` to steer generation (the GAN's conditional column); rows
+        are filtered on every condition afterwards anyway.
+        """
+
+    @classmethod
+    def load(cls, path: str | Path, *, device: str = "cpu") -> Synthesizer:
+        """Read a profile generator's folder written by :meth:`save`."""
+        model = TrainableModel.load(path, device=device)
+        if not isinstance(model, Synthesizer):
+            raise InvalidDataError(
+                f"{path} holds a {model.name!r} model, not a profile generator (vae or gan)"
+            )
+        return model
+
+    # -- shared surface ----------------------------------------------------------------------------
+    def fit(
+        self,
+        table: pd.DataFrame,
+        specs: Sequence[ColumnSpec],
+        *,
+        progress: Callable[[EpochLog], None] | None = None,
+    ) -> Synthesizer:
+        """Fit the encoder on ``table`` then train; keeps the best validated weights."""
+        if len(table) < 2:
+            raise InvalidDataError(f"cannot train on {len(table)} row(s): need at least 2")
+        torch.manual_seed(self.train.seed)
+        rng = np.random.default_rng(self.train.seed)
+        order = rng.permutation(len(table))
+        n_val = int(len(table) * self.train.validation_fraction)
+        val_rows = table.iloc[order[:n_val]].reset_index(drop=True)
+        train_rows = table.iloc[order[n_val:]].reset_index(drop=True)
+        self.setup(TableEncoder(specs).fit(train_rows, seed=self.train.seed))
+        data = self.encode(train_rows)
+        gen = torch.Generator().manual_seed(self.train.seed)
+        best, best_state, stale = -np.inf, None, 0
+        self.history = []
+        for epoch in range(1, self.train.epochs + 1):
+            start = time.perf_counter()
+            losses = self.train_epoch(data, gen)
+            score = None
+            if n_val and epoch % self.train.validate_every == 0:
+                fake = self._decode(self._generate(min(len(val_rows), 2_000), gen), gen)
+                score = shape_score(val_rows, fake, specs)
+            entry = EpochLog(epoch, losses, score, round(time.perf_counter() - start, 4))
+            self.history.append(entry)
+            (progress or _log_epoch)(entry)
+            if score is not None:
+                if score > best:
+                    best, stale = score, 0
+                    best_state = {
+                        k: {n: t.detach().clone() for n, t in m.state_dict().items()}
+                        for k, m in self._modules().items()
+                    }
+                else:
+                    stale += 1
+                    if self.train.patience and stale >= self.train.patience:
+                        log.info("%s: early stop at epoch %d (best %.4f)", self.name, epoch, best)
+                        break
+        if best_state is not None:
+            for key, module in self._modules().items():
+                module.load_state_dict(best_state[key])
+        return self
+
     def _decode(self, encoded: np.ndarray, gen: torch.Generator) -> pd.DataFrame:
         """Decode generator output; long-tail categories are drawn with a seed from ``gen``."""
         assert self.encoder is not None
@@ -341,79 +443,6 @@ class Synthesizer(ABC):
                 "the condition is too rare for rejection sampling"
             )
         return pd.concat(kept, ignore_index=True).iloc[:n].reset_index(drop=True)
-
-    @property
-    def loss_history(self) -> pd.DataFrame:
-        """One row per epoch: losses, validation score, seconds."""
-        return pd.DataFrame(
-            [
-                {
-                    "epoch": e.epoch,
-                    **e.losses,
-                    "validation_score": e.validation_score,
-                    "seconds": e.seconds,
-                }
-                for e in self.history
-            ]
-        )
-
-    def save(self, path: str | Path) -> Path:
-        """Write the model folder (tensors, encoder JSON, model JSON)."""
-        if self.encoder is None:
-            raise NotFittedError(f"{self.name} is not fitted: nothing to save")
-        folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
-        tensors = {
-            f"{key}.{name}": tensor.detach().cpu().contiguous()
-            for key, module in self._modules().items()
-            for name, tensor in module.state_dict().items()
-        }
-        save_file(tensors, str(folder / WEIGHTS_FILE))
-        (folder / ENCODER_FILE).write_text(self.encoder.to_json(), encoding="utf-8")
-        meta = {
-            "format_version": MODEL_FORMAT_VERSION,
-            "model": self.name,
-            "train": self.train.model_dump(mode="json"),
-            "config": self._config(),
-            "history": [asdict(e) for e in self.history],
-        }
-        (folder / MODEL_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True), "utf-8")
-        return folder
-
-    @classmethod
-    def load(cls, path: str | Path, *, device: str = "cpu") -> Synthesizer:
-        """Read a model folder written by :meth:`save` (any registered model class)."""
-        folder = Path(path)
-        missing = [
-            f for f in (WEIGHTS_FILE, ENCODER_FILE, MODEL_FILE) if not (folder / f).is_file()
-        ]
-        if missing:
-            raise InvalidDataError(f"{folder} is not a saved model: missing {missing}")
-        meta = json.loads((folder / MODEL_FILE).read_text(encoding="utf-8"))
-        if meta.get("format_version") != MODEL_FORMAT_VERSION:
-            raise InvalidDataError(
-                f"{folder / MODEL_FILE}: model format version {meta.get('format_version')!r}, "
-                f"this synth reads {MODEL_FORMAT_VERSION}: retrain the model with this version"
-            )
-        model_cls = Synthesizer.registry.get(meta.get("model", ""))
-        if model_cls is None:
-            raise InvalidDataError(f"{folder}: unknown model {meta.get('model')!r}")
-        train = TrainConfig(**{**meta["train"], "device": device})
-        model = model_cls._from_config(meta["config"], train)
-        model.setup(TableEncoder.from_json((folder / ENCODER_FILE).read_text("utf-8")))
-        tensors = load_file(str(folder / WEIGHTS_FILE), device=device)
-        for key, module in model._modules().items():
-            prefix = f"{key}."
-            module.load_state_dict(
-                {n[len(prefix) :]: t for n, t in tensors.items() if n.startswith(prefix)}
-            )
-        model.history = [EpochLog(**e) for e in meta["history"]]
-        return model
-
-    @classmethod
-    @abstractmethod
-    def _from_config(cls, config: dict[str, Any], train: TrainConfig) -> Synthesizer:
-        """Construct from :meth:`_config` output."""
 
 
 def _log_epoch(entry: EpochLog) -> None:
