@@ -24,7 +24,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from synth.models.base import Synthesizer
+from synth.models.base import TrainableModel
 
 
 class Collective(ABC):
@@ -35,7 +35,7 @@ class Collective(ABC):
     local_rank: int = 0
 
     @abstractmethod
-    def prepare(self, model: Synthesizer) -> None:
+    def prepare(self, model: TrainableModel) -> None:
         """Make every rank start from rank 0's weights; make optimizers average gradients."""
 
     @abstractmethod
@@ -57,7 +57,7 @@ class Collective(ABC):
 class LocalCollective(Collective):
     """One process."""
 
-    def prepare(self, model: Synthesizer) -> None:  # noqa: D102
+    def prepare(self, model: TrainableModel) -> None:  # noqa: D102
         return None
 
     def min_int(self, value: int) -> int:  # noqa: D102
@@ -80,7 +80,7 @@ class HorovodCollective(Collective):
         self.hvd = hvd
         self.rank, self.size, self.local_rank = hvd.rank(), hvd.size(), hvd.local_rank()
 
-    def prepare(self, model: Synthesizer) -> None:  # noqa: D102
+    def prepare(self, model: TrainableModel) -> None:  # noqa: D102
         hvd = self.hvd
         for module in model._modules().values():
             hvd.broadcast_parameters(module.state_dict(), root_rank=0)
@@ -153,7 +153,7 @@ class TorchDistributedCollective(Collective):
         self.rank, self.size = dist.get_rank(), dist.get_world_size()
         self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
 
-    def prepare(self, model: Synthesizer) -> None:  # noqa: D102
+    def prepare(self, model: TrainableModel) -> None:  # noqa: D102
         for module in model._modules().values():
             for tensor in module.state_dict().values():
                 self.dist.broadcast(tensor, src=0)

@@ -26,7 +26,7 @@ import torch
 
 from synth.config.train import TrainConfig
 from synth.models import gan, vae  # noqa: F401  (registers the model classes)
-from synth.models.base import EpochLog, Synthesizer
+from synth.models.base import EpochLog, TrainableModel
 from synth.models.encoding import TableEncoder
 from synth.train.collective import COLLECTIVES, Collective
 from synth.train.data import read_shard
@@ -57,9 +57,9 @@ class TrainJob:
     threads: int = 1
 
 
-def build_model(job: TrainJob, device: str) -> Synthesizer:
+def build_model(job: TrainJob, device: str) -> TrainableModel:
     """A fresh model of the job's class with its encoder, on ``device``."""
-    cls = Synthesizer.registry[job.model]
+    cls = TrainableModel.registry[job.model]
     config = TrainConfig(**{**job.train, "device": device})
     model = cls(config, **job.params)  # type: ignore[call-arg]
     return model.setup(TableEncoder.from_json(job.encoder_json))
@@ -81,7 +81,7 @@ def checkpoint_path(checkpoint_dir: str, epoch: int) -> Path:
     return Path(checkpoint_dir) / f"epoch-{epoch:05d}"
 
 
-def write_checkpoint(model: Synthesizer, checkpoint_dir: str, epoch: int) -> Path:
+def write_checkpoint(model: TrainableModel, checkpoint_dir: str, epoch: int) -> Path:
     """Save weights, optimizer state and history for ``epoch``; then point LATEST at it."""
     final = checkpoint_path(checkpoint_dir, epoch)
     partial = final.with_name(final.name + ".partial")
@@ -100,10 +100,10 @@ def write_checkpoint(model: Synthesizer, checkpoint_dir: str, epoch: int) -> Pat
     return final
 
 
-def restore(model: Synthesizer, checkpoint_dir: str, epoch: int, device: str) -> None:
+def restore(model: TrainableModel, checkpoint_dir: str, epoch: int, device: str) -> None:
     """Load ``epoch``'s checkpoint into ``model`` (weights, optimizer state, history)."""
     folder = checkpoint_path(checkpoint_dir, epoch)
-    saved = Synthesizer.load(folder, device=device)
+    saved = TrainableModel.load(folder, device=device)
     for name, module in model._modules().items():
         module.load_state_dict(saved._modules()[name].state_dict())
     model.load_optimizers(folder)
