@@ -389,6 +389,37 @@ INTERACTIONS_SCHEMA = StructType(
 )
 
 
+USER_SEQUENCE_SCHEMA = StructType(
+    [
+        _col(USER_ID, LongType(), "The user."),
+        _col("length", LongType(), "Train events of the user (rows, not units)."),
+        _col("first_event_time", TimestampType(), "The user's first train event (UTC)."),
+        _col(
+            "event_types",
+            ArrayType(StringType()),
+            "The user's train events' types in time order (ties: funnel order of the type, then "
+            "product id).",
+        ),
+        _col(
+            "product_ids",
+            ArrayType(LongType()),
+            "The events' products, in the same order.",
+        ),
+        _col(
+            "gaps_s",
+            ArrayType(LongType()),
+            "Whole seconds from the previous event (0 for the first), in the same order.",
+        ),
+        _col(
+            "new_session",
+            ArrayType(BooleanType()),
+            "Whether the event opens a session (its user_session differs from the previous "
+            "event's; true for the first), in the same order.",
+        ),
+    ]
+)
+
+
 # -- synthesis: per-run synthetic tables and fused tables -----------------------------------------
 ROW = "_row"  # the global row number of a synthetic row in its run (its id derives from it)
 RUN_ID = "run_id"
@@ -434,6 +465,7 @@ GOLD_SCHEMAS: dict[str, StructType] = {
     "user_profiles": USER_PROFILE_SCHEMA,
     "item_profiles": ITEM_PROFILE_SCHEMA,
     "interactions": INTERACTIONS_SCHEMA,
+    "user_sequences": USER_SEQUENCE_SCHEMA,
 }
 
 

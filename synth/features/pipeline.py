@@ -34,6 +34,7 @@ from synth.features.profiles import (
     train_split,
     user_profiles,
 )
+from synth.features.sequences import user_sequences
 from synth.io.delta import (
     Lakehouse,
     read_table,
@@ -258,6 +259,7 @@ def build_features(
         frames: dict[str, DataFrame] = {
             "user_profiles": user_profiles(train, cfg.profiles),
             "interactions": interactions(silver, cfg.interactions),
+            "user_sequences": user_sequences(train),
         }
         items = item_profiles(train).persist(StorageLevel.MEMORY_AND_DISK)
         cached: list[DataFrame] = [items]
@@ -277,7 +279,7 @@ def build_features(
                 frames["item_profiles"] = conform(items_out, GOLD_SCHEMAS["item_profiles"])
             else:
                 frames["item_profiles"] = items
-            for name in ("user_profiles", "item_profiles", "interactions"):
+            for name in ("user_profiles", "item_profiles", "interactions", "user_sequences"):
                 df = frames[name]
                 problems = schema_mismatches(df.schema, GOLD_SCHEMAS[name])
                 if problems:

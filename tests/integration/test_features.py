@@ -40,7 +40,14 @@ def _check_gold(spark, lakehouse, cfg: FeaturesConfig) -> dict[str, object]:  # 
     users = read_table(spark, lakehouse.gold_table("user_profiles"))
     items = read_table(spark, lakehouse.gold_table("item_profiles"))
     inter = read_table(spark, lakehouse.gold_table("interactions"))
-    for name, df in (("user_profiles", users), ("item_profiles", items), ("interactions", inter)):
+    sequences = read_table(spark, lakehouse.gold_table("user_sequences"))
+    tables = {
+        "user_profiles": users,
+        "item_profiles": items,
+        "interactions": inter,
+        "user_sequences": sequences,
+    }
+    for name, df in tables.items():
         assert schema_mismatches(df.schema, GOLD_SCHEMAS[name]) == [], name
         required = [f.name for f in GOLD_SCHEMAS[name].fields if not f.nullable]
         nulls = df.agg(*[F.count_if(F.col(c).isNull()).alias(c) for c in required]).first()
@@ -54,6 +61,10 @@ def _check_gold(spark, lakehouse, cfg: FeaturesConfig) -> dict[str, object]:  # 
     ).first()
     assert sum(per_type) == silver.count()
     assert users.count() == train.select("user_id").distinct().count()
+    # every train event is in its user's sequence once
+    assert sequences.agg(F.sum("length")).first()[0] == n_train
+    assert sequences.count() == users.count()
+    assert sequences.where(F.size("product_ids") != F.col("length")).count() == 0
     assert items.count() == train.select("product_id").distinct().count()
     dims = {r[0] for r in items.select(F.size("text_embedding")).distinct().collect()}
     assert dims == ({cfg.embedding.dim} if cfg.embedding.enabled else {None})
