@@ -55,9 +55,9 @@ def user_sequences(train: DataFrame) -> DataFrame:
             )
             .cast("long")
             .alias("g"),
-            F.coalesce(
-                F.col(USER_SESSION) != F.lag(USER_SESSION).over(order), F.lit(True)
-            ).alias("s"),
+            F.coalesce(F.col(USER_SESSION) != F.lag(USER_SESSION).over(order), F.lit(True)).alias(
+                "s"
+            ),
         ).alias("_e"),
     )
     grouped = ordered.groupBy(USER_ID).agg(
