@@ -25,8 +25,14 @@ ARTIFACT = "artifact.json"
 
 
 def model_id(cfg: TrainStageConfig, version: int) -> str:
-    """``<table>-<model>-v<version>-<hash of the config without resume>``."""
-    payload = json.dumps(cfg.model_dump(mode="json", exclude={"resume"}), sort_keys=True)
+    """``<table>-<model>-v<version>-<hash of the config without resume>``.
+
+    The sequence model's settings are left out too: they do not change the profile model (the
+    sequence model has its own id, :func:`synth.train.sequences.sequence_model_id`).
+    """
+    payload = json.dumps(
+        cfg.model_dump(mode="json", exclude={"resume", "sequence"}), sort_keys=True
+    )
     return f"{cfg.table}-{cfg.model}-v{version}-{hashlib.sha256(payload.encode()).hexdigest()[:8]}"
 
 

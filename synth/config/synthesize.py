@@ -19,6 +19,7 @@ Example::
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -113,9 +114,13 @@ class FilterConfig(StrictModel):
 
 
 class BehaviourSynthesisConfig(StrictModel):
-    """How synthetic behaviour events are drawn (see :mod:`synth.generate.behaviour`).
+    """How synthetic behaviour events are drawn.
 
     Attributes:
+        model: ``rules`` (:mod:`synth.generate.behaviour`: category shares -> popular items, the
+            funnel, uniform session times; the baseline) or ``learned`` (the event sequence
+            model the ``train`` stage trains on gold ``user_sequences``,
+            :mod:`synth.generate.learned`).
         brand_affinity: Probability an event's item is of the user's top brand (when that
             brand has items in the drawn category).
         price_candidates: Items drawn per event; the one whose price relative to its category
@@ -123,6 +128,7 @@ class BehaviourSynthesisConfig(StrictModel):
         mean_gap_s: Mean seconds between events of a session.
     """
 
+    model: Literal["rules", "learned"] = "rules"
     brand_affinity: float = Field(default=0.5, ge=0.0, le=1.0)
     price_candidates: int = Field(default=4, ge=1, le=64)
     mean_gap_s: float = Field(default=90.0, gt=0.0, le=86_400.0)

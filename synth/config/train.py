@@ -59,6 +59,47 @@ class GANParams(StrictModel):
     tau: float = Field(default=0.2, gt=0)
 
 
+class SequenceParams(StrictModel):
+    """Hyperparameters of :class:`synth.models.sequence.EventSequenceModel` (see there).
+
+    Attributes:
+        max_len: Events per user trained on (the first ones; longer users are cut and counted).
+        hidden: GRU width.
+        item_dim: Item embedding width.
+        layers: GRU layers.
+        negatives: Items sampled per position in the item loss (within the target's category).
+        candidates: Items scored per generated event (importance resampling).
+        dropout: Dropout between GRU layers.
+    """
+
+    max_len: int = Field(default=64, ge=2, le=4096)
+    hidden: int = Field(default=128, ge=4, le=4096)
+    item_dim: int = Field(default=32, ge=2, le=1024)
+    layers: int = Field(default=1, ge=1, le=8)
+    negatives: int = Field(default=64, ge=1, le=4096)
+    candidates: int = Field(default=64, ge=1, le=4096)
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+
+
+class SequenceTrainConfig(StrictModel):
+    """Training the event sequence model.
+
+    The ``train`` stage trains it when ``synthesize.fusion.behaviour.model`` is ``learned``,
+    with the stage's backend, processes and holdout users.
+
+    Attributes:
+        train: Epochs, batch size (users), learning rate, seed, device.
+        params: The model's hyperparameters.
+        holdout_rows: Holdout users' sequences the trained model's losses are measured on.
+    """
+
+    train: TrainConfig = TrainConfig(
+        epochs=8, batch_size=256, lr=2e-3, patience=0, validation_fraction=0.0
+    )
+    params: SequenceParams = SequenceParams()
+    holdout_rows: int = Field(default=2_000, ge=10)
+
+
 Backend = Literal["local", "horovod", "torch_distributor"]
 
 
@@ -87,6 +128,7 @@ class TrainStageConfig(StrictModel):
         holdout_fraction: Share of the table's rows (by a seeded hash of the id) never trained
             on: the privacy filter and evaluation compare synthetic rows with them.
         holdout_seed: Seed of that hash.
+        sequence: Training the event sequence model (learned behaviour).
     """
 
     table: Literal["user_profiles", "item_profiles"] = "user_profiles"
@@ -105,6 +147,7 @@ class TrainStageConfig(StrictModel):
     resume: bool = False
     holdout_fraction: float = Field(default=0.1, ge=0.0, le=0.5)
     holdout_seed: int = Field(default=7, ge=0)
+    sequence: SequenceTrainConfig = SequenceTrainConfig()
 
     @model_validator(mode="after")
     def _check(self) -> TrainStageConfig:

@@ -45,6 +45,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -187,18 +188,61 @@ class SequenceVocabulary:
         """Items in the vocabulary."""
         return len(self.product_id)
 
+    @cached_property
+    def _sorter(self) -> np.ndarray:
+        return np.argsort(self.product_id, kind="stable")
+
     def item_index(self, product_id: np.ndarray) -> np.ndarray:
         """Vocabulary index of each product id; ``n_items + 1`` (unknown item) when absent."""
-        sorter = np.argsort(self.product_id, kind="stable")
+        sorter = self._sorter
         pid = np.asarray(product_id, dtype=np.int64)
         pos = np.clip(np.searchsorted(self.product_id, pid, sorter=sorter), 0, self.n_items - 1)
         found = sorter[pos]
         return np.where(self.product_id[found] == pid, found, self.n_items + 1)
 
+    def tokens(
+        self, frame: pd.DataFrame
+    ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+        """Type, item and gap-class indices of gold ``user_sequences`` rows (one array each)."""
+        lengths = frame["event_types"].map(len).to_numpy(dtype=np.int64)
+        cuts = np.cumsum(lengths)[:-1]
+
+        def flat(column: str, dtype: type) -> np.ndarray:
+            values = frame[column].to_numpy(dtype=object)
+            if not len(values):
+                return np.zeros(0, dtype=dtype)
+            return np.concatenate([np.asarray(v, dtype=dtype) for v in values])
+
+        types = np.split(self.type_index(flat("event_types", object)), cuts)
+        items = np.split(self.item_index(flat("product_ids", np.int64)), cuts)
+        gaps = np.split(gap_class(flat("gaps_s", np.float64), flat("new_session", bool)), cuts)
+        return types, items, gaps
+
     def type_index(self, names: np.ndarray) -> np.ndarray:
         """Index of each event type name; an unknown name reads as the first type (a view)."""
         lookup = pd.Index(self.event_types).get_indexer(pd.Index(np.asarray(names, dtype=object)))
         return np.where(lookup < 0, 0, lookup).astype(np.int64)
+
+
+def encode_sequence_rows(
+    profiles: np.ndarray,
+    types: Sequence[np.ndarray],
+    items: Sequence[np.ndarray],
+    gaps: Sequence[np.ndarray],
+    *,
+    max_len: int,
+) -> np.ndarray:
+    """Training rows (see the module docstring): profile encoding, count, three token blocks."""
+    n, w = profiles.shape
+    out = np.zeros((n, w + 1 + 3 * max_len), dtype=np.float32)
+    out[:, :w] = profiles
+    for i, (t, it, g) in enumerate(zip(types, items, gaps, strict=True)):
+        k = min(len(t), max_len)
+        out[i, w] = k
+        out[i, w + 1 : w + 1 + k] = t[:k]
+        out[i, w + 1 + max_len : w + 1 + max_len + k] = it[:k]
+        out[i, w + 1 + 2 * max_len : w + 1 + 2 * max_len + k] = g[:k]
+    return out
 
 
 def type_groups(event_types: Sequence[str]) -> np.ndarray:
@@ -471,17 +515,7 @@ class EventSequenceModel(TrainableModel):
         gaps: Sequence[np.ndarray],
     ) -> np.ndarray:
         """Training rows (float32) from encoded profiles and per-user token arrays (indices)."""
-        n, length = len(profiles), self.max_len
-        out = np.zeros((n, self.row_width), dtype=np.float32)
-        w = self.profile_width
-        out[:, :w] = profiles
-        for i, (t, it, g) in enumerate(zip(types, items, gaps, strict=True)):
-            k = min(len(t), length)
-            out[i, w] = k
-            out[i, w + 1 : w + 1 + k] = t[:k]
-            out[i, w + 1 + length : w + 1 + length + k] = it[:k]
-            out[i, w + 1 + 2 * length : w + 1 + 2 * length + k] = g[:k]
-        return out
+        return encode_sequence_rows(profiles, types, items, gaps, max_len=self.max_len)
 
     def _split(
         self, data: torch.Tensor

@@ -25,7 +25,7 @@ import json
 import logging
 import math
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -141,6 +141,55 @@ def build_cache(
     min_files: int,
 ) -> CacheInfo:
     """Encode every row of ``df`` into the Parquet cache at ``url`` (reused when complete)."""
+    names = [c.spec.name for c in encoder.columns]
+    state = encoder.to_json()
+
+    def encode(batches: Iterator[pd.DataFrame]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        fitted = TableEncoder.from_json(state)
+        for pdf in batches:
+            yield fitted.transform_lenient(model_rows(pdf, schema, names))
+
+    key = USER_ID if USER_ID in df.columns else PRODUCT_ID
+    return write_cache(
+        spark,
+        df,
+        encode,
+        key=key,
+        url=url,
+        table=table,
+        version=version,
+        rows=rows,
+        width=encoder.width,
+        fingerprint=encoder_fingerprint(encoder),
+        rows_per_file=rows_per_file,
+        min_files=min_files,
+    )
+
+
+RowEncoder = Callable[[Iterator[pd.DataFrame]], Iterator[tuple[np.ndarray, np.ndarray]]]
+"""Batches of rows -> (float32 matrix of encoded rows, per row: cells replaced by a fill value)."""
+
+
+def write_cache(
+    spark: SparkSession,
+    df: DataFrame,
+    encode: RowEncoder,
+    *,
+    key: str,
+    url: str,
+    table: str,
+    version: int,
+    rows: int,
+    width: int,
+    fingerprint: str,
+    rows_per_file: int,
+    min_files: int,
+) -> CacheInfo:
+    """Write ``df`` encoded by ``encode`` (run in Spark tasks) as the cache at ``url``.
+
+    Reused as it is when a complete cache of the same rows, version and layout is there. Rows
+    are partitioned and sorted by ``key``, so a rebuild writes the same rows in the same order.
+    """
     existing = read_cache_info(url)
     if existing is not None and (existing.rows, existing.version, existing.layout) == (
         rows,
@@ -149,9 +198,6 @@ def build_cache(
     ):
         log.info("train: reusing the encoded cache %s (%d rows)", url, rows)
         return existing
-    names = [c.spec.name for c in encoder.columns]
-    width = encoder.width
-    state = encoder.to_json()
     out_schema = StructType(
         [
             StructField(VECTOR, ArrayType(FloatType(), containsNull=False), False),
@@ -159,19 +205,16 @@ def build_cache(
         ]
     )
 
-    def encode(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        fitted = TableEncoder.from_json(state)
-        for pdf in batches:
-            matrix, replaced = fitted.transform_lenient(model_rows(pdf, schema, names))
+    def to_frames(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for matrix, replaced in encode(batches):
             yield pd.DataFrame({VECTOR: list(matrix), REPLACED: replaced})
 
     files = max(min_files, math.ceil(rows / rows_per_file))
-    key = USER_ID if USER_ID in df.columns else PRODUCT_ID
-    log.info("train: encoding %d rows x %d columns into %d files at %s", rows, width, files, url)
+    log.info("train: encoding %d rows x %d values into %d files at %s", rows, width, files, url)
     (
         df.repartition(files, F.col(key))
         .sortWithinPartitions(key)  # the same rows in the same order on every rebuild
-        .mapInPandas(encode, out_schema)  # type: ignore[arg-type]
+        .mapInPandas(to_frames, out_schema)  # type: ignore[arg-type]
         .write.mode("overwrite")
         .option("parquet.block.size", ROW_GROUP_BYTES)
         .parquet(url)
@@ -185,7 +228,7 @@ def build_cache(
         url=url,
         table=table,
         version=version,
-        fingerprint=encoder_fingerprint(encoder),
+        fingerprint=fingerprint,
         rows=rows,
         width=width,
         files=files,

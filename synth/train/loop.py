@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from synth.config.train import TrainConfig
-from synth.models import gan, vae  # noqa: F401  (registers the model classes)
+from synth.models import gan, sequence, vae  # noqa: F401  (registers the model classes)
 from synth.models.base import EpochLog, TrainableModel
 from synth.models.encoding import TableEncoder
 from synth.train.collective import COLLECTIVES, Collective

@@ -4,8 +4,9 @@
    that version, by time travel, even if the table moves on meanwhile).
 2. Fit the data encoding on the driver on a bounded seeded sample; encode the whole version
    into the Petastorm cache (:mod:`synth.train.data`), reused when already there.
-3. Launch :func:`synth.train.loop.train_worker` on the configured backend (:data:`LAUNCHERS`):
-   in this process (``local``), with ``horovod.spark.run`` (``horovod``), or with PySpark's
+3. Launch :func:`synth.train.loop.train_worker` on the configured backend
+   (:data:`~synth.train.launch.LAUNCHERS`): in this process (``local``), with
+   ``horovod.spark.run`` (``horovod``), or with PySpark's
    ``TorchDistributor`` (``torch_distributor``).
 4. Load the last checkpoint, score it (quality against the encoder's sample, detection AUC),
    and write the model folder plus ``artifact.json``: table, path and Delta version, config,
@@ -23,7 +24,6 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,9 @@ from synth.seeding import holdout_mask
 from synth.stages import StageReport
 from synth.stats.fidelity import quality_score, sdtypes
 from synth.train.data import build_cache, cache_url, fit_encoder
-from synth.train.loop import TrainJob, train_worker
+from synth.train.launch import LAUNCHERS
+from synth.train.loop import TrainJob
+from synth.train.sequences import train_sequences
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,7 @@ class TrainReport(StageReport):
     seconds: float
     metrics: dict[str, float] = field(default_factory=dict)
     cache: dict[str, object] = field(default_factory=dict)
+    sequence: dict[str, object] | None = None  # the sequence model's report (learned behaviour)
 
     def summary(self) -> str:
         """A few human-readable lines."""
@@ -78,50 +81,6 @@ class TrainReport(StageReport):
 def _model_params(cfg: TrainStageConfig) -> dict[str, Any]:
     params = (cfg.vae if cfg.model == "vae" else cfg.gan).model_dump(mode="json")
     return {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
-
-
-def _launch_local(spark: SparkSession, job: TrainJob, cfg: TrainStageConfig) -> dict[str, Any]:
-    result = train_worker(job)
-    assert result is not None
-    return result
-
-
-def _launch_horovod(spark: SparkSession, job: TrainJob, cfg: TrainStageConfig) -> dict[str, Any]:
-    try:
-        import horovod.spark
-    except ImportError as exc:
-        raise InputError(
-            "train.backend is `horovod` but Horovod is not installed: run bin/bootstrap (it "
-            "builds Horovod when cmake and a C++ compiler are there) or pick `torch_distributor`"
-        ) from exc
-    results = horovod.spark.run(
-        train_worker,
-        args=(job,),
-        num_proc=cfg.num_processes,
-        use_gloo=not cfg.use_gpu,
-        start_timeout=600,
-    )
-    return next(r for r in results if r is not None)
-
-
-def _launch_torch_distributor(
-    spark: SparkSession, job: TrainJob, cfg: TrainStageConfig
-) -> dict[str, Any]:
-    from pyspark.ml.torch.distributor import TorchDistributor
-
-    distributor = TorchDistributor(
-        num_processes=cfg.num_processes, local_mode=cfg.local_mode, use_gpu=cfg.use_gpu
-    )
-    result = distributor.run(train_worker, job)
-    assert result is not None
-    return dict(result)
-
-
-LAUNCHERS: dict[str, Callable[[SparkSession, TrainJob, TrainStageConfig], dict[str, Any]]] = {
-    "local": _launch_local,
-    "horovod": _launch_horovod,
-    "torch_distributor": _launch_torch_distributor,
-}
 
 
 def train(spark: SparkSession, lakehouse: Lakehouse, cfg: TrainStageConfig) -> TrainReport:
@@ -229,5 +188,12 @@ def train(spark: SparkSession, lakehouse: Lakehouse, cfg: TrainStageConfig) -> T
 
 
 def run(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> TrainReport:
-    """Run the stage with the job's ``train`` config (see :func:`train`)."""
-    return train(spark, lakehouse, cfg.train)
+    """Run the stage with the job's ``train`` config (see :func:`train`).
+
+    With learned behaviour (``synthesize.fusion.behaviour.model: learned``) the event sequence
+    model is trained too (:func:`synth.train.sequences.train_sequences`).
+    """
+    report = train(spark, lakehouse, cfg.train)
+    if cfg.synthesize.fusion.behaviour.model == "learned":
+        report.sequence = train_sequences(spark, lakehouse, cfg.train).to_dict()
+    return report

@@ -58,3 +58,9 @@ def test_resolve_model_names_the_stage_to_run_when_the_artifact_is_missing(tmp_p
     missing = f"no trained model at {tmp_path} \\({ARTIFACT} missing\\)"
     with pytest.raises(InputError, match=missing):
         resolve_model(None, Lakehouse(str(tmp_path)), cfg)  # type: ignore[arg-type]
+
+
+def test_the_sequence_model_settings_do_not_change_the_profile_model_id() -> None:
+    base = TrainStageConfig()
+    changed = TrainStageConfig.model_validate({"sequence": {"params": {"hidden": 16}}})
+    assert model_id(base, 3) == model_id(changed, 3) == "user_profiles-vae-v3-3efdb1ce"

@@ -1,0 +1,61 @@
+"""The training backends, a registry by ``train.backend``.
+
+:func:`synth.train.loop.train_worker` runs in this process (``local``), with
+``horovod.spark.run`` (``horovod``) or with PySpark's ``TorchDistributor``
+(``torch_distributor``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+from synth.config.train import TrainStageConfig
+from synth.errors import InputError
+from synth.train.loop import TrainJob, train_worker
+
+
+def _launch_local(spark: SparkSession, job: TrainJob, cfg: TrainStageConfig) -> dict[str, Any]:
+    result = train_worker(job)
+    assert result is not None
+    return result
+
+
+def _launch_horovod(spark: SparkSession, job: TrainJob, cfg: TrainStageConfig) -> dict[str, Any]:
+    try:
+        import horovod.spark
+    except ImportError as exc:
+        raise InputError(
+            "train.backend is `horovod` but Horovod is not installed: run bin/bootstrap (it "
+            "builds Horovod when cmake and a C++ compiler are there) or pick `torch_distributor`"
+        ) from exc
+    results = horovod.spark.run(
+        train_worker,
+        args=(job,),
+        num_proc=cfg.num_processes,
+        use_gloo=not cfg.use_gpu,
+        start_timeout=600,
+    )
+    return next(r for r in results if r is not None)
+
+
+def _launch_torch_distributor(
+    spark: SparkSession, job: TrainJob, cfg: TrainStageConfig
+) -> dict[str, Any]:
+    from pyspark.ml.torch.distributor import TorchDistributor
+
+    distributor = TorchDistributor(
+        num_processes=cfg.num_processes, local_mode=cfg.local_mode, use_gpu=cfg.use_gpu
+    )
+    result = distributor.run(train_worker, job)
+    assert result is not None
+    return dict(result)
+
+
+LAUNCHERS: dict[str, Callable[[SparkSession, TrainJob, TrainStageConfig], dict[str, Any]]] = {
+    "local": _launch_local,
+    "horovod": _launch_horovod,
+    "torch_distributor": _launch_torch_distributor,
+}
