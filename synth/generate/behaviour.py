@@ -102,7 +102,7 @@ from synth.schema import (
 )
 from synth.stats.hashing import hash_uniform
 
-__all__ = ["BehaviourParams", "Catalog", "generate_events"]
+__all__ = ["BehaviourParams", "Catalog", "events_frame", "generate_events", "session_id_strings"]
 
 # Purposes of the draws (never renumber: that changes every generated data set).
 _P_CATEGORY, _P_BRAND, _P_ITEM, _P_CART_PICK, _P_FOLLOW_PICK = 1, 2, 3, 4, 5
@@ -726,9 +726,7 @@ def generate_events(
 
     session_user = np.repeat(uid, n_sessions)
     session_k = np.arange(len(session_user), dtype=np.int64) - np.repeat(s_start, n_sessions)
-    session_ids = np.char.add(
-        np.char.add(np.char.add("synth-", session_user.astype(str)), "-"), session_k.astype(str)
-    ).astype(object)
+    session_ids = session_id_strings(session_user, session_k)
 
     names = _EVENT_TYPE_NAMES[etype]
     other = etype == _OTHER
@@ -744,20 +742,56 @@ def generate_events(
         r = hash_uniform(seed, _P_OTHER_TYPE, uid_e[other], j[other]) * cum[-1]
         names[other] = types[np.minimum(np.searchsorted(cum, r, side="right"), len(types) - 1)]
     order = np.lexsort((j, time, uid_e))
-    item, session = item[order], session[order]
+    return events_frame(
+        catalog,
+        item[order],
+        uid_e[order],
+        time[order],
+        names[order],
+        session_ids[session[order]],
+        source=source,
+        source_file=source_file,
+    )
+
+
+def session_id_strings(user_id: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """``synth-{user_id}-{k}`` session ids (object array; real sessions never look like that)."""
+    return np.char.add(
+        np.char.add(np.char.add("synth-", user_id.astype(str)), "-"), k.astype(str)
+    ).astype(object)
+
+
+def events_frame(
+    catalog: Catalog,
+    item: np.ndarray,
+    user_id: np.ndarray,
+    time_ns: np.ndarray,
+    event_type: np.ndarray,
+    session: np.ndarray,
+    *,
+    source: str,
+    source_file: str,
+) -> pd.DataFrame:
+    """Silver-schema rows for events given as catalog positions, users, times and types.
+
+    The item's category, brand, price and price ratios come from the catalog (null price and
+    ``never_priced`` for an item never priced); quantity 1, not imputed, not rebuilt, split
+    ``train``, the lineage given. Rows keep the order given.
+    """
+    total = len(item)
     price = catalog.price[item]
     unpriced = np.full(total, None, dtype=object)
     unpriced[np.isnan(price)] = PriceMissing.NEVER_PRICED
     frame = {
-        EVENT_TIME: time[order].view("datetime64[ns]"),
-        EVENT_TYPE: names[order],
+        EVENT_TIME: np.asarray(time_ns, dtype=np.int64).view("datetime64[ns]"),
+        EVENT_TYPE: event_type,
         PRODUCT_ID: catalog.product_id[item],
         CATEGORY_ID: catalog.category_id[item],
         CATEGORY_CODE: catalog.category_code[item],
         BRAND: catalog.brand[item],
         PRICE: price,
-        USER_ID: uid_e[order],
-        USER_SESSION: session_ids[session],
+        USER_ID: user_id,
+        USER_SESSION: session,
         QUANTITY: np.ones(total, dtype=np.int64),
         PRICE_IMPUTED: np.zeros(total, dtype=bool),
         PRICE_MISSING: unpriced,

@@ -53,7 +53,7 @@ import synth.models.gan  # noqa: F401  (registers the model class with Synthesiz
 import synth.models.vae  # noqa: F401
 from synth.errors import InvalidDataError
 from synth.features.profiles import item_text
-from synth.models.base import Synthesizer
+from synth.models.base import Synthesizer, TrainableModel
 from synth.models.encoding import ColumnSpec, DenseShares, TableEncoder
 from synth.models.table_frame import FIRST_SUFFIX
 from synth.schema import MODEL_ID, PRODUCT_ID, ROW, RUN_ID, USER_ID
@@ -63,7 +63,7 @@ log = logging.getLogger(__name__)
 
 MODEL_FILES: tuple[str, ...] = ("model.safetensors", "encoder.json", "model.json")
 ROWS_PER_RUN = 1 << 32
-_MODELS: dict[str, Synthesizer] = {}  # per Python worker: loaded models by content hash
+_MODELS: dict[str, TrainableModel] = {}  # per Python worker: loaded models by content hash
 
 
 # -- ids -----------------------------------------------------------------------------------------
@@ -94,7 +94,7 @@ class ModelBlob:
 
     @classmethod
     def from_dir(cls, folder: str | Path) -> ModelBlob:
-        """Read the model files of ``folder`` (written by ``Synthesizer.save``)."""
+        """Read the model files of ``folder`` (written by ``TrainableModel.save``)."""
         folder = Path(folder)
         missing = [f for f in MODEL_FILES if not (folder / f).is_file()]
         if missing:
@@ -108,17 +108,24 @@ class ModelBlob:
             digest.update(name.encode() + b"\0" + files[name])
         return cls(files, digest.hexdigest()[:16])
 
-    def load(self) -> Synthesizer:
-        """The model, loaded once per process (later calls return the cached instance)."""
+    def load_model(self) -> TrainableModel:
+        """The model (any kind), loaded once per process (later calls return the same one)."""
         model = _MODELS.get(self.key)
         if model is None:
             with tempfile.TemporaryDirectory(prefix="synth-model-") as tmp:
                 for name, data in self.files.items():
                     Path(tmp, name).write_bytes(data)
-                model = Synthesizer.load(tmp)
+                model = TrainableModel.load(tmp)
             for module in model._modules().values():
                 module.eval()
             _MODELS[self.key] = model
+        return model
+
+    def load(self) -> Synthesizer:
+        """The profile generator, loaded once per process."""
+        model = self.load_model()
+        if not isinstance(model, Synthesizer):
+            raise InvalidDataError(f"the broadcast model is a {model.name!r}, not a vae or gan")
         return model
 
 

@@ -60,6 +60,7 @@ from synth.generate.filters import (
     score_frame,
     violation,
 )
+from synth.generate.learned import SequenceRef, learned_events, resolve_sequence_model
 from synth.generate.sampler import (
     ModelBlob,
     check_feasible,
@@ -466,6 +467,8 @@ class FuseReport(StageReport):
     fused: dict[str, dict[str, int]]
     paths: dict[str, str]
     seconds: float
+    behaviour: str = "rules"  # synthesize.fusion.behaviour.model
+    sequence_model_id: str | None = None  # the sequence model, with learned behaviour
 
     def summary(self) -> str:
         """A few lines."""
@@ -473,7 +476,9 @@ class FuseReport(StageReport):
         rejected = ", ".join(f"{k} {v:,}" for k, v in sorted(self.rejected_events.items()))
         lines = [
             f"{self.synthetic_rows:,} synthetic rows, {self.enriched_users:,} enriched users; "
-            f"events: {events}; rejected events: {rejected or 'none'}"
+            f"events ({self.behaviour}"
+            + (f", {self.sequence_model_id}" if self.sequence_model_id else "")
+            + f"): {events}; rejected events: {rejected or 'none'}"
         ]
         for table, metrics in self.fused.items():
             lines.append(f"  {table}: {metrics} -> {self.paths[table]}")
@@ -616,6 +621,75 @@ class BehaviourInputs:
         )
 
 
+@dataclass
+class LearnedBehaviour:
+    """Drawing events with the trained sequence model (:mod:`synth.generate.learned`)."""
+
+    ref: SequenceRef
+    blob: ModelBlob
+    catalog: Catalog
+    window_hi_ns: int
+    partitions: int
+    sequences: DataFrame
+
+    @classmethod
+    def read(
+        cls, spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig, inputs: BehaviourInputs
+    ) -> LearnedBehaviour:
+        """The model trained on the current gold versions (an error names what is missing)."""
+        ref = resolve_sequence_model(spark, lakehouse, cfg)
+        hi = pd.Timestamp(inputs.window[1])  # type: ignore[arg-type]
+        hi = hi.tz_convert("UTC").tz_localize(None) if hi.tzinfo is not None else hi
+        sequences = read_table(
+            spark, lakehouse.gold_table("user_sequences"), version=ref.versions["user_sequences"]
+        )
+        return cls(
+            ref=ref,
+            blob=ModelBlob.from_dir(ref.model_dir),
+            catalog=inputs.catalog,
+            window_hi_ns=int(hi.value),
+            partitions=cfg.synthesize.partitions or spark.sparkContext.defaultParallelism,
+            sequences=sequences,
+        )
+
+    def synthetic_users(self, kept: DataFrame, *, seed: int, source: str, run: str) -> DataFrame:
+        """Events with each synthetic profile's counts, sessions and window."""
+        return learned_events(
+            kept.select(*USER_PROFILE_SCHEMA.names),
+            self.blob,
+            self.catalog,
+            seed=seed,
+            source=source,
+            source_file=run,
+            enrich=False,
+            window_hi_ns=self.window_hi_ns,
+            partitions=self.partitions,
+        )
+
+    def enrichment(
+        self, sparse: DataFrame, target_events: int, *, seed: int, source: str, run: str
+    ) -> DataFrame:
+        """Each sparse user's real sequence continued to ``target_events`` events."""
+        prefix = self.sequences.select(
+            USER_ID, "first_event_time", "event_types", "product_ids", "gaps_s", "new_session"
+        )
+        users = sparse.select(*USER_PROFILE_SCHEMA.names).join(prefix, USER_ID, "inner")
+        users = users.withColumn(
+            "_n_new", F.greatest(F.lit(target_events) - F.col("n_events"), F.lit(0))
+        )
+        return learned_events(
+            users,
+            self.blob,
+            self.catalog,
+            seed=seed,
+            source=source,
+            source_file=run,
+            enrich=True,
+            window_hi_ns=self.window_hi_ns,
+            partitions=self.partitions,
+        )
+
+
 def run_fuse(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> FuseReport:
     """Stage ``fuse``: behaviour events and fused profiles of the run (see the module docstring)."""
     began = time.perf_counter()
@@ -637,26 +711,31 @@ def run_fuse(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> FuseR
 
     synthetic_rows = kept.count()
     parts: list[DataFrame] = []
+    enrich = s.fusion.enrich
+    sparse = gold_users.where(F.col("n_events") <= F.lit(enrich.max_events))
+    learned: LearnedBehaviour | None = None
+    if s.fusion.behaviour.model == "learned":
+        learned = LearnedBehaviour.read(spark, lakehouse, cfg, inputs)
     if ref.table == "user_profiles":
         seed = derive_seed(s.seed, "events", SYNTHETIC_USER)
-        gen = _event_generator(inputs.catalog, inputs.params, seed, source, run)
-        parts.append(
-            kept.select(*_EVENT_INPUT)
-            .mapInPandas(gen, SILVER_SCHEMA)  # type: ignore[arg-type]
-            .withColumn(ORIGIN, F.lit(SYNTHETIC_USER))
-        )
-    enrich = s.fusion.enrich
+        if learned is not None:
+            drawn = learned.synthetic_users(kept, seed=seed, source=source, run=run)
+        else:
+            gen = _event_generator(inputs.catalog, inputs.params, seed, source, run)
+            drawn = kept.select(*_EVENT_INPUT).mapInPandas(gen, SILVER_SCHEMA)  # type: ignore[arg-type]
+        parts.append(drawn.withColumn(ORIGIN, F.lit(SYNTHETIC_USER)))
     if enrich.enabled:
-        sparse = gold_users.where(F.col("n_events") <= F.lit(enrich.max_events))
-        parts.append(
-            inputs.enrichment(
-                sparse,
-                enrich.target_events,
-                seed=derive_seed(s.seed, "events", ENRICHMENT),
-                source=source,
-                run=run,
+        seed = derive_seed(s.seed, "events", ENRICHMENT)
+        if learned is not None:
+            parts.append(
+                learned.enrichment(
+                    sparse, enrich.target_events, seed=seed, source=source, run=run
+                ).withColumn(ORIGIN, F.lit(ENRICHMENT))
             )
-        )
+        else:
+            parts.append(
+                inputs.enrichment(sparse, enrich.target_events, seed=seed, source=source, run=run)
+            )
     events = parts[0] if parts else None
     for part in parts[1:]:
         events = events.unionByName(part) if events is not None else part
@@ -796,4 +875,6 @@ def run_fuse(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> FuseR
         fused=metrics,
         paths=paths,
         seconds=round(time.perf_counter() - began, 2),
+        behaviour=s.fusion.behaviour.model,
+        sequence_model_id=learned.ref.model_id if learned is not None else None,
     )
