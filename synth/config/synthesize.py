@@ -105,12 +105,34 @@ class PrivacyFilter(StrictModel):
     holdout_rows: int = Field(default=2_000, ge=10)
 
 
+class SequenceCopies(StrictModel):
+    """Refusing synthetic users whose events replay a training user's run of items.
+
+    See :mod:`synth.generate.copies`: the run length is the smallest n (2..``longest``) whose
+    share of holdout users holding a training n-gram is at most ``max_holdout_share``.
+
+    Attributes:
+        enabled: Apply the check (to synthetic users' events, in the ``fuse`` stage).
+        max_holdout_share: The natural share of fresh real users allowed to match at the chosen
+            length (the rate at which the check would refuse a user who copies nothing).
+        longest: The longest run length tried.
+    """
+
+    enabled: bool = True
+    max_holdout_share: float = Field(default=0.01, gt=0.0, lt=1.0)
+    longest: int = Field(default=10, ge=2, le=100)
+
+
 class FilterConfig(StrictModel):
-    """The three filters, applied in order: validity, realism, privacy."""
+    """The profile filters, applied in order (validity, realism, privacy), and the events' check.
+
+    ``sequences`` (copied runs of items) applies to synthetic users' events, in ``fuse``.
+    """
 
     validity: ValidityFilter = ValidityFilter()
     realism: RealismFilter = RealismFilter()
     privacy: PrivacyFilter = PrivacyFilter()
+    sequences: SequenceCopies = SequenceCopies()
 
 
 class BehaviourSynthesisConfig(StrictModel):

@@ -23,7 +23,8 @@ from synth.schema import (
 )
 
 
-def _type_rank() -> F.Column:
+def type_rank() -> F.Column:
+    """The funnel position of ``event_type`` (view 0, cart 1, ...; other types last)."""
     rank = F.lit(len(EVENT_TYPES))
     for i, event_type in reversed(list(enumerate(EVENT_TYPES))):
         rank = F.when(F.col(EVENT_TYPE) == F.lit(event_type), F.lit(i)).otherwise(rank)
@@ -33,7 +34,7 @@ def _type_rank() -> F.Column:
 def user_sequences(train: DataFrame) -> DataFrame:
     """The ``user_sequences`` table of ``train`` (:data:`synth.schema.USER_SEQUENCE_SCHEMA`)."""
     micros = F.unix_micros(F.col(EVENT_TIME))
-    order = Window.partitionBy(USER_ID).orderBy(micros, _type_rank(), F.col(PRODUCT_ID))
+    order = Window.partitionBy(USER_ID).orderBy(micros, type_rank(), F.col(PRODUCT_ID))
     events = train.select(
         USER_ID,
         EVENT_TYPE,
@@ -41,7 +42,7 @@ def user_sequences(train: DataFrame) -> DataFrame:
         USER_SESSION,
         EVENT_TIME,
         micros.alias("_us"),
-        _type_rank().alias("_rank"),
+        type_rank().alias("_rank"),
     )
     ordered = events.select(
         USER_ID,

@@ -50,6 +50,7 @@ from synth.errors import InputError, InvalidDataError
 from synth.features.profiles import item_profiles, reference_time, train_split, user_profiles
 from synth.generate.behaviour import BehaviourParams, Catalog, generate_events
 from synth.generate.consistency import apply_identities
+from synth.generate.copies import choose_length, copying_users, event_sequences, share_with_copies
 from synth.generate.filters import (
     Constraint,
     Reason,
@@ -468,6 +469,7 @@ class FuseReport(StageReport):
     paths: dict[str, str]
     seconds: float
     behaviour: str = "rules"  # synthesize.fusion.behaviour.model
+    copies: dict[str, object] = field(default_factory=dict)  # the copied-run check
     sequence_model_id: str | None = None  # the sequence model, with learned behaviour
 
     def summary(self) -> str:
@@ -621,6 +623,43 @@ class BehaviourInputs:
         )
 
 
+COPIED_RUN = "copied_run"  # events_rejected reason: the user replays a training run of items
+
+
+def _copy_check(
+    spark: SparkSession, lakehouse: Lakehouse, ref: ModelRef, events: DataFrame, cfg: JobConfig
+) -> tuple[DataFrame | None, dict[str, object]]:
+    """The synthetic users whose events replay a training user's run (:mod:`.copies`).
+
+    Returns the copying users (None when no run length could be calibrated) and the figures
+    for the report: the calibration and the synthetic share beside the holdout share.
+    """
+    copy_cfg = cfg.synthesize.filters.sequences
+    path = lakehouse.gold_table("user_sequences")
+    if not table_exists(spark, path):
+        return None, {"skipped": f"{path} does not exist (run the features stage)"}
+    sequences = read_table(spark, path)
+    held = holdout_mask(USER_ID, ref.holdout_fraction, ref.holdout_seed)
+    train, holdout = sequences.where(~held), sequences.where(held)
+    check = choose_length(
+        train, holdout, max_holdout_share=copy_cfg.max_holdout_share, longest=copy_cfg.longest
+    )
+    figures: dict[str, object] = check.to_dict()
+    if check.length is None:
+        figures["skipped"] = (
+            "no holdout users to calibrate on"
+            if not check.holdout_shares
+            else f"holdout users share runs of every length up to {copy_cfg.longest}"
+        )
+        return None, figures
+    synthetic = event_sequences(events.where(F.col(ORIGIN) == F.lit(SYNTHETIC_USER)))
+    copying = copying_users(synthetic, train, check.length)
+    share, users = share_with_copies(synthetic, train, check.length)
+    figures["synthetic_share"] = round(share, 6)
+    figures["synthetic_users"] = users
+    return copying, figures
+
+
 @dataclass
 class LearnedBehaviour:
     """Drawing events with the trained sequence model (:mod:`synth.generate.learned`)."""
@@ -748,26 +787,35 @@ def run_fuse(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> FuseR
     empty_events = spark.createDataFrame([], SILVER_SCHEMA).withColumn(
         ORIGIN, F.lit(SYNTHETIC_USER)
     )
-    events = events if events is not None else empty_events
-    known = gold_items.select(F.col(PRODUCT_ID).alias("_pid"), F.lit(True).alias("_known"))
-    checked = (
-        events.join(F.broadcast(known), events[PRODUCT_ID] == known["_pid"], "left")
-        .withColumn(
-            "_reason",
-            F.when(F.col("_known").isNull(), F.lit("unknown_item")).when(
-                (F.col(EVENT_TIME) < F.lit(window["lo"]))
-                | (F.col(EVENT_TIME) > F.lit(window["hi"])),
-                F.lit("outside_real_window"),
-            ),
-        )
-        .drop("_pid", "_known")
-        .withColumn(MODEL_ID, F.lit(ref.model_id))
-        .withColumn(RUN_ID, F.lit(run))
-    )
-    # drawn once: both writes read the persisted events (the draws are deterministic, but
-    # drawing tens of millions of events twice doubled the stage's time)
-    checked = checked.persist(StorageLevel.DISK_ONLY)
+    # drawn once: the copy check and both writes read the persisted events (the draws are
+    # deterministic, but drawing tens of millions of events twice doubled the stage's time)
+    events = (events if events is not None else empty_events).persist(StorageLevel.DISK_ONLY)
+    copies: dict[str, object] = {}
     try:
+        known = gold_items.select(F.col(PRODUCT_ID).alias("_pid"), F.lit(True).alias("_known"))
+        reason = F.when(F.col("_known").isNull(), F.lit("unknown_item")).when(
+            (F.col(EVENT_TIME) < F.lit(window["lo"])) | (F.col(EVENT_TIME) > F.lit(window["hi"])),
+            F.lit("outside_real_window"),
+        )
+        checked = events.join(F.broadcast(known), events[PRODUCT_ID] == known["_pid"], "left")
+        copy_cfg = s.filters.sequences
+        if copy_cfg.enabled and ref.table == "user_profiles":
+            copying, copies = _copy_check(spark, lakehouse, ref, events, cfg)
+            if copying is not None:
+                flag = copying.select(F.col(USER_ID).alias("_copier"), F.lit(True).alias("_copy"))
+                checked = checked.join(flag, checked[USER_ID] == flag["_copier"], "left")
+                reason = reason.when(
+                    F.col("_copy").isNotNull() & (F.col(ORIGIN) == F.lit(SYNTHETIC_USER)),
+                    F.lit(COPIED_RUN),
+                )
+                checked = checked.withColumn("_reason", reason).drop("_copier", "_copy")
+        if "_reason" not in checked.columns:
+            checked = checked.withColumn("_reason", reason)
+        checked = (
+            checked.drop("_pid", "_known")
+            .withColumn(MODEL_ID, F.lit(ref.model_id))
+            .withColumn(RUN_ID, F.lit(run))
+        )
         replace_partition(
             checked.where(F.col("_reason").isNull()).drop("_reason"),
             paths["events"],
@@ -781,7 +829,7 @@ def run_fuse(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> FuseR
             value=run,
         )
     finally:
-        checked.unpersist()
+        events.unpersist()
     written = read_table(spark, paths["events"]).where(F.col(RUN_ID) == F.lit(run))
     event_counts = count_by(written, ORIGIN)[0]
     rejected = read_table(spark, paths["events_rejected"]).where(F.col(RUN_ID) == F.lit(run))
@@ -876,5 +924,6 @@ def run_fuse(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> FuseR
         paths=paths,
         seconds=round(time.perf_counter() - began, 2),
         behaviour=s.fusion.behaviour.model,
+        copies=copies,
         sequence_model_id=learned.ref.model_id if learned is not None else None,
     )

@@ -73,6 +73,11 @@ def test_fuse_writes_learned_events_that_keep_each_profile(spark, job) -> None: 
     assert report.behaviour == "learned" and report.sequence_model_id.startswith("user_seq")
     assert report.events.get(SYNTHETIC_USER, 0) > 0, report.summary()
     assert report.events.get(ENRICHMENT, 0) > 0, report.summary()
+    # the copied-run check ran, calibrated on the holdout users
+    assert report.copies["holdout_users"] > 0 and report.copies["holdout_shares"]
+    if report.copies["length"] is not None:
+        assert 0 <= report.copies["synthetic_share"] <= 1
+    assert set(report.rejected_events) <= {"outside_real_window", "copied_run"}
     events = read_table(spark, lakehouse.synthetic_table("events")).where(F.col(RUN_ID) == "l1")
     synthetic = events.where(F.col(ORIGIN) == SYNTHETIC_USER)
     kept = read_table(spark, lakehouse.synthetic_table("user_profiles")).where(
