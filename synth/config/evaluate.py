@@ -53,6 +53,22 @@ class FidelityEvalConfig(StrictModel):
     max_columns: int = Field(default=12, ge=1, le=64)
 
 
+class BehaviourEvalConfig(StrictModel):
+    """Fidelity of the synthetic users' events (:mod:`synth.evaluate.behaviour`).
+
+    Attributes:
+        enabled: Measure it (when the run has synthetic users' events).
+        users: Users drawn from each side (real train users, synthetic users; seeded).
+        min_users: Items with fewer users on either side are left out of the neighbour overlap.
+        max_items: Most items in the neighbour overlap (the most popular real ones).
+    """
+
+    enabled: bool = True
+    users: int = Field(default=5_000, ge=50)
+    min_users: int = Field(default=5, ge=1)
+    max_items: int = Field(default=2_000, ge=20, le=20_000)
+
+
 class EvaluateConfig(StrictModel):
     """Stage ``evaluate``: fidelity, utility and privacy of the run's synthetic table.
 
@@ -64,3 +80,4 @@ class EvaluateConfig(StrictModel):
     fidelity: FidelityEvalConfig = FidelityEvalConfig()
     utility: UtilityEvalConfig = UtilityEvalConfig()
     privacy: PrivacyEvalConfig = PrivacyEvalConfig()
+    behaviour: BehaviourEvalConfig = BehaviourEvalConfig()

@@ -9,7 +9,9 @@ never saw), the run's raw and filtered synthetic rows, and writes
 - ``utility``: train-on-synthetic / test-on-real (:mod:`synth.evaluate.utility`);
 - ``privacy``: exact-match shares (raw and released), closer-to-training share and the
   membership-inference AUC (:mod:`synth.evaluate.privacy`);
-- ``filtering``: the run's rows kept and removed per reason.
+- ``filtering``: the run's rows kept and removed per reason;
+- ``behaviour``: the synthetic users' events against real users' events (accuracy, coherence,
+  item-neighbour overlap, copied runs; :mod:`synth.evaluate.behaviour`), when the run has them.
 """
 
 from __future__ import annotations
@@ -27,15 +29,27 @@ from pyspark.sql.types import StructType
 from synth.config.evaluate import EvaluateConfig
 from synth.config.job import JobConfig
 from synth.errors import InputError
+from synth.evaluate.behaviour import behaviour_fidelity, copied_runs, sample_users
 from synth.evaluate.privacy import closer_to_training_share, membership_auc
 from synth.evaluate.utility import TASKS, tstr
+from synth.features.profiles import train_split
 from synth.generate.filters import Reason, encode_rows, row_hash
 from synth.generate.stage import count_by, model_encoder, real_split
 from synth.io.delta import Lakehouse, read_table, table_exists, write_json
 from synth.models.encoding import TableEncoder
 from synth.models.table_frame import model_rows
-from synth.refs import resolve_model, resolve_run_id
-from synth.schema import GOLD_SCHEMAS, REJECTED_REASON, ROW, RUN_ID, table_key
+from synth.refs import ModelRef, resolve_model, resolve_run_id
+from synth.schema import (
+    GOLD_SCHEMAS,
+    ORIGIN,
+    REJECTED_REASON,
+    ROW,
+    RUN_ID,
+    SYNTHETIC_USER,
+    USER_ID,
+    table_key,
+)
+from synth.seeding import holdout_mask
 from synth.stages import StageReport
 from synth.stats.fidelity import BINS, quality_score, sdtypes
 from synth.stats.hashing import hash_sample
@@ -114,6 +128,7 @@ class EvaluateReport(StageReport):
     filtering: dict[str, Any]
     seconds: float
     notes: list[str] = field(default_factory=list)
+    behaviour: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> str:
         """A few lines."""
@@ -213,6 +228,9 @@ def run(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> EvaluateRe
     fidelity: dict[str, Any] = {}
     if enough:
         fidelity = _fidelity(train_rows, kept, ec, encoder, gold, key, seed)
+    behaviour: dict[str, Any] = {}
+    if ec.behaviour.enabled and ref.table == "user_profiles":
+        behaviour = _behaviour(spark, lakehouse, ref, run, ec, seed)
     out = lakehouse.run_file(run, "evaluate.json")
     report = EvaluateReport(
         run_id=run,
@@ -229,9 +247,42 @@ def run(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> EvaluateRe
         },
         seconds=round(time.perf_counter() - began, 2),
         notes=notes,
+        behaviour=behaviour,
     )
     write_json(out, report.to_dict())
     return report
+
+
+def _behaviour(
+    spark: SparkSession,
+    lakehouse: Lakehouse,
+    ref: ModelRef,
+    run: str,
+    ec: EvaluateConfig,
+    seed: int,
+) -> dict[str, Any]:
+    """Behaviour fidelity and copied runs of the run's synthetic users' events, if any."""
+    path = lakehouse.synthetic_table("events")
+    sequences_path = lakehouse.gold_table("user_sequences")
+    if not table_exists(spark, path) or not table_exists(spark, sequences_path):
+        return {}
+    synthetic = read_table(spark, path).where(
+        (F.col(RUN_ID) == F.lit(run)) & (F.col(ORIGIN) == F.lit(SYNTHETIC_USER))
+    )
+    if synthetic.limit(1).count() == 0:
+        return {}
+    held = holdout_mask(USER_ID, ref.holdout_fraction, ref.holdout_seed)
+    real = train_split(read_table(spark, lakehouse.silver_table())).where(~held)
+    b = ec.behaviour
+    figures = behaviour_fidelity(
+        sample_users(real, b.users, seed + 8),
+        sample_users(synthetic, b.users, seed + 9),
+        min_users=b.min_users,
+        max_items=b.max_items,
+    )
+    sequences = read_table(spark, sequences_path)
+    figures["copied_runs"] = copied_runs(synthetic, sequences.where(~held), sequences.where(held))
+    return figures
 
 
 def _fidelity(

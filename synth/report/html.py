@@ -358,6 +358,44 @@ def _fidelity(m: dict[str, Any]) -> str:
     return _section("fidelity", "Fidelity: real vs synthetic", "".join(parts))
 
 
+def _behaviour(m: dict[str, Any]) -> str:
+    b = m.get("evaluate", {}).get("behaviour", {})
+    if not b:
+        return ""
+    if "accuracy" not in b:
+        return _section("behaviour", "Behaviour: synthetic users' events", f"<p>{_e(b)}</p>")
+    columns = sorted(b.get("accuracy_per_column", {}))
+    rows = [
+        [_e(c), fmt(b["accuracy_per_column"].get(c)), fmt(b["coherence_per_column"].get(c))]
+        for c in columns
+    ]
+    body = (
+        f"<p>{fmt(b['synthetic_users'])} synthetic users ({fmt(b['synthetic_events'])} events) "
+        f"against {fmt(b['real_users'])} real train users ({fmt(b['real_events'])} events). "
+        f"Accuracy (one minus the total variation distance of binned shares) "
+        f"{fmt(b['accuracy'])}, coherence (of the next event given the current one) "
+        f"{fmt(b['coherence'])}; share of each item's ten nearest neighbours (item-kNN) kept: "
+        f"{fmt(b['knn10_overlap'])} over {fmt(b['knn_items'])} items.</p>"
+        + _table(["column", "accuracy", "coherence"], rows)
+    )
+    copies = b.get("copied_runs", {})
+    if copies:
+        crows = [
+            [
+                _e(n),
+                fmt(c["synthetic_share"]),
+                fmt(c["holdout_share"]),
+                fmt(c["synthetic_users"]),
+                fmt(c["holdout_users"]),
+            ]
+            for n, c in copies.items()
+        ]
+        body += "<h3>Runs of n items copied from a training user</h3>" + _table(
+            ["n", "synthetic share", "holdout share", "synthetic users", "holdout users"], crows
+        )
+    return _section("behaviour", "Behaviour: synthetic users' events", body)
+
+
 def _training(m: dict[str, Any]) -> str:
     t = m.get("training", {})
     history = t.get("history", [])
@@ -415,6 +453,7 @@ def render(metrics: dict[str, Any]) -> str:
             _recommend(metrics),
             _utility_privacy(metrics),
             _fidelity(metrics),
+            _behaviour(metrics),
             _training(metrics),
             _accounting(metrics),
         ]

@@ -13,7 +13,16 @@ from synth.io.delta import finite_json
 from synth.report.html import fmt, page_numbers, render, stray_numbers
 from synth.report.metrics import targets, verdict
 
-SECTIONS = ("verdict", "recommendation", "utility", "privacy", "fidelity", "training", "accounting")
+SECTIONS = (
+    "verdict",
+    "recommendation",
+    "utility",
+    "privacy",
+    "fidelity",
+    "behaviour",
+    "training",
+    "accounting",
+)
 
 
 class _Page(HTMLParser):
@@ -130,6 +139,26 @@ def _metrics() -> dict[str, Any]:
             "correlation_real": [[1.0, 0.31], [0.31, 1.0]],
             "correlation_synthetic": [[1.0, 0.27], [0.27, 1.0]],
         },
+        "behaviour": {
+            "accuracy": 0.912,
+            "accuracy_per_column": {"event_type": 0.97, "gap": 0.81},
+            "coherence": 0.77,
+            "coherence_per_column": {"event_type": 0.9, "category": 0.64},
+            "knn10_overlap": 0.213,
+            "knn_items": 812.0,
+            "real_users": 5000.0,
+            "synthetic_users": 4980.0,
+            "real_events": 48211.0,
+            "synthetic_events": 50713.0,
+            "copied_runs": {
+                "3": {
+                    "synthetic_share": 0.0123,
+                    "holdout_share": 0.0456,
+                    "synthetic_users": 3900.0,
+                    "holdout_users": 7100.0,
+                }
+            },
+        },
         "filtering": {
             "raw_rows": 55000.0,
             "kept_rows": 45613.0,
@@ -187,6 +216,7 @@ def test_every_number_on_the_page_is_in_metrics_json():
     # Assert: the page shows many numbers, each one of metrics.json
     assert len(shown) > 100
     assert "0.0532" in shown and "40.2" in shown and "996329" in shown
+    assert "0.213" in shown and "0.0456" in shown  # the behaviour section
     assert stray_numbers(page, metrics) == []
 
 
