@@ -12,6 +12,7 @@ import bench.common
 from bench.common import PeakRss, result_document, run_module, target_met, write_result
 
 BENCHMARKS = (
+    "behaviour",
     "calibrate_simulator",
     "features",
     "generators",
