@@ -195,3 +195,30 @@ def test_vocabulary_errors_name_the_problem() -> None:
     vocab = SequenceVocabulary.build(_items(), ["cart", "zap", "view"])
     assert vocab.event_types == ("view", "cart", "zap")  # canonical first, extras sorted
     assert vocab.item_index(np.array([FIRST_ID, 5]))[1] == V + 1  # unknown item token
+
+
+def test_users_with_one_event_train_and_zero_counts_draw_nothing() -> None:
+    vocab = SequenceVocabulary.build(_items(), ["view"])
+    profiles = pd.DataFrame({"segment": ["a", "b"] * 20})
+    encoder = TableEncoder([ColumnSpec("segment", "categorical")]).fit(profiles, seed=0)
+    model = EventSequenceModel(
+        TrainConfig(epochs=2, batch_size=8, seed=0), max_len=4, hidden=8, vocabulary=vocab
+    )
+    model.setup(encoder)
+    one = [np.array([0])] * 40  # every user has a single view
+    rows = model.encode_rows(
+        encoder.transform(profiles), one, [np.array([3])] * 40, [np.array([N_BINS])] * 40
+    )
+    model.fit_rows(rows)
+    assert np.isfinite(model.history[-1].losses["type"])
+    assert model.history[-1].losses["gap"] == 0.0  # no event has a gap to learn
+    budget = np.zeros((2, 6), dtype=np.int64)
+    out = model.sample_events(
+        encoder.transform(profiles.iloc[:2]),
+        np.array([1, 2]),
+        np.zeros(2),
+        seed=0,
+        type_budget=budget,
+        breaks=np.zeros(2),
+    )
+    assert len(out.row) == 0
