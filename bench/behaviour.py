@@ -7,7 +7,8 @@ trained and synthetic profiles are kept), the three generators write events for 
 
 * ``rules``: :func:`synth.generate.behaviour.generate_events` (the baseline);
 * ``learned``: the sequence model through Spark (:func:`synth.generate.learned.learned_events`,
-  ``mapInArrow``), timed: ``events_per_s_spark``;
+  ``mapInArrow``); ``events_per_s_spark`` is timed on every kept synthetic profile (a count
+  over the drawn events, so nothing is collected to the driver);
 * ``peer``: mostlyai-engine 2.7.3's TabularARGN (``bench/peer/engine.py`` in the peer's own
   environment, ``.cache/venv-peer`` synced from ``bench/peer/uv.lock``; data moves as Parquet),
   trained on the same real training users (profiles as the context table, their events as the
@@ -267,11 +268,33 @@ def measure(name: str, lakehouse: Path, users: int, seed: int, work: Path) -> di
         window_hi_ns=0,
         partitions=spark.sparkContext.defaultParallelism,
     )
+    events["learned"] = drawn.toPandas()
+    # throughput through Spark: every kept synthetic profile, the events drawn and counted (not
+    # collected), so the figure is the drawing itself
+    every = read_table(spark, lake.synthetic_table("user_profiles")).where(
+        (F.col(RUN_ID) == run) & F.col(REJECTED_REASON).isNull()
+    )
+    every = every.select(*USER_PROFILE_SCHEMA.names).persist()
+    n_users = every.count()
+    all_events = learned_events(
+        every,
+        blob,
+        inputs.catalog,
+        seed=seed,
+        source="b",
+        source_file="b",
+        enrich=False,
+        window_hi_ns=0,
+        partitions=spark.sparkContext.defaultParallelism,
+    )
+    counted = all_events.groupBy().count()
     began = time.perf_counter()
-    learned = drawn.toPandas()
+    n_events = int(counted.first()[0])
     seconds = time.perf_counter() - began
-    out[f"{name}.learned.events_per_s_spark"] = round(len(learned) / seconds, 1)
-    events["learned"] = learned
+    every.unpersist()
+    out[f"{name}.learned.spark_users"] = float(n_users)
+    out[f"{name}.learned.spark_events"] = float(n_events)
+    out[f"{name}.learned.events_per_s_spark"] = round(n_events / seconds, 1)
     history = artifact["history"]
     train_s = float(sum(e["seconds"] for e in history))
     out[f"{name}.learned.train_seconds"] = round(train_s, 1)
@@ -307,12 +330,13 @@ def measure(name: str, lakehouse: Path, users: int, seed: int, work: Path) -> di
     for gen in GENERATORS:
         frame = events[gen][["event_time", "event_type", "product_id", "category_id", "user_id"]]
         frame = frame.assign(event_time=pd.to_datetime(frame["event_time"]).dt.tz_localize(None))
-        figures = behaviour_fidelity(real, frame)
+        figures = behaviour_fidelity(real, frame, baseline=hold)
         for key in ("accuracy", "coherence", "knn10_overlap"):
             out[f"{name}.{gen}.{key}"] = round(float(figures[key]), 4)
         for col, value in figures["accuracy_per_column"].items():
             out[f"{name}.{gen}.accuracy.{col}"] = round(float(value), 4)
         out[f"{name}.{gen}.events"] = float(len(frame))
+        out[f"{name}.knn10_overlap_real"] = round(float(figures["knn10_overlap_real"]), 4)
         out[f"{name}.{gen}.dcr_share"] = round(dcr_share(frame, real, hold, seed), 4)
         spark_events = spark.createDataFrame(
             frame.assign(event_time=pd.to_datetime(frame["event_time"]))

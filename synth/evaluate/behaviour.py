@@ -15,7 +15,9 @@ the run's kept ``synthetic_user`` events), on the driver:
 * **item neighbours**: item-kNN (cosine over users' binary item sets) fitted on the real sample
   and on the synthetic sample; for the items with at least ``min_users`` users in both, the
   share of each item's 10 nearest real neighbours that are among its 10 nearest synthetic ones,
-  averaged (``knn10_overlap``; 0 when the synthetic events carry no item-to-item signal);
+  averaged (``knn10_overlap``; 0 when the synthetic events carry no item-to-item signal); the
+  same overlap between two samples of real users (``knn10_overlap_real``) is its ceiling at
+  that sample size;
 * **copied runs**: for n = 3, 4, 5, the share of synthetic users and of holdout users whose
   item sequence holds a run of n items of a training user's sequence
   (:func:`synth.generate.copies.share_with_copies`): synthetic at or below holdout means no more
@@ -156,10 +158,16 @@ def behaviour_fidelity(
     real: pd.DataFrame,
     synthetic: pd.DataFrame,
     *,
+    baseline: pd.DataFrame | None = None,
     min_users: int = 5,
     max_items: int = 2_000,
 ) -> dict[str, Any]:
-    """Accuracy, coherence and item-neighbour overlap of sampled events (module docstring)."""
+    """Accuracy, coherence and item-neighbour overlap of sampled events (module docstring).
+
+    ``baseline``: other real users' events (e.g. holdout users), of the same sample size: their
+    neighbour overlap with ``real`` (``knn10_overlap_real``) is what sampling noise alone leaves
+    of the neighbours, the ceiling to read ``knn10_overlap`` against.
+    """
     if real.empty or synthetic.empty:
         return {"note": "no events on one side: behaviour not measured"}
     top = real[CATEGORY_ID].value_counts().index[:TOP_CATEGORIES].tolist()
@@ -178,6 +186,9 @@ def behaviour_fidelity(
         "category": _coherence(r, s, "category"),
     }
     overlap, compared = knn_overlap(real, synthetic, min_users=min_users, max_items=max_items)
+    ceiling = float("nan")
+    if baseline is not None and not baseline.empty:
+        ceiling = knn_overlap(real, baseline, min_users=min_users, max_items=max_items)[0]
     return {
         "accuracy": float(np.mean(list(accuracy.values()))),
         "accuracy_per_column": accuracy,
@@ -185,6 +196,7 @@ def behaviour_fidelity(
         "coherence_per_column": coherence,
         "knn10_overlap": overlap,
         "knn_items": float(compared),
+        "knn10_overlap_real": ceiling,
         "real_users": float(r[USER_ID].nunique()),
         "synthetic_users": float(s[USER_ID].nunique()),
         "real_events": float(len(r)),

@@ -272,11 +272,12 @@ def _behaviour(
     if synthetic.limit(1).count() == 0:
         return {}
     held = holdout_mask(USER_ID, ref.holdout_fraction, ref.holdout_seed)
-    real = train_split(read_table(spark, lakehouse.silver_table())).where(~held)
+    train = train_split(read_table(spark, lakehouse.silver_table()))
     b = ec.behaviour
     figures = behaviour_fidelity(
-        sample_users(real, b.users, seed + 8),
+        sample_users(train.where(~held), b.users, seed + 8),
         sample_users(synthetic, b.users, seed + 9),
+        baseline=sample_users(train.where(held), b.users, seed + 10),
         min_users=b.min_users,
         max_items=b.max_items,
     )

@@ -670,6 +670,7 @@ class LearnedBehaviour:
     window_hi_ns: int
     partitions: int
     sequences: DataFrame
+    threads: int
 
     @classmethod
     def read(
@@ -689,6 +690,7 @@ class LearnedBehaviour:
             window_hi_ns=int(hi.value),
             partitions=cfg.synthesize.partitions or spark.sparkContext.defaultParallelism,
             sequences=sequences,
+            threads=cfg.synthesize.torch_threads,
         )
 
     def synthetic_users(self, kept: DataFrame, *, seed: int, source: str, run: str) -> DataFrame:
@@ -703,6 +705,7 @@ class LearnedBehaviour:
             enrich=False,
             window_hi_ns=self.window_hi_ns,
             partitions=self.partitions,
+            threads=self.threads,
         )
 
     def enrichment(
@@ -726,6 +729,7 @@ class LearnedBehaviour:
             enrich=True,
             window_hi_ns=self.window_hi_ns,
             partitions=self.partitions,
+            threads=self.threads,
         )
 
 

@@ -375,7 +375,8 @@ def _behaviour(m: dict[str, Any]) -> str:
         f"Accuracy (one minus the total variation distance of binned shares) "
         f"{fmt(b['accuracy'])}, coherence (of the next event given the current one) "
         f"{fmt(b['coherence'])}; share of each item's ten nearest neighbours (item-kNN) kept: "
-        f"{fmt(b['knn10_overlap'])} over {fmt(b['knn_items'])} items.</p>"
+        f"{fmt(b['knn10_overlap'])} over {fmt(b['knn_items'])} items (between two samples of "
+        f"real users: {fmt(b.get('knn10_overlap_real'))}).</p>"
         + _table(["column", "accuracy", "coherence"], rows)
     )
     copies = b.get("copied_runs", {})

@@ -144,6 +144,7 @@ def _events(spark, job, partitions: int) -> pd.DataFrame:  # noqa: ANN001
         enrich=False,
         window_hi_ns=0,
         partitions=partitions,
+        block_users=100,  # 7 blocks: spread over 1 or 4 partitions
     )
     return df.toPandas().sort_values(["user_id", "event_time", "product_id"]).reset_index(drop=True)
 

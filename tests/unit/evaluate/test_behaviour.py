@@ -37,7 +37,7 @@ def test_the_same_events_score_one() -> None:
 
 def test_order_free_events_keep_marginals_but_lose_coherence_and_neighbours() -> None:
     real = _events(0, ordered=True)
-    ordered = behaviour_fidelity(real, _events(1, ordered=True))
+    ordered = behaviour_fidelity(real, _events(1, ordered=True), baseline=_events(2, ordered=True))
     shuffled = behaviour_fidelity(real, _events(1, ordered=False))
     assert shuffled["accuracy_per_column"]["event_type"] > 0.95
     assert ordered["coherence_per_column"]["category"] > 0.9
@@ -46,6 +46,7 @@ def test_order_free_events_keep_marginals_but_lose_coherence_and_neighbours() ->
         < ordered["coherence_per_column"]["category"] - 0.3
     )
     assert ordered["knn10_overlap"] > 0.6 and shuffled["knn10_overlap"] < 0.4
+    assert ordered["knn10_overlap_real"] > 0.6
 
 
 def test_too_few_shared_items_is_not_measured() -> None:

@@ -146,6 +146,7 @@ def _metrics() -> dict[str, Any]:
             "coherence_per_column": {"event_type": 0.9, "category": 0.64},
             "knn10_overlap": 0.213,
             "knn_items": 812.0,
+            "knn10_overlap_real": 0.387,
             "real_users": 5000.0,
             "synthetic_users": 4980.0,
             "real_events": 48211.0,
