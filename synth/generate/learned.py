@@ -132,13 +132,20 @@ def _blocks(frames: Iterable[pa.RecordBatch]) -> Iterator[pd.DataFrame]:
 
 
 def _fit_times(
-    start: np.ndarray, gaps: np.ndarray, breaks: np.ndarray, row: np.ndarray, room: np.ndarray
+    start: np.ndarray,
+    gaps: np.ndarray,
+    breaks: np.ndarray,
+    row: np.ndarray,
+    room: np.ndarray,
+    *,
+    stretch: bool,
 ) -> np.ndarray:
     """Event times (ns): ``start`` of each row plus its cumulative gaps, fitted into ``room``.
 
-    With ``room[r] >= 0``: the row's session breaks stretch or shrink so that its last event is
-    at ``start + room`` when the within-session gaps fit; otherwise every gap shrinks by the
-    same factor. With ``room < 0`` (no limit): the gaps as drawn.
+    With ``room[r] >= 0``: when the gaps overshoot it, the row's session breaks shrink so that
+    its last event is at ``start + room`` (every gap shrinks by one factor when the
+    within-session gaps alone overshoot); with ``stretch``, a row with room to spare has its
+    breaks stretched to end there too. With ``room < 0`` (no limit): the gaps as drawn.
     """
     n_rows = len(start)
     within = np.bincount(row, weights=np.where(breaks, 0, gaps), minlength=n_rows)
@@ -146,7 +153,8 @@ def _fit_times(
     limited = room >= 0
     scale_break = np.ones(n_rows)
     scale_all = np.ones(n_rows)
-    fits = limited & (across > 0) & (within <= room)
+    overshoot = within + across > room
+    fits = limited & (across > 0) & (within <= room) & (overshoot | stretch)
     scale_break[fits] = (room[fits] - within[fits]) / across[fits]
     over = limited & ~fits & (within + across > room)
     scale_all[over] = room[over] / (within[over] + across[over])
@@ -240,9 +248,9 @@ def _draw_block(
     seconds = np.where(first, 0, seconds).astype(np.float64)
     if enrich:
         # the continuation's first event follows the last real one by its drawn gap
-        time_ns = _fit_times(start, seconds, is_break, out.row, room)
+        time_ns = _fit_times(start, seconds, is_break, out.row, room, stretch=False)
     else:
-        time_ns = _fit_times(start, seconds, is_break & ~first, out.row, room)
+        time_ns = _fit_times(start, seconds, is_break & ~first, out.row, room, stretch=True)
     # catalog positions of the drawn items (the model's vocabulary is the catalog's items)
     pid = model.product_ids[out.item]
     pos = np.searchsorted(catalog.product_id, pid)
