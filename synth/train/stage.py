@@ -71,11 +71,18 @@ class TrainReport(StageReport):
     def summary(self) -> str:
         """A few human-readable lines."""
         metrics = ", ".join(f"{k} {v:.3f}" for k, v in self.metrics.items())
-        return (
+        text = (
             f"{self.model_id}: {self.epochs} epochs on {self.table} v{self.delta_version} "
             f"({self.backend}, {self.world_size} process(es), {self.seconds:.0f}s)\n"
             f"  {metrics}\n  model: {self.model_dir}"
         )
+        if self.sequence is not None:
+            text += (
+                f"\n{self.sequence['model_id']}: {self.sequence['epochs']} epochs on "
+                f"{self.sequence['users']:,} users' sequences ({self.sequence['seconds']:.0f}s)"
+                f"\n  model: {self.sequence['model_dir']}"
+            )
+        return text
 
 
 def _model_params(cfg: TrainStageConfig) -> dict[str, Any]:
