@@ -15,6 +15,7 @@ real events); the targets are issue 7's:
 
     .venv/bin/python -m bench.recommend                        # all three datasets
     .venv/bin/python -m bench.recommend --datasets rees46_cosmetics
+    .venv/bin/python -m bench.recommend --behaviour learned   # -> results/recommend_learned.json
 """
 
 from __future__ import annotations
@@ -41,13 +42,18 @@ DATASETS = {
 }
 
 
-def run_dataset(name: str, work: Path) -> dict[str, object] | None:
-    """Run the pipeline for ``name``; return its metrics.json (None when its data is absent)."""
+def run_dataset(name: str, work: Path, behaviour: str = "rules") -> dict[str, object] | None:
+    """Run the pipeline for ``name``; return its metrics.json (None when its data is absent).
+
+    ``behaviour`` sets ``synthesize.fusion.behaviour.model`` (``rules`` or ``learned``).
+    """
     config, data = DATASETS[name]
     if data is not None and not (ROOT / data).is_dir():
         print(f"{name}: {data} is absent; skipped")  # noqa: T201
         return None
     cfg = yaml.safe_load((ROOT / config).read_text())
+    fusion = cfg.setdefault("synthesize", {}).setdefault("fusion", {})
+    fusion.setdefault("behaviour", {})["model"] = behaviour
     cfg["lakehouse"] = str(work / name / "lakehouse")
     path = work / name / "job.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -118,15 +124,24 @@ def main(argv: list[str] | None = None) -> int:
     """Run the datasets, print the targets, write bench/results/recommend.json."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default=",".join(DATASETS))
-    parser.add_argument("--work", type=Path, default=WORK / "recommend")
-    parser.add_argument("--out", type=Path, default=RESULTS / "recommend.json")
+    parser.add_argument(
+        "--behaviour",
+        choices=("rules", "learned"),
+        default="rules",
+        help="synthetic events from the rules or the sequence model (issue 18)",
+    )
+    parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
+    suffix = "" if args.behaviour == "rules" else f"_{args.behaviour}"
+    args.work = args.work or WORK / f"recommend{suffix}"
+    args.out = args.out or RESULTS / f"recommend{suffix}.json"
     metrics: dict[str, float] = {}
     targets: Targets = {}
     for name in args.datasets.split(","):
         if name not in DATASETS:
             parser.error(f"unknown dataset {name!r}; known: {sorted(DATASETS)}")
-        got = run_dataset(name, args.work.resolve())
+        got = run_dataset(name, args.work.resolve(), args.behaviour)
         if got is None:
             continue
         more, more_targets = flatten(name, got)
