@@ -41,15 +41,19 @@ def ngrams(sequences: DataFrame, n: int) -> DataFrame:
     )
 
 
-def share_with_copies(users: DataFrame, reference: DataFrame, n: int) -> tuple[float, int]:
-    """(share of ``users`` with an n-gram of ``reference``, users with at least n events)."""
-    eligible = users.where(F.size("product_ids") >= F.lit(n))
-    total = eligible.count()
+def share_with_copies(
+    users: DataFrame, reference: DataFrame, n: int, *, copying: DataFrame | None = None
+) -> tuple[float, int]:
+    """(share of ``users`` with an n-gram of ``reference``, users with at least n events).
+
+    ``copying``: the result of :func:`copying_users` for the same arguments, when the caller
+    already has it (it is not computed again).
+    """
+    total = users.where(F.size("product_ids") >= F.lit(n)).count()
     if total == 0:
         return 0.0, 0
-    known = ngrams(reference, n).select(_HASH).distinct()
-    hits = ngrams(eligible, n).join(known, _HASH, "left_semi").select(USER_ID).distinct().count()
-    return hits / total, total
+    copiers = copying if copying is not None else copying_users(users, reference, n)
+    return copiers.count() / total, total
 
 
 @dataclass
@@ -102,7 +106,7 @@ def event_sequences(events: DataFrame) -> DataFrame:
     )
 
 
-def copying_users(synthetic: DataFrame, train: DataFrame, n: int) -> DataFrame:
-    """(user_id) of the synthetic users whose sequence holds a training n-gram."""
-    known = ngrams(train, n).select(_HASH).distinct()
-    return ngrams(synthetic, n).join(known, _HASH, "left_semi").select(USER_ID).distinct()
+def copying_users(users: DataFrame, reference: DataFrame, n: int) -> DataFrame:
+    """(user_id) of the ``users`` whose sequence holds an n-gram of ``reference``."""
+    known = ngrams(reference, n).select(_HASH).distinct()
+    return ngrams(users, n).join(known, _HASH, "left_semi").select(USER_ID).distinct()

@@ -653,8 +653,9 @@ def _copy_check(
         )
         return None, figures
     synthetic = event_sequences(events.where(F.col(ORIGIN) == F.lit(SYNTHETIC_USER)))
-    copying = copying_users(synthetic, train, check.length)
-    share, users = share_with_copies(synthetic, train, check.length)
+    # persisted: counted for the report, then joined to the events (the caller unpersists it)
+    copying = copying_users(synthetic, train, check.length).persist()
+    share, users = share_with_copies(synthetic, train, check.length, copying=copying)
     figures["synthetic_share"] = round(share, 6)
     figures["synthetic_users"] = users
     return copying, figures
@@ -795,6 +796,7 @@ def run_fuse(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> FuseR
     # deterministic, but drawing tens of millions of events twice doubled the stage's time)
     events = (events if events is not None else empty_events).persist(StorageLevel.DISK_ONLY)
     copies: dict[str, object] = {}
+    copying: DataFrame | None = None
     try:
         known = gold_items.select(F.col(PRODUCT_ID).alias("_pid"), F.lit(True).alias("_known"))
         reason = F.when(F.col("_known").isNull(), F.lit("unknown_item")).when(
@@ -812,11 +814,9 @@ def run_fuse(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> FuseR
                     F.col("_copy").isNotNull() & (F.col(ORIGIN) == F.lit(SYNTHETIC_USER)),
                     F.lit(COPIED_RUN),
                 )
-                checked = checked.withColumn("_reason", reason).drop("_copier", "_copy")
-        if "_reason" not in checked.columns:
-            checked = checked.withColumn("_reason", reason)
         checked = (
-            checked.drop("_pid", "_known")
+            checked.withColumn("_reason", reason)
+            .drop("_pid", "_known", "_copier", "_copy")
             .withColumn(MODEL_ID, F.lit(ref.model_id))
             .withColumn(RUN_ID, F.lit(run))
         )
@@ -834,6 +834,8 @@ def run_fuse(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> FuseR
         )
     finally:
         events.unpersist()
+        if copying is not None:
+            copying.unpersist()
     written = read_table(spark, paths["events"]).where(F.col(RUN_ID) == F.lit(run))
     event_counts = count_by(written, ORIGIN)[0]
     rejected = read_table(spark, paths["events_rejected"]).where(F.col(RUN_ID) == F.lit(run))

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -14,7 +15,44 @@ from pyspark.sql import SparkSession
 
 from synth.config.train import TrainStageConfig
 from synth.errors import InputError
+from synth.train.data import CacheInfo
 from synth.train.loop import TrainJob, train_worker
+
+
+def process_count(cfg: TrainStageConfig) -> int:
+    """Training processes of the configured backend (``local``: one)."""
+    return 1 if cfg.backend == "local" else cfg.num_processes
+
+
+def stage_job(
+    cfg: TrainStageConfig,
+    *,
+    model: str,
+    params: dict[str, Any],
+    train: dict[str, Any],
+    encoder_json: str,
+    cache: CacheInfo,
+    model_dir: str,
+) -> TrainJob:
+    """The job of one model trained by the ``train`` stage.
+
+    The stage's backend, resume and GPU settings; checkpoints under ``model_dir``; the machine's
+    cores shared by the processes.
+    """
+    return TrainJob(
+        model=model,
+        params=params,
+        train=train,
+        encoder_json=encoder_json,
+        cache_url=cache.url,
+        width=cache.width,
+        rows=cache.rows,
+        checkpoint_dir=f"{model_dir}/checkpoints",
+        backend=cfg.backend,
+        resume=cfg.resume,
+        use_gpu=cfg.use_gpu,
+        threads=max(1, (os.cpu_count() or 1) // process_count(cfg)),
+    )
 
 
 def _launch_local(spark: SparkSession, job: TrainJob, cfg: TrainStageConfig) -> dict[str, Any]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -45,8 +44,7 @@ from synth.schema import USER_ID, USER_PROFILE_SCHEMA
 from synth.seeding import holdout_mask
 from synth.stages import StageReport
 from synth.train.data import RowEncoder, encoder_fingerprint, fit_encoder, write_cache
-from synth.train.launch import LAUNCHERS
-from synth.train.loop import TrainJob
+from synth.train.launch import LAUNCHERS, process_count, stage_job
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +189,7 @@ def train_sequences(
         f"{encoder_fingerprint(encoder)}-p{versions['user_profiles']}-i{versions['item_profiles']}"
         f"-L{params.max_len}{holdout}"
     )
-    processes = 1 if cfg.backend == "local" else cfg.num_processes
+    processes = process_count(cfg)
     cache = write_cache(
         spark,
         train_df,
@@ -207,19 +205,14 @@ def train_sequences(
         min_files=2 * processes,
     )
     model_dir = lakehouse.model_dir(SEQUENCES, ident)
-    job = TrainJob(
+    job = stage_job(
+        cfg,
         model=EventSequenceModel.name,
         params={**params.model_dump(mode="json"), "vocabulary": vocab},
         train=seq.train.model_dump(mode="json"),
         encoder_json=encoder.to_json(),
-        cache_url=cache.url,
-        width=cache.width,
-        rows=cache.rows,
-        checkpoint_dir=f"{model_dir}/checkpoints",
-        backend=cfg.backend,
-        resume=cfg.resume,
-        use_gpu=cfg.use_gpu,
-        threads=max(1, (os.cpu_count() or 1) // processes),
+        cache=cache,
+        model_dir=model_dir,
     )
     log.info(
         "train: sequence model on %s users, %s items, with %s x%d",

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -42,8 +41,7 @@ from synth.seeding import holdout_mask
 from synth.stages import StageReport
 from synth.stats.fidelity import quality_score, sdtypes
 from synth.train.data import build_cache, cache_url, fit_encoder
-from synth.train.launch import LAUNCHERS
-from synth.train.loop import TrainJob
+from synth.train.launch import LAUNCHERS, process_count, stage_job
 from synth.train.sequences import train_sequences
 
 log = logging.getLogger(__name__)
@@ -114,7 +112,7 @@ def train(spark: SparkSession, lakehouse: Lakehouse, cfg: TrainStageConfig) -> T
         max_categories=cfg.max_categories,
         seed=seed,
     )
-    processes = 1 if cfg.backend == "local" else cfg.num_processes
+    processes = process_count(cfg)
     cache = build_cache(
         spark,
         df,
@@ -129,19 +127,14 @@ def train(spark: SparkSession, lakehouse: Lakehouse, cfg: TrainStageConfig) -> T
     )
     ident = model_id(cfg, version)
     model_dir = lakehouse.model_dir(cfg.table, ident)
-    job = TrainJob(
+    job = stage_job(
+        cfg,
         model=cfg.model,
         params=_model_params(cfg),
         train=cfg.train.model_dump(mode="json"),
         encoder_json=encoder.to_json(),
-        cache_url=cache.url,
-        width=cache.width,
-        rows=cache.rows,
-        checkpoint_dir=f"{model_dir}/checkpoints",
-        backend=cfg.backend,
-        resume=cfg.resume,
-        use_gpu=cfg.use_gpu,
-        threads=max(1, (os.cpu_count() or 1) // processes),
+        cache=cache,
+        model_dir=model_dir,
     )
     log.info(
         "train: %s on %s v%d (%d rows) with %s x%d",
