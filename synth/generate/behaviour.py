@@ -102,7 +102,14 @@ from synth.schema import (
 )
 from synth.stats.hashing import hash_uniform
 
-__all__ = ["BehaviourParams", "Catalog", "events_frame", "generate_events", "session_id_strings"]
+__all__ = [
+    "BehaviourParams",
+    "Catalog",
+    "events_frame",
+    "generate_events",
+    "session_id_strings",
+    "time_column",
+]
 
 # Purposes of the draws (never renumber: that changes every generated data set).
 _P_CATEGORY, _P_BRAND, _P_ITEM, _P_CART_PICK, _P_FOLLOW_PICK = 1, 2, 3, 4, 5
@@ -395,7 +402,7 @@ def _int_column(profiles: pd.DataFrame, col: str) -> np.ndarray:
     return values.to_numpy(dtype=np.int64)
 
 
-def _time_column(profiles: pd.DataFrame, col: str) -> np.ndarray:
+def time_column(profiles: pd.DataFrame, col: str) -> np.ndarray:
     """A timestamp column as int64 nanoseconds since the epoch, UTC."""
     values = pd.to_datetime(profiles[col])
     if values.dt.tz is not None:
@@ -661,8 +668,8 @@ def generate_events(
     uid, counts, m = all_uid[keep], counts[keep], m_all[keep]
     n = len(uid)
     n_sessions = np.clip(_int_column(kept, "n_sessions"), 1, m)
-    first = _time_column(kept, "first_seen")
-    last = np.maximum(_time_column(kept, "last_seen"), first)
+    first = time_column(kept, "first_seen")
+    last = np.maximum(time_column(kept, "last_seen"), first)
     index = catalog._index
     shares = _category_shares(kept["category_shares"].to_numpy(dtype=object), index)
     top_brand = [_first(v) for v in kept["top_brands"].to_numpy(dtype=object)]

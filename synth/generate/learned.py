@@ -45,7 +45,7 @@ from pyspark.sql.pandas.types import to_arrow_schema
 
 from synth.config.job import JobConfig
 from synth.errors import InputError, InvalidDataError
-from synth.generate.behaviour import Catalog, events_frame, session_id_strings
+from synth.generate.behaviour import Catalog, events_frame, session_id_strings, time_column
 from synth.generate.sampler import ModelBlob
 from synth.io.delta import Lakehouse, table_exists, table_version
 from synth.models.encoding import TableEncoder
@@ -174,13 +174,6 @@ def _row_cumsum(values: np.ndarray, row: np.ndarray) -> np.ndarray:
     return cum - np.repeat(before, sizes)
 
 
-def _time_ns(values: pd.Series) -> np.ndarray:
-    times = pd.to_datetime(values)
-    if times.dt.tz is not None:
-        times = times.dt.tz_convert("UTC").dt.tz_localize(None)
-    return times.to_numpy(dtype="datetime64[ns]").view(np.int64)
-
-
 def _draw_block(
     pdf: pd.DataFrame,
     model: EventSequenceModel,
@@ -215,7 +208,7 @@ def _draw_block(
             prefix=(prefix_types, prefix_items, prefix_gaps),
         )
         last = (
-            _time_ns(pdf["first_event_time"])
+            time_column(pdf, "first_event_time")
             + np.array([int(np.sum(g)) for g in pdf["gaps_s"]], dtype=np.int64) * _NS
         )
         start = last
@@ -227,8 +220,8 @@ def _draw_block(
         out = model.sample_events(
             profiles, uid, n_new, seed=seed, type_budget=budget, breaks=breaks
         )
-        start = _time_ns(pdf["first_seen"])
-        room = np.maximum(_time_ns(pdf["last_seen"]) - start, 0) / _NS
+        start = time_column(pdf, "first_seen")
+        room = np.maximum(time_column(pdf, "last_seen") - start, 0) / _NS
     if len(out.row) == 0:
         return events_frame(
             catalog,
