@@ -10,6 +10,10 @@ real events); the targets are issue 7's:
   below real-only by more than the seed spread;
 - ``<dataset>.<model>.cold_lift_pct >= 5`` and ``<dataset>.<model>.cold_lift_over_spread >= 1``:
   at least +5% NDCG@10 for cold / sparse users, and a lift larger than the seed spread;
+- issue 18's: ``<dataset>.item_knn.synthetic_only_share_of_real >= 0.6`` (item-kNN trained on
+  synthetic events alone reaches 60% of its real-only NDCG@10) and
+  ``<dataset>.models_cold_lift_ge_10pct >= 2`` (at least two models lift cold / sparse users by
+  10% or more);
 - ``<dataset>.exact_match_share <= 0``, ``<dataset>.closer_to_training_share <= 0.55``,
   ``<dataset>.mia_auc <= 0.6``.
 
@@ -77,6 +81,7 @@ def flatten(name: str, m: dict[str, object]) -> tuple[dict[str, float], Targets]
     rec = m["recommend"]
     assert isinstance(rec, dict)
     k = rec["settings"]["k"][0]
+    strong_cold = 0
     for model, segs in sorted(rec["comparisons"].items()):
         every, cold = segs["all"], segs["cold"]
         p = f"{name}.{model}"
@@ -102,6 +107,15 @@ def flatten(name: str, m: dict[str, object]) -> tuple[dict[str, float], Targets]
         synthetic = rec["results"][model].get("synthetic", {}).get("all", {}).get(f"ndcg@{k}")
         if synthetic:
             out[f"{p}.all_synthetic_only_ndcg{k}"] = round(synthetic["mean"], 5)
+            if every["real_mean"] > 0:
+                share = synthetic["mean"] / every["real_mean"]
+                out[f"{p}.synthetic_only_share_of_real"] = round(share, 4)
+                if model == "item_knn":
+                    targets[f"{p}.synthetic_only_share_of_real"] = (">=", 0.6)
+        if cold["lift_pct"] is not None and cold["lift_pct"] >= 10.0:
+            strong_cold += 1
+    out[f"{name}.models_cold_lift_ge_10pct"] = float(strong_cold)
+    targets[f"{name}.models_cold_lift_ge_10pct"] = (">=", 2.0)
     ev = m["evaluate"]
     assert isinstance(ev, dict)
     privacy = ev["privacy"]

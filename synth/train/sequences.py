@@ -65,6 +65,7 @@ class SequenceTrainReport(StageReport):
     resumed_after: int
     users: int
     truncated_users: int
+    empty_users: int
     items: int
     event_types: list[str]
     seconds: float
@@ -76,7 +77,8 @@ class SequenceTrainReport(StageReport):
         metrics = ", ".join(f"{k} {v:.3f}" for k, v in self.metrics.items())
         return (
             f"{self.model_id}: {self.epochs} epochs on {self.users:,} users' sequences "
-            f"({self.truncated_users:,} cut to max_len), {self.items:,} items, {self.backend} x"
+            f"({self.truncated_users:,} cut to max_len, {self.empty_users:,} without events "
+            f"skipped), {self.items:,} items, {self.backend} x"
             f"{self.world_size}, {self.seconds:.0f}s ({self.seconds_per_epoch:.1f}s/epoch)\n"
             f"  holdout losses: {metrics}\n  model: {self.model_dir}"
         )
@@ -138,8 +140,14 @@ def _row_encoder(encoder: TableEncoder, vocab: SequenceVocabulary, max_len: int)
 def training_frame(
     spark: SparkSession, lakehouse: Lakehouse, cfg: TrainStageConfig, versions: dict[str, int]
 ) -> tuple[DataFrame, DataFrame]:
-    """(training users, holdout users): sequences joined with their profile rows."""
+    """(training users, holdout users): sequences joined with their profile rows.
+
+    A sequence without events (``length`` 0 or null: the features stage never writes one, a
+    hand-edited table may) has nothing to learn from; it is left out of both and counted by
+    :func:`train_sequences` as ``empty_users``.
+    """
     sequences = read_table(spark, lakehouse.gold_table(SEQUENCES), version=versions[SEQUENCES])
+    sequences = sequences.where(F.coalesce(F.col("length"), F.lit(0)) > 0)
     profiles = read_table(
         spark, lakehouse.gold_table("user_profiles"), version=versions["user_profiles"]
     )
@@ -160,6 +168,18 @@ def train_sequences(
     versions = _versions(spark, lakehouse)
     train_df, holdout_df = training_frame(spark, lakehouse, cfg, versions)
     users = train_df.count()
+    empty = (
+        read_table(spark, lakehouse.gold_table(SEQUENCES), version=versions[SEQUENCES])
+        .where(F.coalesce(F.col("length"), F.lit(0)) <= 0)
+        .count()
+    )
+    if empty:
+        log.warning(
+            "train: %d user(s) in gold %s v%d have no events: skipped",
+            empty,
+            SEQUENCES,
+            versions[SEQUENCES],
+        )
     if users < 2:
         raise InvalidDataError(
             f"gold {SEQUENCES} v{versions[SEQUENCES]} has {users} training user(s) with a "
@@ -240,6 +260,7 @@ def train_sequences(
         resumed_after=int(result["resumed_after"]),
         users=users,
         truncated_users=truncated,
+        empty_users=empty,
         items=vocab.n_items,
         event_types=list(vocab.event_types),
         seconds=round(time.perf_counter() - began, 2),

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from delta.tables import DeltaTable
+from pyspark.sql import functions as F
 
 from synth.config.features import EmbeddingConfig, FeaturesConfig
 from synth.config.job import JobConfig, SimulatorSource
@@ -146,3 +148,33 @@ def test_killed_after_epoch_1_then_resumed_ends_like_an_uninterrupted_run(spark,
 def test_without_gold_sequences_is_a_clear_error(spark, lakehouse) -> None:  # noqa: ANN001
     with pytest.raises(InputError, match=r"user_sequences does not exist: run the `features`"):
         train_sequences(spark, lakehouse, _stage())
+
+
+def test_users_without_events_are_skipped_and_counted(spark, gold) -> None:  # noqa: ANN001
+    # the last test of the module: it writes a new version of gold user_sequences
+    lakehouse = Lakehouse(gold.lakehouse)
+    before = train_sequences(spark, lakehouse, _stage())
+    path = lakehouse.gold_table("user_sequences")
+    sequences = read_table(spark, path)
+    emptied = [
+        r.user_id
+        for r in sequences.where(~holdout_mask("user_id", 0.1, 7))
+        .orderBy("user_id")
+        .limit(3)
+        .collect()
+    ]
+    empty = "array()"
+    DeltaTable.forPath(spark, path).update(
+        condition=F.col("user_id").isin(emptied),
+        set={
+            "length": F.lit(0),
+            "event_types": F.expr(f"cast({empty} as array<string>)"),
+            "product_ids": F.expr(f"cast({empty} as array<bigint>)"),
+            "gaps_s": F.expr(f"cast({empty} as array<bigint>)"),
+            "new_session": F.expr(f"cast({empty} as array<boolean>)"),
+        },
+    )
+    after = train_sequences(spark, lakehouse, _stage())
+    assert after.model_id != before.model_id  # a new table version, a new model
+    assert after.empty_users == 3 and after.users == before.users - 3
+    assert all(v > 0 for v in after.metrics.values())
