@@ -15,15 +15,25 @@ trained and synthetic profiles are kept), the three generators write events for 
   target table) with ``max_training_time`` = the sequence model's recorded training time (the
   same CPU budget on the same cores), then generating one sequence per synthetic profile.
 
-All three are scored with one set of metrics (:mod:`synth.evaluate.behaviour`) against a seeded
-sample of real training users' events: accuracy (1 - TVD of binned columns), next-event
-coherence, item-kNN top-10 neighbour overlap; plus the copied-run shares against the holdout
-users' natural share (:func:`synth.evaluate.behaviour.copied_runs`) and the DCR share (share of
-synthetic users whose nearest real user, on user-level behaviour vectors, is a training rather
-than a holdout user; 0.5 is ideal).
+All three are scored with one set of metrics (:mod:`synth.evaluate.behaviour`): accuracy (1 -
+TVD of binned columns) and next-event coherence in Spark against every real training user's
+events, item-kNN top-10 neighbour overlap on seeded samples; plus the copied-run shares against
+the holdout users' natural share (:func:`synth.evaluate.behaviour.copied_runs`) and the DCR
+share (share of synthetic users whose nearest real user, on user-level behaviour vectors, is a
+training rather than a holdout user; 0.5 is ideal).
+
+The cross-check (``bench/peer/qa_check.py``, in the peer environment): the mostlyai-qa package's
+own accuracy function on the project's bins of the same samples must equal the project's Spark
+figures (``qa_package_accuracy_max_abs_diff``, the package rounds to 5 digits), and the
+package's full report scores the three generators its own way (``<gen>.qa_package.*``).
+
+Datasets: the simulator at 1M events and the REES46 multi-category and cosmetics samples (from
+``../shared/data``; skipped with a line when absent), each with its example config and
+``synthesize.fusion.behaviour.model: learned``.
 
     .venv/bin/python -m bench.behaviour                                   # the simulator
-    .venv/bin/python -m bench.behaviour --lakehouse ./lakehouse           # reuse a prepared one
+    .venv/bin/python -m bench.behaviour --lakehouse simulator=./lakehouse # reuse a prepared one
+    .venv/bin/python -m bench.behaviour --datasets simulator,rees46_multi_category,rees46_cosmetics
 
 The recommendation targets of the issue (synthetic-only NDCG, lifts) are measured by the
 pipeline's recommend stage (``bench/recommend.py`` with learned behaviour), not here.
@@ -49,7 +59,14 @@ from bench.common import RESULTS, ROOT, WORK, Targets, local_session, print_targ
 PEER_PROJECT = ROOT / "bench" / "peer"
 PEER_VENV = ROOT / ".cache" / "venv-peer"
 UV = ROOT / ".cache" / "tools" / "uv" / "bin" / "uv"
-DATASETS = {"simulator": ("configs/simulator_learned.yaml", None)}
+DATASETS = {
+    "simulator": ("configs/simulator_learned.yaml", None),
+    "rees46_multi_category": (
+        "configs/rees46_multi_category.yaml",
+        "../shared/data/rees46-multi-category-store",
+    ),
+    "rees46_cosmetics": ("configs/rees46_cosmetics.yaml", "../shared/data/rees46-cosmetics-shop"),
+}
 GENERATORS = ("rules", "learned", "peer")
 CONTEXT_COLUMNS = (
     "n_events",
@@ -79,12 +96,20 @@ def peer_python() -> Path:
     return python
 
 
-def prepare(name: str, work: Path) -> Path:
-    """Run the pipeline through ``filter`` with learned behaviour; return the lakehouse."""
+def job_config(name: str, lakehouse: Path) -> dict[str, Any]:
+    """The dataset's example config with learned behaviour and the given lakehouse."""
     config, _ = DATASETS[name]
     cfg = yaml.safe_load((ROOT / config).read_text())
-    lakehouse = work / name / "lakehouse"
+    fusion = cfg.setdefault("synthesize", {}).setdefault("fusion", {})
+    fusion.setdefault("behaviour", {})["model"] = "learned"
     cfg["lakehouse"] = str(lakehouse)
+    return dict(cfg)
+
+
+def prepare(name: str, work: Path) -> Path:
+    """Run the pipeline through ``filter`` with learned behaviour; return the lakehouse."""
+    lakehouse = work / name / "lakehouse"
+    cfg = job_config(name, lakehouse)
     path = work / name / "job.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
@@ -191,6 +216,34 @@ def run_peer(
     return pd.read_parquet(out), timings
 
 
+def run_qa_check(folder: Path) -> dict[str, Any]:
+    """``bench/peer/qa_check.py`` in the peer environment on the Parquet files in ``folder``."""
+    out = folder / "qa_check.json"
+    command = [
+        str(peer_python()),
+        str(PEER_PROJECT / "qa_check.py"),
+        "--real",
+        str(folder / "real.parquet"),
+        "--holdout",
+        str(folder / "holdout.parquet"),
+        "--binned-real",
+        str(folder / "binned_real.parquet"),
+        "--synthetic",
+        *[f"{g}={folder / f'{g}.parquet'}" for g in GENERATORS],
+        "--binned",
+        *[f"{g}={folder / f'binned_{g}.parquet'}" for g in GENERATORS],
+        "--workdir",
+        str(folder),
+        "--out",
+        str(out),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    (folder / "qa_check.log").write_text(done.stdout + done.stderr)
+    if done.returncode != 0:
+        raise SystemExit(f"mostlyai-qa check failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return dict(json.loads(out.read_text()))
+
+
 def peer_to_events(peer: pd.DataFrame, synthetic: pd.DataFrame, catalog: Any) -> pd.DataFrame:
     """The peer's rows as events: items mapped back to ids (an unknown item: id -1), times from
     each profile's first_seen plus the cumulative gaps."""
@@ -217,7 +270,14 @@ def measure(name: str, lakehouse: Path, users: int, seed: int, work: Path) -> di
     from pyspark.sql import functions as F
 
     from synth.config.job import JobConfig
-    from synth.evaluate.behaviour import behaviour_fidelity, copied_runs, sample_users
+    from synth.evaluate.behaviour import (
+        behaviour_fidelity,
+        binned_events,
+        copied_runs,
+        sample_users,
+        scores,
+        top_categories,
+    )
     from synth.features.profiles import train_split
     from synth.generate.behaviour import generate_events
     from synth.generate.learned import learned_events, resolve_sequence_model
@@ -228,9 +288,7 @@ def measure(name: str, lakehouse: Path, users: int, seed: int, work: Path) -> di
     from synth.schema import REJECTED_REASON, RUN_ID, USER_PROFILE_SCHEMA
     from synth.seeding import holdout_mask
 
-    config, _ = DATASETS[name]
-    cfg = JobConfig.model_validate(yaml.safe_load((ROOT / config).read_text()))
-    cfg = cfg.model_copy(update={"lakehouse": str(lakehouse)})
+    cfg = JobConfig.model_validate(job_config(name, lakehouse))
     spark = local_session("bench-behaviour", driver_memory="6g")
     lake = Lakehouse(str(lakehouse))
     ref = resolve_model(spark, lake, cfg)
@@ -327,27 +385,58 @@ def measure(name: str, lakehouse: Path, users: int, seed: int, work: Path) -> di
     real = sample_users(real_train, users, seed + 1)
     hold = sample_users(real_hold, users, seed + 2)
     holdout_seq = sequences.where(held)
+    qa_dir = work / name / "qa"
+    qa_dir.mkdir(parents=True, exist_ok=True)
+    real_sample = spark.createDataFrame(real)
+    top = top_categories(real_sample)
+    binned_events(real_sample, top).toPandas().to_parquet(qa_dir / "binned_real.parquet")
+    real.to_parquet(qa_dir / "real.parquet")
+    hold.to_parquet(qa_dir / "holdout.parquet")
+    sample_accuracy: dict[str, dict[str, float]] = {}
     for gen in GENERATORS:
         frame = events[gen][["event_time", "event_type", "product_id", "category_id", "user_id"]]
         frame = frame.assign(event_time=pd.to_datetime(frame["event_time"]).dt.tz_localize(None))
-        figures = behaviour_fidelity(real, frame, baseline=hold)
+        spark_events = spark.createDataFrame(frame).persist()
+        # every real training user's events against the generator's (Spark); neighbours on
+        # seeded samples of ``users`` users
+        figures = behaviour_fidelity(
+            real_train, spark_events, baseline=real_hold, users=users, seed=seed + 1
+        )
         for key in ("accuracy", "coherence", "knn10_overlap"):
             out[f"{name}.{gen}.{key}"] = round(float(figures[key]), 4)
         for col, value in figures["accuracy_per_column"].items():
             out[f"{name}.{gen}.accuracy.{col}"] = round(float(value), 4)
         out[f"{name}.{gen}.events"] = float(len(frame))
         out[f"{name}.knn10_overlap_real"] = round(float(figures["knn10_overlap_real"]), 4)
+        out[f"{name}.real_events_scored"] = figures["real_events"]
         out[f"{name}.{gen}.dcr_share"] = round(dcr_share(frame, real, hold, seed), 4)
-        spark_events = spark.createDataFrame(
-            frame.assign(event_time=pd.to_datetime(frame["event_time"]))
-        )
         copies = copied_runs(spark_events, train_seq, holdout_seq)
         for n, c in copies.items():
             out[f"{name}.{gen}.copied_share_n{n}"] = round(c["synthetic_share"], 5)
             out[f"{name}.holdout_copied_share_n{n}"] = round(c["holdout_share"], 5)
+        # the same scores on the real sample, and its bins, for the mostlyai-qa cross-check
+        sample_accuracy[gen] = scores(real_sample, spark_events, top).accuracy
+        binned_events(spark_events, top).toPandas().to_parquet(qa_dir / f"binned_{gen}.parquet")
+        frame.to_parquet(qa_dir / f"{gen}.parquet")
+        spark_events.unpersist()
+    checked = run_qa_check(qa_dir)
+    worst = 0.0
+    for gen in GENERATORS:
+        got = checked[gen]
+        for col, value in got["columns"].items():
+            worst = max(worst, abs(value - sample_accuracy[gen][col]))
+        for key, value in got["report"].items():
+            if value is not None:
+                out[f"{name}.{gen}.qa_package.{key}"] = round(float(value), 4)
+        out[f"{name}.{gen}.qa_package.seconds"] = float(got["seconds"])
+    # mostlyai-qa rounds to 5 digits: a difference up to 5e-6 is its rounding
+    out[f"{name}.qa_package_accuracy_max_abs_diff"] = round(worst, 7)
     for key in ("accuracy", "coherence"):
         out[f"{name}.learned_minus_peer.{key}"] = round(
             out[f"{name}.learned.{key}"] - out[f"{name}.peer.{key}"], 4
+        )
+        out[f"{name}.learned_minus_peer.qa_package.{key}"] = round(
+            out[f"{name}.learned.qa_package.{key}"] - out[f"{name}.peer.qa_package.{key}"], 4
         )
     for length in (3, 4, 5):
         out[f"{name}.learned.copied_excess_n{length}"] = round(
@@ -367,6 +456,7 @@ def targets_for(name: str) -> Targets:
         f"{name}.learned_minus_peer.coherence": (">=", 0.0),
         f"{name}.learned.dcr_share": ("<=", 0.52),
         f"{name}.learned.events_per_s_spark": (">=", 50_000.0),
+        f"{name}.qa_package_accuracy_max_abs_diff": ("<=", 5e-6),
     }
     for n in (3, 4, 5):
         targets[f"{name}.learned.copied_excess_n{n}"] = ("<=", 0.0)
@@ -377,7 +467,13 @@ def main(argv: list[str] | None = None) -> int:
     """Prepare (or reuse) each dataset's lakehouse, measure, write bench/results/behaviour.json."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="simulator")
-    parser.add_argument("--lakehouse", type=Path, default=None, help="a prepared lakehouse")
+    parser.add_argument(
+        "--lakehouse",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="reuse a prepared lakehouse for dataset NAME (repeatable)",
+    )
     parser.add_argument("--users", type=int, default=5_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", type=Path, default=WORK / "behaviour")
@@ -385,11 +481,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     metrics: dict[str, float] = {}
     targets: Targets = {}
+    prepared = {k: Path(v).resolve() for k, v in (x.split("=", 1) for x in args.lakehouse)}
     for name in args.datasets.split(","):
         if name not in DATASETS:
             parser.error(f"unknown dataset {name!r}; known: {sorted(DATASETS)}")
+        _, data = DATASETS[name]
+        if data is not None and not (ROOT / data).is_dir():
+            print(f"{name}: {data} is absent; skipped")  # noqa: T201
+            continue
         work = args.work.resolve()
-        lakehouse = args.lakehouse.resolve() if args.lakehouse else prepare(name, work)
+        lakehouse = prepared[name] if name in prepared else prepare(name, work)
         metrics.update(measure(name, lakehouse, args.users, args.seed, work))
         targets.update(targets_for(name))
     met = write_result("behaviour", metrics, targets, args.out)

@@ -58,7 +58,8 @@ class BehaviourEvalConfig(StrictModel):
 
     Attributes:
         enabled: Measure it (when the run has synthetic users' events).
-        users: Users drawn from each side (real train users, synthetic users; seeded).
+        users: Users drawn from each side (real train users, synthetic users, holdout users;
+            seeded) for the item-neighbour overlap; accuracy and coherence use every event.
         min_users: Items with fewer users on either side are left out of the neighbour overlap.
         max_items: Most items in the neighbour overlap (the most popular real ones).
     """

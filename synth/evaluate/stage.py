@@ -29,7 +29,7 @@ from pyspark.sql.types import StructType
 from synth.config.evaluate import EvaluateConfig
 from synth.config.job import JobConfig
 from synth.errors import InputError
-from synth.evaluate.behaviour import behaviour_fidelity, copied_runs, sample_users
+from synth.evaluate.behaviour import behaviour_fidelity, copied_runs
 from synth.evaluate.privacy import closer_to_training_share, membership_auc
 from synth.evaluate.utility import TASKS, tstr
 from synth.features.profiles import train_split
@@ -275,9 +275,11 @@ def _behaviour(
     train = train_split(read_table(spark, lakehouse.silver_table()))
     b = ec.behaviour
     figures = behaviour_fidelity(
-        sample_users(train.where(~held), b.users, seed + 8),
-        sample_users(synthetic, b.users, seed + 9),
-        baseline=sample_users(train.where(held), b.users, seed + 10),
+        train.where(~held),
+        synthetic,
+        baseline=train.where(held),
+        users=b.users,
+        seed=seed + 8,
         min_users=b.min_users,
         max_items=b.max_items,
     )

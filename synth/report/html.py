@@ -379,6 +379,35 @@ def _behaviour(m: dict[str, Any]) -> str:
         f"real users: {fmt(b.get('knn10_overlap_real'))}).</p>"
         + _table(["column", "accuracy", "coherence"], rows)
     )
+    shapes = b.get("distributions", {})
+    if shapes:
+        titles = {"events_per_user": "events per user", "gap": "time since the previous event"}
+        plots = [
+            f'<div class="plot"><b>{_e(titles.get(c, c))}</b><br>'
+            + bars(d["real"], d["synthetic"], c)
+            + "<br>bins: "
+            + ", ".join(_e(x) for x in d["labels"])
+            + "</div>"
+            for c, d in shapes.items()
+        ]
+        body += (
+            "<h3>Sequence length and gap distributions</h3>"
+            + _legend({"real": REAL_COLOUR, "synthetic": SYN_COLOUR})
+            + '<div class="plots">'
+            + "".join(plots)
+            + "</div>"
+        )
+    moves = b.get("category_transitions", {})
+    if moves:
+        body += (
+            "<h3>Category transitions (share of next events by category; rows: current)</h3>"
+            '<div class="plots"><div class="plot">real'
+            + heatmap(moves["real"], "real category transitions")
+            + '</div><div class="plot">synthetic'
+            + heatmap(moves["synthetic"], "synthetic category transitions")
+            + "</div></div><p>Rows and columns: the real users' most frequent categories, "
+            "most frequent first, then all other categories; darker is a larger share.</p>"
+        )
     copies = b.get("copied_runs", {})
     if copies:
         crows = [

@@ -151,6 +151,22 @@ def _metrics() -> dict[str, Any]:
             "synthetic_users": 4980.0,
             "real_events": 48211.0,
             "synthetic_events": 50713.0,
+            "distributions": {
+                "events_per_user": {
+                    "labels": ["1", "2-3", "4-7"],
+                    "real": [0.5, 0.3, 0.2],
+                    "synthetic": [0.45, 0.35, 0.2],
+                },
+                "gap": {
+                    "labels": ["first event", "same session 0s-1s", "new session 30m-1h"],
+                    "real": [0.2, 0.5, 0.3],
+                    "synthetic": [0.2, 0.4, 0.4],
+                },
+            },
+            "category_transitions": {
+                "real": [[0.7, 0.3], [0.2, 0.8]],
+                "synthetic": [[0.6, 0.4], [0.25, 0.75]],
+            },
             "copied_runs": {
                 "3": {
                     "synthetic_share": 0.0123,
@@ -206,7 +222,8 @@ def test_page_is_well_formed_and_self_contained():
     assert set(SECTIONS) <= ids
     assert "script" not in names and "link" not in names and "img" not in names
     assert not re.search(r"(src|href)=", page)
-    assert names.count("svg") >= 5  # error bars, marginals x2, heatmaps x2, loss curves
+    # error bars, marginals x2, heatmaps x2, loss curves; behaviour: distributions x2, transitions x2
+    assert names.count("svg") >= 9
 
 
 def test_every_number_on_the_page_is_in_metrics_json():
@@ -218,6 +235,7 @@ def test_every_number_on_the_page_is_in_metrics_json():
     assert len(shown) > 100
     assert "0.0532" in shown and "40.2" in shown and "996329" in shown
     assert "0.213" in shown and "0.0456" in shown  # the behaviour section
+    assert "new session 30m-1h" in page  # a gap bin's label
     assert stray_numbers(page, metrics) == []
 
 
