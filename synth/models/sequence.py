@@ -540,6 +540,10 @@ class EventSequenceModel(TrainableModel):
     def _losses(self, data: torch.Tensor, rng: torch.Generator) -> dict[str, torch.Tensor]:
         net = self.net
         profile, n, types, items, gaps = self._split(data)
+        # the GRU is causal: positions past the batch's longest sequence change nothing, so
+        # they are cut (short-sequence data trains many times faster than max_len allows)
+        longest = max(1, int(n.max()))
+        types, items, gaps = types[:, :longest], items[:, :longest], gaps[:, :longest]
         b, length = types.shape
         dev = data.device
         valid = torch.arange(length, device=dev)[None, :] < n[:, None]

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from synth.config.train import TrainConfig
 from synth.errors import InvalidDataError
@@ -222,3 +223,33 @@ def test_users_with_one_event_train_and_zero_counts_draw_nothing() -> None:
         breaks=np.zeros(2),
     )
     assert len(out.row) == 0
+
+
+def test_padding_past_the_longest_sequence_changes_no_loss(world: dict[str, object]) -> None:
+    # the training loss cuts a batch to its longest sequence: the same users encoded with a
+    # larger max_len (more padding) give the same losses to the last digit
+    model = world["model"]
+    assert isinstance(model, EventSequenceModel)
+    wide = EventSequenceModel(
+        TrainConfig(epochs=1, batch_size=8, seed=0),
+        max_len=40,
+        hidden=64,
+        vocabulary=world["vocab"],  # type: ignore[arg-type]
+    )
+    wide.setup(model.encoder)
+    for name, module in model._modules().items():
+        wide._modules()[name].load_state_dict(module.state_dict())
+    rng = np.random.default_rng(5)
+    lengths = rng.integers(1, 12, 64)
+    encoded = np.asarray(world["encoded"])[:64]
+    args = (
+        [rng.integers(0, 2, n) for n in lengths],
+        [rng.integers(0, V, n) for n in lengths],
+        [rng.integers(0, 2 * N_BINS, n) for n in lengths],
+    )
+    narrow_rows, wide_rows = model.encode_rows(encoded, *args), wide.encode_rows(encoded, *args)
+    assert wide_rows.shape[1] > narrow_rows.shape[1]
+    torch.manual_seed(0)
+    a = model.evaluate_loss(torch.from_numpy(narrow_rows), seed=3)
+    b = wide.evaluate_loss(torch.from_numpy(wide_rows), seed=3)
+    assert a == b
