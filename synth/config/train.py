@@ -88,7 +88,10 @@ class SequenceTrainConfig(StrictModel):
     with the stage's backend, processes and holdout users.
 
     Attributes:
-        train: Epochs, batch size (users), learning rate, seed, device.
+        train: Epochs, batch size (users), learning rate, seed, device; early stopping with
+            ``validation_fraction`` > 0 (that share of the training users scored after every
+            ``validate_every`` epochs; stop after ``patience`` scores without a better one; the
+            best epoch is the model).
         params: The model's hyperparameters.
         holdout_rows: Holdout users' sequences the trained model's losses are measured on.
     """

@@ -197,6 +197,16 @@ class TrainableModel(ABC):
         torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=rng)))
         return self._train_epoch(data.to(self.device), rng)
 
+    def validation_loss(self, data: torch.Tensor) -> float:
+        """One number, lower is better, for early stopping in the ``train`` stage's loop.
+
+        Models without one say so: the stage does not validate them.
+        """
+        raise InvalidDataError(
+            f"{self.name}: the train stage's early stopping needs a validation loss, which this "
+            "model does not define; set its validation_fraction to 0"
+        )
+
     def optimizer_parameters(self) -> dict[str, list[tuple[str, torch.nn.Parameter]]]:
         """For each optimizer, its parameters with unique names (for Horovod's wrapper)."""
         modules = self._modules()

@@ -631,6 +631,13 @@ class EventSequenceModel(TrainableModel):
         self.net.train()
         return losses
 
+    def validation_loss(self, data: torch.Tensor) -> float:
+        """The sum of the four mean losses on ``data``.
+
+        Negatives are drawn with the train seed, so every epoch is scored on the same draws.
+        """
+        return float(sum(self.evaluate_loss(data, seed=self.train.seed).values()))
+
     def fit_rows(
         self, rows: np.ndarray, *, validation: np.ndarray | None = None
     ) -> EventSequenceModel:

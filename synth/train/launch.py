@@ -33,11 +33,13 @@ def stage_job(
     encoder_json: str,
     cache: CacheInfo,
     model_dir: str,
+    validation_path: str | None = None,
 ) -> TrainJob:
     """The job of one model trained by the ``train`` stage.
 
     The stage's backend, resume and GPU settings; checkpoints under ``model_dir``; the machine's
-    cores shared by the processes.
+    cores shared by the processes; ``validation_path``: encoded validation rows (``.npy``) for
+    early stopping (:mod:`synth.train.loop`).
     """
     return TrainJob(
         model=model,
@@ -52,6 +54,7 @@ def stage_job(
         resume=cfg.resume,
         use_gpu=cfg.use_gpu,
         threads=max(1, (os.cpu_count() or 1) // process_count(cfg)),
+        validation_path=validation_path,
     )
 
 

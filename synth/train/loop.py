@@ -10,6 +10,14 @@ every epoch, atomically, and keeps the last two.
 
 Because the per-epoch randomness depends only on ``(seed, rank, epoch)``, a run killed after
 epoch k and resumed from its checkpoint continues exactly as the uninterrupted run would have.
+
+Early stopping: with ``TrainJob.validation_path`` (encoded validation rows, ``.npy``), rank 0
+scores the model's :meth:`~synth.models.base.TrainableModel.validation_loss` every
+``validate_every`` epochs (recorded as the epoch's ``validation_score``; lower is better); after
+``patience`` scores without a new best the ranks stop together (the decision is summed over the
+collective), and the run's model is the best epoch's checkpoint, which is kept beside the last
+two. The best epoch and the stop condition are functions of the recorded history, so a resumed
+run makes the same choices.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from synth.config.train import TrainConfig
@@ -55,6 +64,7 @@ class TrainJob:
     resume: bool
     use_gpu: bool = False
     threads: int = 1
+    validation_path: str | None = None
 
 
 def build_model(job: TrainJob, device: str) -> TrainableModel:
@@ -81,8 +91,28 @@ def checkpoint_path(checkpoint_dir: str, epoch: int) -> Path:
     return Path(checkpoint_dir) / f"epoch-{epoch:05d}"
 
 
-def write_checkpoint(model: TrainableModel, checkpoint_dir: str, epoch: int) -> Path:
-    """Save weights, optimizer state and history for ``epoch``; then point LATEST at it."""
+def best_epoch(history: list[EpochLog]) -> int:
+    """The epoch of the lowest validation score (the first of equals); 0 when none."""
+    scored = [e for e in history if e.validation_score is not None]
+    if not scored:
+        return 0
+    return min(scored, key=lambda e: (e.validation_score, e.epoch)).epoch
+
+
+def should_stop(history: list[EpochLog], patience: int) -> bool:
+    """Whether ``patience`` validation scores came after the best one without beating it."""
+    best = best_epoch(history)
+    if not patience or not best:
+        return False
+    later = [e for e in history if e.validation_score is not None and e.epoch > best]
+    return len(later) >= patience
+
+
+def write_checkpoint(model: TrainableModel, checkpoint_dir: str, epoch: int, keep: int = 0) -> Path:
+    """Save weights, optimizer state and history for ``epoch``; then point LATEST at it.
+
+    Older checkpoints are removed except the previous epoch's and epoch ``keep``'s.
+    """
     final = checkpoint_path(checkpoint_dir, epoch)
     partial = final.with_name(final.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
@@ -95,7 +125,11 @@ def write_checkpoint(model: TrainableModel, checkpoint_dir: str, epoch: int) -> 
     tmp.write_text(str(epoch))
     os.replace(tmp, marker)
     for old in sorted(Path(checkpoint_dir).glob("epoch-*")):
-        if old.name.endswith(".partial") or int(old.name.split("-")[1]) < epoch - 1:
+        if old.name.endswith(".partial"):
+            shutil.rmtree(old, ignore_errors=True)
+            continue
+        number = int(old.name.split("-")[1])
+        if number < epoch - 1 and number != keep:
             shutil.rmtree(old, ignore_errors=True)
     return final
 
@@ -136,9 +170,16 @@ def train_worker(job: TrainJob) -> dict[str, Any] | None:
         Path(job.checkpoint_dir).mkdir(parents=True, exist_ok=True)
     collective.prepare(model)
     stop_after = int(os.environ.get(STOP_AFTER_ENV, "0"))
-    rows_seen = 0
+    patience = int(job.train.get("patience", 0))
+    every = max(1, int(job.train.get("validate_every", 1)))
+    validation = None
+    if job.validation_path and rank == 0:
+        validation = torch.from_numpy(np.load(job.validation_path))
+    rows_seen, last = 0, start - 1
     try:
         for epoch in range(start, epochs + 1):
+            if should_stop(model.history, patience):
+                break
             began = time.perf_counter()
             shard = read_shard(job.cache_url, job.width, rank=rank, size=size, seed=seed + epoch)
             total = collective.sum_int(len(shard))
@@ -158,11 +199,17 @@ def train_worker(job: TrainJob) -> dict[str, Any] | None:
             losses = model.train_epoch(data, epoch_generator(seed, rank, epoch))
             losses = collective.mean(losses)
             rows_seen += rows * size
-            entry = EpochLog(epoch, losses, None, round(time.perf_counter() - began, 4))
+            score = None
+            if validation is not None and epoch % every == 0:
+                score = round(model.validation_loss(validation), 6)
+            entry = EpochLog(epoch, losses, score, round(time.perf_counter() - began, 4))
             model.history.append(entry)
+            last = epoch
             if rank == 0:
-                write_checkpoint(model, job.checkpoint_dir, epoch)
+                write_checkpoint(model, job.checkpoint_dir, epoch, keep=best_epoch(model.history))
                 shown = " ".join(f"{k}={v:.4f}" for k, v in losses.items())
+                if score is not None:
+                    shown += f" validation={score:.4f}"
                 log.info(
                     "train: epoch %d/%d %s (%d rows x %d ranks, %.2fs)",
                     epoch,
@@ -174,16 +221,31 @@ def train_worker(job: TrainJob) -> dict[str, Any] | None:
                 )
             if stop_after and epoch == stop_after:
                 os._exit(137)  # a kill right after the checkpoint (resume tests)
+            # rank 0 alone holds the validation rows: its decision is shared
+            stop = 1 if rank == 0 and should_stop(model.history, patience) else 0
+            if collective.sum_int(stop) > 0:
+                if rank == 0:
+                    log.info(
+                        "train: stopped after epoch %d: %d validation scores without beating "
+                        "epoch %d's",
+                        epoch,
+                        patience,
+                        best_epoch(model.history),
+                    )
+                break
     finally:
         collective.close()
     if rank != 0:
         return None
+    best = best_epoch(model.history)
+    chosen = best or latest_epoch(job.checkpoint_dir)
     return {
-        "epochs": epochs,
+        "epochs": max(last, latest_epoch(job.checkpoint_dir)),
+        "best_epoch": best or None,
         "resumed_after": start - 1,
         "world_size": size,
-        "rows_per_epoch": rows_seen // max(1, epochs - start + 1),
+        "rows_per_epoch": rows_seen // max(1, last - start + 1),
         "history": [entry.__dict__ for entry in model.history],
-        "checkpoint": str(checkpoint_path(job.checkpoint_dir, latest_epoch(job.checkpoint_dir))),
+        "checkpoint": str(checkpoint_path(job.checkpoint_dir, chosen)),
         "device": device,
     }

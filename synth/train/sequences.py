@@ -7,6 +7,11 @@ seeded hash of the user id) are never trained on; each training user becomes one
 the versions and the encoding; :func:`synth.train.loop.train_worker` trains on the configured
 backend (``local``, ``horovod``, ``torch_distributor``) with checkpoints and ``resume``.
 
+Early stopping: with ``train.sequence.train.validation_fraction`` > 0, a seeded hash of the user
+id sets that share of the training users aside (never in the cache); up to ``holdout_rows`` of
+them are encoded to ``validation.npy`` in the model folder, and the loop keeps the epoch with the
+lowest validation loss, stopping after ``patience`` scores without a better one.
+
 The model id is ``user_sequences-sequence-v<sequences version>-<hash>``, the hash over the
 sequence config, the holdout and the versions of ``user_profiles`` and ``item_profiles`` (the
 profile encoding and the item vocabulary come from them), so a new version of any of the three
@@ -62,6 +67,7 @@ class SequenceTrainReport(StageReport):
     backend: str
     world_size: int
     epochs: int
+    best_epoch: int | None
     resumed_after: int
     users: int
     truncated_users: int
@@ -75,8 +81,9 @@ class SequenceTrainReport(StageReport):
     def summary(self) -> str:
         """A few lines."""
         metrics = ", ".join(f"{k} {v:.3f}" for k, v in self.metrics.items())
+        best = f" (the best: {self.best_epoch})" if self.best_epoch else ""
         return (
-            f"{self.model_id}: {self.epochs} epochs on {self.users:,} users' sequences "
+            f"{self.model_id}: {self.epochs} epochs{best} on {self.users:,} users' sequences "
             f"({self.truncated_users:,} cut to max_len, {self.empty_users:,} without events "
             f"skipped), {self.items:,} items, {self.backend} x"
             f"{self.world_size}, {self.seconds:.0f}s ({self.seconds_per_epoch:.1f}s/epoch)\n"
@@ -167,6 +174,13 @@ def train_sequences(
     began = time.perf_counter()
     versions = _versions(spark, lakehouse)
     train_df, holdout_df = training_frame(spark, lakehouse, cfg, versions)
+    seq = cfg.sequence
+    params = seq.params
+    tc = seq.train
+    validation_df = train_df.limit(0)
+    if tc.validation_fraction > 0:
+        aside = holdout_mask(USER_ID, tc.validation_fraction, tc.seed + 1)
+        train_df, validation_df = train_df.where(~aside), train_df.where(aside)
     users = train_df.count()
     empty = (
         read_table(spark, lakehouse.gold_table(SEQUENCES), version=versions[SEQUENCES])
@@ -185,8 +199,6 @@ def train_sequences(
             f"gold {SEQUENCES} v{versions[SEQUENCES]} has {users} training user(s) with a "
             "profile: need at least 2 to train the sequence model"
         )
-    seq = cfg.sequence
-    params = seq.params
     truncated = train_df.where(F.col("length") > F.lit(params.max_len)).count()
     profiles = read_table(
         spark, lakehouse.gold_table("user_profiles"), version=versions["user_profiles"]
@@ -204,6 +216,8 @@ def train_sequences(
     ident = sequence_model_id(cfg, versions)
     width = encoder.width + 1 + 3 * params.max_len
     holdout = f"-h{cfg.holdout_fraction:g}s{cfg.holdout_seed}" if cfg.holdout_fraction else ""
+    if tc.validation_fraction > 0:
+        holdout += f"-v{tc.validation_fraction:g}s{tc.seed + 1}"
     url = (
         f"{lakehouse.train_cache_dir(SEQUENCES)}/v{versions[SEQUENCES]}-"
         f"{encoder_fingerprint(encoder)}-p{versions['user_profiles']}-i{versions['item_profiles']}"
@@ -225,6 +239,9 @@ def train_sequences(
         min_files=2 * processes,
     )
     model_dir = lakehouse.model_dir(SEQUENCES, ident)
+    validation_path = _validation_rows(
+        validation_df, _row_encoder(encoder, vocab, params.max_len), seq.holdout_rows, model_dir
+    )
     job = stage_job(
         cfg,
         model=EventSequenceModel.name,
@@ -233,6 +250,7 @@ def train_sequences(
         encoder_json=encoder.to_json(),
         cache=cache,
         model_dir=model_dir,
+        validation_path=validation_path,
     )
     log.info(
         "train: sequence model on %s users, %s items, with %s x%d",
@@ -257,6 +275,7 @@ def train_sequences(
         backend=cfg.backend,
         world_size=int(result["world_size"]),
         epochs=int(result["epochs"]),
+        best_epoch=result.get("best_epoch"),
         resumed_after=int(result["resumed_after"]),
         users=users,
         truncated_users=truncated,
@@ -280,6 +299,20 @@ def train_sequences(
     (target / ARTIFACT).write_text(json.dumps(artifact, indent=2, sort_keys=True), "utf-8")
     log.info("train:\n%s", report.summary())
     return report
+
+
+def _validation_rows(
+    validation: DataFrame, encode: RowEncoder, rows: int, model_dir: str
+) -> str | None:
+    """Up to ``rows`` validation users encoded to ``<model_dir>/validation.npy``; its path."""
+    pdf = validation.orderBy(USER_ID).limit(rows).toPandas()
+    if pdf.empty:
+        return None
+    matrix, _ = next(encode(iter([pdf])))
+    path = Path(model_dir) / "validation.npy"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, matrix.astype(np.float32))
+    return str(path)
 
 
 def _holdout_losses(

@@ -35,13 +35,26 @@ pytestmark = pytest.mark.spark
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def _stage(epochs: int = 2, **changes: object) -> TrainStageConfig:
+def _stage(
+    epochs: int = 2,
+    *,
+    patience: int = 0,
+    validation: float = 0.0,
+    lr: float = 1e-3,
+    **changes: object,
+) -> TrainStageConfig:
     base = {
         "encoder_sample_rows": 2_000,
         "cache_rows_per_file": 500,
         "sequence": {
             "train": TrainConfig(
-                epochs=epochs, batch_size=64, seed=0, patience=0, validation_fraction=0.0
+                epochs=epochs,
+                batch_size=64,
+                seed=0,
+                lr=lr,
+                patience=patience,
+                validation_fraction=validation,
+                validate_every=1,
             ),
             "params": {"max_len": 16, "hidden": 32, "item_dim": 8, "negatives": 8},
             "holdout_rows": 200,
@@ -96,6 +109,40 @@ def test_torch_distributor_two_processes(spark, gold) -> None:  # noqa: ANN001
     report = train_sequences(spark, lakehouse, _stage(backend="torch_distributor", num_processes=2))
     assert report.backend == "torch_distributor" and report.world_size == 2
     assert report.epochs == 2 and report.metrics["holdout_item_loss"] > 0
+
+
+def _stopped_early(report, epochs: int, patience: int) -> list[dict[str, object]]:  # noqa: ANN001
+    history = json.loads((Path(report.model_dir) / ARTIFACT).read_text())["history"]
+    scores = [e["validation_score"] for e in history]
+    assert all(s is not None for s in scores)
+    best = report.best_epoch
+    assert best is not None and scores[best - 1] == min(scores)
+    # it stopped `patience` scores after the best, before the last epoch
+    assert report.epochs == len(history) == best + patience < epochs
+    assert min(scores[best:]) > scores[best - 1]
+    return history
+
+
+def test_early_stopping_keeps_the_best_epoch(spark, gold) -> None:  # noqa: ANN001
+    lakehouse = Lakehouse(gold.lakehouse)
+    # a large learning rate on a small model over-fits within a few epochs
+    cfg = _stage(epochs=15, patience=2, validation=0.2, lr=0.05)
+    report = train_sequences(spark, lakehouse, cfg)
+    _stopped_early(report, 15, 2)
+    checkpoints = Path(report.model_dir).parent / "checkpoints"
+    best = checkpoints / f"epoch-{report.best_epoch:05d}"
+    assert best.is_dir()  # kept beside the last two
+    got, want = _weights(report.model_dir), _weights(best)
+    for key in want:
+        torch.testing.assert_close(got[key], want[key], rtol=0, atol=0)
+    # the validation users are not trained on
+    plain = train_sequences(spark, lakehouse, _stage())
+    assert report.users < plain.users and report.model_id != plain.model_id
+    # two processes stop together (the decision is rank 0's, shared) at the same epoch
+    distributed = {"backend": "torch_distributor", "num_processes": 2}
+    both = train_sequences(spark, lakehouse, cfg.model_copy(update=distributed))
+    assert both.world_size == 2
+    _stopped_early(both, 15, 2)
 
 
 def test_horovod_two_processes(spark, gold) -> None:  # noqa: ANN001

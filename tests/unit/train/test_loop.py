@@ -13,10 +13,12 @@ from synth.models.encoding import ColumnSpec, TableEncoder
 from synth.models.gan import GAN
 from synth.models.vae import VAE
 from synth.train.loop import (
+    best_epoch,
     checkpoint_path,
     epoch_generator,
     latest_epoch,
     restore,
+    should_stop,
     write_checkpoint,
 )
 
@@ -93,3 +95,27 @@ class TestCheckpoints:
         kept = sorted(p.name for p in tmp_path.glob("epoch-*"))
         assert kept == [checkpoint_path(str(tmp_path), e).name for e in (3, 4)]
         assert latest_epoch(str(tmp_path)) == 4
+        # the best epoch's checkpoint is kept too
+        write_checkpoint(model, str(tmp_path), 5, keep=2)
+        write_checkpoint(model, str(tmp_path), 6, keep=2)
+        kept = sorted(p.name for p in tmp_path.glob("epoch-*"))
+        assert kept == [checkpoint_path(str(tmp_path), e).name for e in (5, 6)]
+        write_checkpoint(model, str(tmp_path), 7, keep=6)
+        write_checkpoint(model, str(tmp_path), 8, keep=6)
+        write_checkpoint(model, str(tmp_path), 9, keep=6)
+        kept = sorted(p.name for p in tmp_path.glob("epoch-*"))
+        assert kept == [checkpoint_path(str(tmp_path), e).name for e in (6, 8, 9)]
+
+
+def _history(scores: list[float | None]) -> list[EpochLog]:
+    return [EpochLog(i + 1, {}, s, 0.0) for i, s in enumerate(scores)]
+
+
+def test_the_best_epoch_and_the_stop_come_from_the_history():
+    assert best_epoch(_history([None, None])) == 0
+    assert not should_stop(_history([None, None, None]), patience=1)  # nothing scored
+    history = _history([3.0, None, 2.0, 2.5, 2.0, 2.4])  # ties: the first of equals
+    assert best_epoch(history) == 3
+    assert not should_stop(history, patience=4)
+    assert should_stop(history, patience=3)  # epochs 4, 5, 6 scored, none below 2.0
+    assert not should_stop(history, patience=0)  # 0: never stop early
