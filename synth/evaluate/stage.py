@@ -231,6 +231,8 @@ def run(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> EvaluateRe
     behaviour: dict[str, Any] = {}
     if ec.behaviour.enabled and ref.table == "user_profiles":
         behaviour = _behaviour(spark, lakehouse, ref, run, ec, seed)
+        if behaviour:
+            behaviour["generator"] = cfg.synthesize.fusion.behaviour.model
     out = lakehouse.run_file(run, "evaluate.json")
     report = EvaluateReport(
         run_id=run,

@@ -369,8 +369,10 @@ def _behaviour(m: dict[str, Any]) -> str:
         [_e(c), fmt(b["accuracy_per_column"].get(c)), fmt(b["coherence_per_column"].get(c))]
         for c in columns
     ]
+    drawn = {"rules": "the rules", "learned": "the learned sequence model"}
     body = (
-        f"<p>{fmt(b['synthetic_users'])} synthetic users ({fmt(b['synthetic_events'])} events) "
+        f"<p>Events drawn by {_e(drawn.get(b.get('generator', ''), 'an unrecorded generator'))}. "
+        f"{fmt(b['synthetic_users'])} synthetic users ({fmt(b['synthetic_events'])} events) "
         f"against {fmt(b['real_users'])} real train users ({fmt(b['real_events'])} events). "
         f"Accuracy (one minus the total variation distance of binned shares) "
         f"{fmt(b['accuracy'])}, coherence (of the next event given the current one) "

@@ -140,6 +140,7 @@ def _metrics() -> dict[str, Any]:
             "correlation_synthetic": [[1.0, 0.27], [0.27, 1.0]],
         },
         "behaviour": {
+            "generator": "learned",
             "accuracy": 0.912,
             "accuracy_per_column": {"event_type": 0.97, "gap": 0.81},
             "coherence": 0.77,
@@ -222,7 +223,7 @@ def test_page_is_well_formed_and_self_contained():
     assert set(SECTIONS) <= ids
     assert "script" not in names and "link" not in names and "img" not in names
     assert not re.search(r"(src|href)=", page)
-    # error bars, marginals x2, heatmaps x2, loss curves; behaviour: distributions x2, transitions x2
+    # error bars, marginals x2, heatmaps x2, loss curves; behaviour: distributions, transitions
     assert names.count("svg") >= 9
 
 
@@ -236,6 +237,7 @@ def test_every_number_on_the_page_is_in_metrics_json():
     assert "0.0532" in shown and "40.2" in shown and "996329" in shown
     assert "0.213" in shown and "0.0456" in shown  # the behaviour section
     assert "new session 30m-1h" in page  # a gap bin's label
+    assert "drawn by the learned sequence model" in page
     assert stray_numbers(page, metrics) == []
 
 
