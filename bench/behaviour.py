@@ -8,7 +8,8 @@ trained and synthetic profiles are kept), the three generators write events for 
 * ``rules``: :func:`synth.generate.behaviour.generate_events` (the baseline);
 * ``learned``: the sequence model through Spark (:func:`synth.generate.learned.learned_events`,
   ``mapInArrow``); ``events_per_s_spark`` is timed on every kept synthetic profile (a count
-  over the drawn events, so nothing is collected to the driver);
+  over the drawn events, so nothing is collected to the driver), the profiles of a small
+  sample repeated under new ids up to 40,000 users (``spark_profile_copies``);
 * ``peer``: mostlyai-engine 2.7.3's TabularARGN (``bench/peer/engine.py`` in the peer's own
   environment, ``.cache/venv-peer`` synced from ``bench/peer/uv.lock``; data moves as Parquet),
   trained on the same real training users (profiles as the context table, their events as the
@@ -68,6 +69,7 @@ DATASETS = {
     "rees46_cosmetics": ("configs/rees46_cosmetics.yaml", "../shared/data/rees46-cosmetics-shop"),
 }
 GENERATORS = ("rules", "learned", "peer")
+THROUGHPUT_USERS = 40_000
 CONTEXT_COLUMNS = (
     "n_events",
     "n_view",
@@ -265,8 +267,19 @@ def peer_to_events(peer: pd.DataFrame, synthetic: pd.DataFrame, catalog: Any) ->
     )
 
 
-def measure(name: str, lakehouse: Path, users: int, seed: int, work: Path) -> dict[str, float]:
-    """Every generator's figures on one prepared lakehouse."""
+def measure(
+    name: str,
+    lakehouse: Path,
+    users: int,
+    seed: int,
+    work: Path,
+    peer_budget_s: float | None = None,
+) -> dict[str, float]:
+    """Every generator's figures on one prepared lakehouse.
+
+    ``peer_budget_s`` replaces the peer's budget (the sequence model's training time) for quick
+    checks of the benchmark itself; the result records the budget used.
+    """
     from pyspark.sql import functions as F
 
     from synth.config.job import JobConfig
@@ -328,12 +341,23 @@ def measure(name: str, lakehouse: Path, users: int, seed: int, work: Path) -> di
     )
     events["learned"] = drawn.toPandas()
     # throughput through Spark: every kept synthetic profile, the events drawn and counted (not
-    # collected), so the figure is the drawing itself
+    # collected), so the figure is the drawing itself; a small sample's profiles are repeated
+    # under new ids up to THROUGHPUT_USERS users, so the figure is the rate of drawing rather
+    # than the start-up of one short Spark job
     every = read_table(spark, lake.synthetic_table("user_profiles")).where(
         (F.col(RUN_ID) == run) & F.col(REJECTED_REASON).isNull()
     )
-    every = every.select(*USER_PROFILE_SCHEMA.names).persist()
+    every = every.select(*USER_PROFILE_SCHEMA.names)
+    kept_users = every.count()
+    copies = max(1, -(-THROUGHPUT_USERS // max(1, kept_users)))
+    if copies > 1:
+        every = every.crossJoin(spark.range(copies).withColumnRenamed("id", "_copy"))
+        every = every.withColumn("user_id", F.col("user_id") * copies - F.col("_copy")).drop(
+            "_copy"
+        )
+    every = every.persist()
     n_users = every.count()
+    out[f"{name}.learned.spark_profile_copies"] = float(copies)
     all_events = learned_events(
         every,
         blob,
@@ -367,11 +391,14 @@ def measure(name: str, lakehouse: Path, users: int, seed: int, work: Path) -> di
         train_profiles,
         train_seq.toPandas(),
         synthetic,
-        minutes=train_s / 60.0,
+        minutes=(peer_budget_s if peer_budget_s is not None else train_s) / 60.0,
         work=work / name / "peer",
         seed=seed,
     )
     events["peer"] = peer_to_events(peer, synthetic, inputs.catalog)
+    out[f"{name}.peer.budget_seconds"] = round(
+        peer_budget_s if peer_budget_s is not None else train_s, 1
+    )
     out[f"{name}.peer.train_seconds"] = float(timings["train_seconds"])
     out[f"{name}.peer.epochs"] = float(timings["epochs"])
     if timings.get("seconds_per_epoch") is not None:
@@ -475,6 +502,13 @@ def main(argv: list[str] | None = None) -> int:
         help="reuse a prepared lakehouse for dataset NAME (repeatable)",
     )
     parser.add_argument("--users", type=int, default=5_000)
+    parser.add_argument(
+        "--peer-budget-s",
+        type=float,
+        default=None,
+        help="the peer's training budget (default: the sequence model's training time, the "
+        "benchmark's rule; set it only to check the benchmark itself)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", type=Path, default=WORK / "behaviour")
     parser.add_argument("--out", type=Path, default=RESULTS / "behaviour.json")
@@ -491,7 +525,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         work = args.work.resolve()
         lakehouse = prepared[name] if name in prepared else prepare(name, work)
-        metrics.update(measure(name, lakehouse, args.users, args.seed, work))
+        metrics.update(measure(name, lakehouse, args.users, args.seed, work, args.peer_budget_s))
         targets.update(targets_for(name))
     met = write_result("behaviour", metrics, targets, args.out)
     print_targets(metrics, targets, met)
