@@ -352,9 +352,8 @@ def measure(
     copies = max(1, -(-THROUGHPUT_USERS // max(1, kept_users)))
     if copies > 1:
         every = every.crossJoin(spark.range(copies).withColumnRenamed("id", "_copy"))
-        every = every.withColumn("user_id", F.col("user_id") * copies - F.col("_copy")).drop(
-            "_copy"
-        )
+        # a new id per copy (ids span the whole long range: a hash, not arithmetic)
+        every = every.withColumn("user_id", F.xxhash64("user_id", "_copy")).drop("_copy")
     every = every.persist()
     n_users = every.count()
     out[f"{name}.learned.spark_profile_copies"] = float(copies)
