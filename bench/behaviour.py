@@ -55,18 +55,25 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from bench.common import RESULTS, ROOT, WORK, Targets, local_session, print_targets, write_result
+from bench.common import (
+    REES46_DATASETS,
+    RESULTS,
+    ROOT,
+    WORK,
+    Targets,
+    data_absent,
+    job_config,
+    local_session,
+    print_targets,
+    write_result,
+)
 
 PEER_PROJECT = ROOT / "bench" / "peer"
 PEER_VENV = ROOT / ".cache" / "venv-peer"
 UV = ROOT / ".cache" / "tools" / "uv" / "bin" / "uv"
-DATASETS = {
+DATASETS: dict[str, tuple[str, str | None]] = {
     "simulator": ("configs/simulator_learned.yaml", None),
-    "rees46_multi_category": (
-        "configs/rees46_multi_category.yaml",
-        "../shared/data/rees46-multi-category-store",
-    ),
-    "rees46_cosmetics": ("configs/rees46_cosmetics.yaml", "../shared/data/rees46-cosmetics-shop"),
+    **REES46_DATASETS,
 }
 GENERATORS = ("rules", "learned", "peer")
 THROUGHPUT_USERS = 40_000
@@ -98,20 +105,15 @@ def peer_python() -> Path:
     return python
 
 
-def job_config(name: str, lakehouse: Path) -> dict[str, Any]:
+def learned_config(name: str, lakehouse: Path) -> dict[str, Any]:
     """The dataset's example config with learned behaviour and the given lakehouse."""
-    config, _ = DATASETS[name]
-    cfg = yaml.safe_load((ROOT / config).read_text())
-    fusion = cfg.setdefault("synthesize", {}).setdefault("fusion", {})
-    fusion.setdefault("behaviour", {})["model"] = "learned"
-    cfg["lakehouse"] = str(lakehouse)
-    return dict(cfg)
+    return job_config(DATASETS[name][0], lakehouse, "learned")
 
 
 def prepare(name: str, work: Path) -> Path:
     """Run the pipeline through ``filter`` with learned behaviour; return the lakehouse."""
     lakehouse = work / name / "lakehouse"
-    cfg = job_config(name, lakehouse)
+    cfg = learned_config(name, lakehouse)
     path = work / name / "job.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
@@ -177,6 +179,15 @@ def _context(profiles: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def run_peer_script(script: str, args: list[str], log: Path) -> None:
+    """``bench/peer/<script>`` with the peer environment's Python; its output kept in ``log``."""
+    command = [str(peer_python()), str(PEER_PROJECT / script), *args]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    log.write_text(done.stdout + done.stderr)
+    if done.returncode != 0:
+        raise SystemExit(f"{script} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+
+
 def run_peer(
     train_profiles: pd.DataFrame,
     train_sequences: pd.DataFrame,
@@ -192,28 +203,26 @@ def run_peer(
     _events_of(train_sequences).to_parquet(work / "events.parquet", index=False)
     _context(synthetic).to_parquet(work / "synthetic_context.parquet", index=False)
     out = work / "peer_events.parquet"
-    command = [
-        str(peer_python()),
-        str(PEER_PROJECT / "engine.py"),
-        "--context",
-        str(work / "context.parquet"),
-        "--events",
-        str(work / "events.parquet"),
-        "--synthetic-context",
-        str(work / "synthetic_context.parquet"),
-        "--minutes",
-        f"{minutes:.3f}",
-        "--seed",
-        str(seed),
-        "--workspace",
-        str(work / "engine-ws"),
-        "--out",
-        str(out),
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    (work / "peer.log").write_text(done.stdout + done.stderr)
-    if done.returncode != 0:
-        raise SystemExit(f"peer failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    run_peer_script(
+        "engine.py",
+        [
+            "--context",
+            str(work / "context.parquet"),
+            "--events",
+            str(work / "events.parquet"),
+            "--synthetic-context",
+            str(work / "synthetic_context.parquet"),
+            "--minutes",
+            f"{minutes:.3f}",
+            "--seed",
+            str(seed),
+            "--workspace",
+            str(work / "engine-ws"),
+            "--out",
+            str(out),
+        ],
+        work / "peer.log",
+    )
     timings = json.loads(Path(str(out) + ".json").read_text())
     return pd.read_parquet(out), timings
 
@@ -221,28 +230,26 @@ def run_peer(
 def run_qa_check(folder: Path) -> dict[str, Any]:
     """``bench/peer/qa_check.py`` in the peer environment on the Parquet files in ``folder``."""
     out = folder / "qa_check.json"
-    command = [
-        str(peer_python()),
-        str(PEER_PROJECT / "qa_check.py"),
-        "--real",
-        str(folder / "real.parquet"),
-        "--holdout",
-        str(folder / "holdout.parquet"),
-        "--binned-real",
-        str(folder / "binned_real.parquet"),
-        "--synthetic",
-        *[f"{g}={folder / f'{g}.parquet'}" for g in GENERATORS],
-        "--binned",
-        *[f"{g}={folder / f'binned_{g}.parquet'}" for g in GENERATORS],
-        "--workdir",
-        str(folder),
-        "--out",
-        str(out),
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    (folder / "qa_check.log").write_text(done.stdout + done.stderr)
-    if done.returncode != 0:
-        raise SystemExit(f"mostlyai-qa check failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    run_peer_script(
+        "qa_check.py",
+        [
+            "--real",
+            str(folder / "real.parquet"),
+            "--holdout",
+            str(folder / "holdout.parquet"),
+            "--binned-real",
+            str(folder / "binned_real.parquet"),
+            "--synthetic",
+            *[f"{g}={folder / f'{g}.parquet'}" for g in GENERATORS],
+            "--binned",
+            *[f"{g}={folder / f'binned_{g}.parquet'}" for g in GENERATORS],
+            "--workdir",
+            str(folder),
+            "--out",
+            str(out),
+        ],
+        folder / "qa_check.log",
+    )
     return dict(json.loads(out.read_text()))
 
 
@@ -301,7 +308,7 @@ def measure(
     from synth.schema import REJECTED_REASON, RUN_ID, USER_PROFILE_SCHEMA
     from synth.seeding import holdout_mask
 
-    cfg = JobConfig.model_validate(job_config(name, lakehouse))
+    cfg = JobConfig.model_validate(learned_config(name, lakehouse))
     spark = local_session("bench-behaviour", driver_memory="6g")
     lake = Lakehouse(str(lakehouse))
     ref = resolve_model(spark, lake, cfg)
@@ -349,14 +356,14 @@ def measure(
     )
     every = every.select(*USER_PROFILE_SCHEMA.names)
     kept_users = every.count()
-    copies = max(1, -(-THROUGHPUT_USERS // max(1, kept_users)))
-    if copies > 1:
-        every = every.crossJoin(spark.range(copies).withColumnRenamed("id", "_copy"))
+    repeats = max(1, -(-THROUGHPUT_USERS // max(1, kept_users)))
+    if repeats > 1:
+        every = every.crossJoin(spark.range(repeats).withColumnRenamed("id", "_copy"))
         # a new id per copy (ids span the whole long range: a hash, not arithmetic)
         every = every.withColumn("user_id", F.xxhash64("user_id", "_copy")).drop("_copy")
     every = every.persist()
     n_users = every.count()
-    out[f"{name}.learned.spark_profile_copies"] = float(copies)
+    out[f"{name}.learned.spark_profile_copies"] = float(repeats)
     all_events = learned_events(
         every,
         blob,
@@ -518,9 +525,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.datasets.split(","):
         if name not in DATASETS:
             parser.error(f"unknown dataset {name!r}; known: {sorted(DATASETS)}")
-        _, data = DATASETS[name]
-        if data is not None and not (ROOT / data).is_dir():
-            print(f"{name}: {data} is absent; skipped")  # noqa: T201
+        if data_absent(name, DATASETS[name][1]):
             continue
         work = args.work.resolve()
         lakehouse = prepared[name] if name in prepared else prepare(name, work)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -32,6 +33,33 @@ GIB = 1024**3
 SAMPLE_INTERVAL_S = 0.2
 
 Targets = dict[str, tuple[str, float]]
+
+# the real samples the pipeline benchmarks run beside the simulator: (example config, data
+# folder relative to the repo root)
+REES46_DATASETS: dict[str, tuple[str, str]] = {
+    "rees46_multi_category": (
+        "configs/rees46_multi_category.yaml",
+        "../shared/data/rees46-multi-category-store",
+    ),
+    "rees46_cosmetics": ("configs/rees46_cosmetics.yaml", "../shared/data/rees46-cosmetics-shop"),
+}
+
+
+def data_absent(name: str, data: str | None) -> bool:
+    """Whether a dataset's data folder is missing (says so, the dataset is skipped)."""
+    if data is None or (ROOT / data).is_dir():
+        return False
+    print(f"{name}: {data} is absent; skipped")  # noqa: T201
+    return True
+
+
+def job_config(config: str, lakehouse: Path, behaviour: str) -> dict[str, Any]:
+    """An example config with ``synthesize.fusion.behaviour.model`` and the lakehouse set."""
+    cfg = yaml.safe_load((ROOT / config).read_text())
+    fusion = cfg.setdefault("synthesize", {}).setdefault("fusion", {})
+    fusion.setdefault("behaviour", {})["model"] = behaviour
+    cfg["lakehouse"] = str(lakehouse)
+    return dict(cfg)
 
 
 # --------------------------------------------------------------------------------------------

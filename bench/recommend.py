@@ -34,15 +34,21 @@ from pathlib import Path
 
 import yaml
 
-from bench.common import RESULTS, ROOT, WORK, Targets, print_targets, write_result
+from bench.common import (
+    REES46_DATASETS,
+    RESULTS,
+    ROOT,
+    WORK,
+    Targets,
+    data_absent,
+    job_config,
+    print_targets,
+    write_result,
+)
 
-DATASETS = {
+DATASETS: dict[str, tuple[str, str | None]] = {
     "simulator": ("configs/simulator.yaml", None),
-    "rees46_multi_category": (
-        "configs/rees46_multi_category.yaml",
-        "../shared/data/rees46-multi-category-store",
-    ),
-    "rees46_cosmetics": ("configs/rees46_cosmetics.yaml", "../shared/data/rees46-cosmetics-shop"),
+    **REES46_DATASETS,
 }
 
 
@@ -56,13 +62,9 @@ def run_dataset(
     run again (its recorded wall time kept).
     """
     config, data = DATASETS[name]
-    if data is not None and not (ROOT / data).is_dir():
-        print(f"{name}: {data} is absent; skipped")  # noqa: T201
+    if data_absent(name, data):
         return None
-    cfg = yaml.safe_load((ROOT / config).read_text())
-    fusion = cfg.setdefault("synthesize", {}).setdefault("fusion", {})
-    fusion.setdefault("behaviour", {})["model"] = behaviour
-    cfg["lakehouse"] = str(work / name / "lakehouse")
+    cfg = job_config(config, work / name / "lakehouse", behaviour)
     path = work / name / "job.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(cfg, sort_keys=False)

@@ -64,17 +64,13 @@ _OTHER = -2  # the category bin of every category outside the real top 20
 
 def sample_users(events: DataFrame, users: int, seed: int) -> pd.DataFrame:
     """The events of at most ``users`` users (chosen by a seeded hash of the id), on the driver."""
-    return _sampled(events, users, seed).select(*_COLUMNS).toPandas()
-
-
-def _sampled(events: DataFrame, users: int, seed: int) -> DataFrame:
     ids = np.asarray([r[0] for r in events.select(USER_ID).distinct().collect()], dtype=np.int64)
     if len(ids) > users:
         draws = hash_uniform(seed, 31, ids)
         chosen = np.sort(ids[np.argsort(draws, kind="stable")[:users]])
         picked = events.sparkSession.createDataFrame(pd.DataFrame({USER_ID: chosen}))
         events = events.join(F.broadcast(picked), USER_ID, "left_semi")
-    return events
+    return events.select(*_COLUMNS).toPandas()
 
 
 def top_categories(real: DataFrame) -> list[int]:
@@ -263,16 +259,18 @@ def scores(real: DataFrame, synthetic: DataFrame, top: list[int]) -> Scores:
     try:
         counts = {c: (_counts(r, c), _counts(s, c)) for c in ACCURACY_COLUMNS}
         pairs = {c: (_pairs(r, c), _pairs(s, c)) for c in COHERENCE_COLUMNS}
-        sizes = {
-            "real_users": float(r.where(F.col("step") == 1).count()),
-            "synthetic_users": float(s.where(F.col("step") == 1).count()),
-            "real_events": float(r.count()),
-            "synthetic_events": float(s.count()),
-        }
     finally:
         r.unpersist()
         s.unpersist()
     levels = [*top, _OTHER]
+    # every event has one type and every user one length bin: the sizes are the counts' sums
+    (r_types, s_types), (r_lengths, s_lengths) = counts["event_type"], counts["events_per_user"]
+    sizes = {
+        "real_users": float(r_lengths.sum()),
+        "synthetic_users": float(s_lengths.sum()),
+        "real_events": float(r_types.sum()),
+        "synthetic_events": float(s_types.sum()),
+    }
     return Scores(
         accuracy={c: tvd_accuracy(*counts[c]) for c in ACCURACY_COLUMNS},
         coherence={c: coherence(*pairs[c]) for c in COHERENCE_COLUMNS},

@@ -152,6 +152,17 @@ def heatmap(matrix: list[list[float]], label: str) -> str:
     return _svg(n * cell, n * cell, "".join(parts), label)
 
 
+def heatmap_pair(real: list[list[float]], synthetic: list[list[float]], what: str) -> str:
+    """Real and synthetic matrices side by side."""
+    return (
+        '<div class="plots"><div class="plot">real'
+        + heatmap(real, f"real {what}")
+        + '</div><div class="plot">synthetic'
+        + heatmap(synthetic, f"synthetic {what}")
+        + "</div></div>"
+    )
+
+
 def curves(series: dict[str, list[float]], label: str) -> str:
     """Loss curves, each scaled to its own range (shape over epochs)."""
     parts, w, h = [], 320, 120
@@ -347,11 +358,8 @@ def _fidelity(m: dict[str, Any]) -> str:
     if cols:
         parts.append(
             "<h3>Pair correlations (Pearson; red positive, blue negative)</h3>"
-            '<div class="plots"><div class="plot">real'
-            + heatmap(f["correlation_real"], "real correlations")
-            + '</div><div class="plot">synthetic'
-            + heatmap(f["correlation_synthetic"], "synthetic correlations")
-            + "</div></div><p>Columns, in order: "
+            + heatmap_pair(f["correlation_real"], f["correlation_synthetic"], "correlations")
+            + "<p>Columns, in order: "
             + ", ".join(map(_e, cols))
             + "</p>"
         )
@@ -403,11 +411,8 @@ def _behaviour(m: dict[str, Any]) -> str:
     if moves:
         body += (
             "<h3>Category transitions (share of next events by category; rows: current)</h3>"
-            '<div class="plots"><div class="plot">real'
-            + heatmap(moves["real"], "real category transitions")
-            + '</div><div class="plot">synthetic'
-            + heatmap(moves["synthetic"], "synthetic category transitions")
-            + "</div></div><p>Rows and columns: the real users' most frequent categories, "
+            + heatmap_pair(moves["real"], moves["synthetic"], "category transitions")
+            + "<p>Rows and columns: the real users' most frequent categories, "
             "most frequent first, then all other categories; darker is a larger share.</p>"
         )
     copies = b.get("copied_runs", {})
