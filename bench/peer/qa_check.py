@@ -10,7 +10,9 @@ peer environment's Python and moves data as Parquet. For each generator it write
 * ``report``: the package's full report (``mostlyai.qa.report``, sequential: ``user_id`` as the
   target context key, the holdout sample as holdout) on the raw sampled events, with the
   package's own binning and sampling: its overall accuracy, coherence and DCR share, a second
-  opinion on the ranking of the generators (its bundled embedder runs offline).
+  opinion on the ranking of the generators (its bundled embedder runs offline). The package
+  samples rows at random: its random state is set from ``--seed`` before each generator's
+  report, so a rerun gives the same figures.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ def main() -> None:
     p.add_argument("--binned", nargs="+", required=True, help="GEN=binned.parquet ...")
     p.add_argument("--workdir", required=True)
     p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     real, holdout = _raw(pd.read_parquet(args.real)), _raw(pd.read_parquet(args.holdout))
     binned_real = pd.read_parquet(args.binned_real)
@@ -75,6 +78,7 @@ def main() -> None:
     result: dict[str, object] = {"mostlyai_qa": qa.__version__}
     for gen, path in _pairs(args.synthetic).items():
         began = time.perf_counter()
+        qa.set_random_state(args.seed)
         _, metrics = qa.report(
             syn_tgt_data=_raw(pd.read_parquet(path)),
             trn_tgt_data=real,
