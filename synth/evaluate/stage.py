@@ -4,7 +4,8 @@ Reads the model's real table at its trained version (training rows and the holdo
 never saw), the run's raw and filtered synthetic rows, and writes
 ``<lakehouse>/_reports/<run id>/evaluate.json``:
 - ``fidelity``: quality score (column shapes, pair trends), per-column marginals real vs
-  synthetic (binned on the real sample's deciles; categories by real frequency), Pearson
+  synthetic (binned on the real sample's deciles, count columns on whole numbers:
+  :func:`count_edges`; categories by real frequency), Pearson
   correlation matrices of the numeric columns;
 - ``utility``: train-on-synthetic / test-on-real (:mod:`synth.evaluate.utility`);
 - ``privacy``: exact-match shares (raw and released), closer-to-training share and the
@@ -80,21 +81,57 @@ def marginal(real: pd.Series, synthetic: pd.Series, sdtype: str) -> dict[str, An
         return arr[np.isfinite(arr)]
 
     r_num, s_num = numbers(real), numbers(synthetic)
-    edges = np.unique(np.quantile(r_num, np.linspace(0, 1, BINS + 1))) if len(r_num) else []
-    if len(edges) < 2:
-        edges = np.array([r_num.min(), r_num.max() + 1.0]) if len(r_num) else np.array([0.0, 1.0])
+    whole = sdtype == "numerical" and len(r_num) > 0 and bool(np.all(r_num == np.floor(r_num)))
+    if whole:
+        edges = count_edges(r_num, s_num)
+    else:
+        edges = np.unique(np.quantile(r_num, np.linspace(0, 1, BINS + 1))) if len(r_num) else []
+        if len(edges) < 2:
+            edges = (
+                np.array([r_num.min(), r_num.max() + 1.0]) if len(r_num) else np.array([0.0, 1.0])
+            )
     inner = edges[1:-1]
 
     def shares(values: np.ndarray) -> list[float]:
         counts = np.bincount(np.searchsorted(inner, values, side="right"), minlength=len(edges) - 1)
         return (counts / max(1, len(values))).tolist()
 
-    return {
-        "kind": "numeric" if sdtype == "numerical" else "datetime (days)",
+    out: dict[str, Any] = {
+        "kind": "count" if whole else "numeric" if sdtype == "numerical" else "datetime (days)",
         "edges": [float(e) for e in edges],
         "real": shares(r_num),
         "synthetic": shares(s_num),
     }
+    if whole:  # bin i holds the whole numbers edges[i] .. edges[i + 1] - 1
+        out["labels"] = [
+            f"{int(a)}" if b - a == 1 else f"{int(a)}-{int(b) - 1}"
+            for a, b in zip(edges[:-1], edges[1:], strict=True)
+        ]
+    return out
+
+
+def count_edges(real: np.ndarray, synthetic: np.ndarray, bins: int = BINS) -> np.ndarray:
+    """Integer-aligned bin edges of a whole-number (count) column.
+
+    Bin i holds the whole numbers ``edges[i]`` up to ``edges[i + 1] - 1``.
+    One bin per value when the real and synthetic samples hold at most ``bins`` distinct values;
+    otherwise bins start at the real sample's deciles rounded down (the combined samples' when
+    the real one is constant). The edges span both samples (the first at the smallest value, the
+    last one above the largest), so a column with two or more distinct values never gets one bin.
+    """
+    both = np.concatenate([real, synthetic])
+    values = np.unique(np.floor(both))
+    if len(values) <= bins:
+        starts = values
+    else:
+        quantiles = np.linspace(0, 1, bins + 1)[:-1]
+        for sample in (real, both):
+            starts = np.unique(
+                np.concatenate([values[:1], np.floor(np.quantile(sample, quantiles))])
+            )
+            if len(starts) >= 2:
+                break
+    return np.append(starts, values[-1] + 1.0)
 
 
 def correlations(frame: pd.DataFrame, columns: list[str]) -> list[list[float]]:
