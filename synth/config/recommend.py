@@ -84,12 +84,41 @@ class ItemKnnConfig(StrictModel):
         return value
 
 
+class EaseConfig(StrictModel):
+    """EASE: closed-form item-item weights ``B = -P / diag(P)``, ``P = (X'X + l2 I)^-1``.
+
+    Attributes:
+        enabled: Train it.
+        l2: Regularisation values tried (best on validation used).
+        max_items: Items in the dense inverse (``max_items^3`` work, ``max_items^2`` memory):
+            a larger catalog keeps its ``max_items`` items with the most training users, and
+            its other items are scored by item-kNN cosine similarity.
+        neighbours: Item-kNN neighbours per item for the items beyond ``max_items``.
+        shrink: Item-kNN shrink for those items.
+    """
+
+    enabled: bool = True
+    l2: tuple[float, ...] = Field(default=(50.0, 500.0), min_length=1)
+    max_items: int = Field(default=2_000, ge=1, le=20_000)
+    neighbours: int = Field(default=100, ge=1)
+    shrink: float = Field(default=10.0, ge=0.0)
+
+    @field_validator("l2")
+    @classmethod
+    def _positive(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(v <= 0 for v in value):
+            raise ConfigError(f"recommend.models.ease.l2 must be > 0, got {value}")
+        _distinct(value, "recommend.models.ease.l2")
+        return value
+
+
 class ModelsConfig(StrictModel):
     """The item recommenders."""
 
     popularity: PopularityConfig = PopularityConfig()
     als: AlsConfig = AlsConfig()
     item_knn: ItemKnnConfig = ItemKnnConfig()
+    ease: EaseConfig = EaseConfig()
 
 
 class RecommendConfig(StrictModel):

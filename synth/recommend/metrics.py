@@ -17,27 +17,103 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 from scipy import stats
 
 SEGMENTS: tuple[str, ...] = ("all", "cold", "long_tail")
 METRICS: tuple[str, ...] = ("recall", "ndcg", "map")
 
 
+def tie_rank(tiebreak: np.ndarray) -> np.ndarray:
+    """Each item's place when ordered by ``tiebreak``, larger first (0 = best; ties by index)."""
+    return np.argsort(np.argsort(-tiebreak, kind="stable"), kind="stable")
+
+
+def _eps(span: np.ndarray, n_items: int) -> np.ndarray:
+    # a tie-break far below any score difference of float64 scores of this magnitude
+    return np.maximum(span, 1.0) * 1e-9 / n_items
+
+
+TOP_K_CHUNK = 64  # items per chunk of the top-k pre-selection
+
+
 def top_k(scores: np.ndarray, k: int, tiebreak: np.ndarray) -> np.ndarray:
     """Each row's ``k`` best items, best first; equal scores are ordered by ``tiebreak``.
 
     ``tiebreak`` (one value per item, larger first; e.g. popularity) also fills the list of a
-    user whose scores are all equal.
+    user whose scores are all equal. Scores are adjusted by a tiny tie-break term (distinct per
+    item), then each row's items are cut into chunks of :data:`TOP_K_CHUNK`: the ``k``-th
+    largest chunk maximum is a value at least ``k`` items reach, so only items at or above it
+    can be in the top ``k`` and only those are sorted.
     """
-    k = min(k, scores.shape[1])
-    span = np.abs(scores).max(axis=1, keepdims=True)
-    rank = np.argsort(np.argsort(-tiebreak, kind="stable"), kind="stable")  # 0 = best
-    # a tie-break far below any score difference of float64 scores of this magnitude
-    eps = np.maximum(span, 1.0) * 1e-9 / scores.shape[1]
-    adjusted = scores - eps * rank[None, :]
-    part = np.argpartition(-adjusted, k - 1, axis=1)[:, :k]
-    order = np.argsort(-np.take_along_axis(adjusted, part, axis=1), axis=1, kind="stable")
-    return np.take_along_axis(part, order, axis=1)
+    n_rows, n_items = scores.shape
+    k = min(k, n_items)
+    if n_rows == 0:
+        return np.zeros((0, k), dtype=np.int64)
+    span = np.maximum(scores.max(axis=1, keepdims=True), -scores.min(axis=1, keepdims=True))
+    adjusted = scores - _eps(span, n_items) * tie_rank(tiebreak)[None, :]
+    starts = np.arange(0, n_items, TOP_K_CHUNK)
+    if len(starts) <= k:
+        return _sorted_top(adjusted, np.arange(n_items)[None, :].repeat(n_rows, axis=0), k)
+    maxima = np.maximum.reduceat(adjusted, starts, axis=1)
+    floor = -np.partition(-maxima, k - 1, axis=1)[:, k - 1 : k]
+    rows, items = np.nonzero(adjusted >= floor)
+    counts = np.bincount(rows, minlength=n_rows)
+    slot = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
+    width = int(counts.max())
+    cand_items = np.zeros((n_rows, width), dtype=np.int64)
+    cand_values = np.full((n_rows, width), -np.inf)
+    cand_items[rows, slot] = items
+    cand_values[rows, slot] = adjusted[rows, items]
+    return _sorted_top(cand_values, cand_items, k)
+
+
+def _sorted_top(values: np.ndarray, items: np.ndarray, k: int) -> np.ndarray:
+    """The items of each row's ``k`` largest ``values``, largest first."""
+    part = np.argpartition(-values, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(values, part, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(np.take_along_axis(items, part, axis=1), order, axis=1)
+
+
+def top_k_sparse(scores: sp.csr_matrix, k: int, tiebreak: np.ndarray) -> np.ndarray:
+    """:func:`top_k` of non-negative scores given sparse (absent = 0): the same lists.
+
+    Only each row's stored items and the ``k`` best items by ``tiebreak`` can be in its list:
+    any other item scores 0 and ranks below those ``k`` (scores >= 0, worse tie-break), so the
+    dense row is never built.
+    """
+    n_rows, n_items = scores.shape
+    k = min(k, n_items)
+    if n_rows == 0:
+        return np.zeros((0, k), dtype=np.int64)
+    rank = tie_rank(tiebreak)
+    best = np.argsort(rank, kind="stable")[:k]  # the k best items by tie-break
+    scores = scores.tocsr()
+    scores.sum_duplicates()
+    lengths = np.diff(scores.indptr)
+    width = int(lengths.max(initial=0)) + k
+    items = np.zeros((n_rows, width), dtype=np.int64)
+    values = np.full((n_rows, width), -np.inf)
+    # the k tie-break items first, with their scores in each row (0 where not stored)
+    items[:, :k] = best[None, :]
+    values[:, :k] = np.asarray(scores[:, best].todense(), dtype=np.float64)
+    # then every stored item that is not one of them
+    rows = np.repeat(np.arange(n_rows), lengths)
+    keep = ~np.isin(scores.indices, best)
+    slot = np.arange(len(scores.indices)) - np.repeat(scores.indptr[:-1], lengths)
+    items[rows[keep], k + slot[keep]] = scores.indices[keep]
+    values[rows[keep], k + slot[keep]] = scores.data[keep]
+    span = np.abs(np.where(np.isfinite(values), values, 0.0)).max(axis=1, keepdims=True)
+    return _sorted_top(values - _eps(span, n_items) * rank[items], items, k)
+
+
+def hits(top: np.ndarray, relevant: sp.csr_matrix) -> np.ndarray:
+    """Boolean ``top``-shaped: whether each listed item is one of its row's ``relevant`` items."""
+    n_items = relevant.shape[1]
+    rows = np.repeat(np.arange(relevant.shape[0], dtype=np.int64), np.diff(relevant.indptr))
+    wanted = rows * n_items + relevant.indices
+    listed = np.arange(top.shape[0], dtype=np.int64)[:, None] * n_items + top
+    return np.isin(listed, wanted)
 
 
 @dataclass
@@ -49,25 +125,23 @@ class UserMetrics:
     map: np.ndarray
 
 
-def user_metrics(
-    top: np.ndarray, relevant: np.ndarray, n_relevant: np.ndarray, k: int
-) -> UserMetrics:
-    """Metrics@k of the top lists against the dense boolean ``relevant`` (rows aligned).
+def user_metrics(hit: np.ndarray, n_relevant: np.ndarray, k: int) -> UserMetrics:
+    """Metrics@k of top lists from their :func:`hits` (rows aligned with ``n_relevant``).
 
     ``n_relevant`` per row also counts held-out items off the catalog, which no list can hit.
     """
-    top = top[:, :k]
-    hits = np.take_along_axis(relevant, top, axis=1)
-    n_hits = hits.sum(axis=1)
+    hit = hit[:, :k]
+    k = hit.shape[1]
+    n_hits = hit.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         recall = np.where(n_relevant > 0, n_hits / n_relevant, np.nan)
         discounts = 1.0 / np.log2(np.arange(2, k + 2))
-        dcg = (hits * discounts[None, :]).sum(axis=1)
+        dcg = (hit * discounts[None, :]).sum(axis=1)
         ideal_n = np.minimum(n_relevant, k).astype(int)
         idcg = np.concatenate([[0.0], np.cumsum(discounts)])[ideal_n]
         ndcg = np.where(n_relevant > 0, dcg / np.where(idcg > 0, idcg, 1.0), np.nan)
-        precision_at = np.cumsum(hits, axis=1) / np.arange(1, k + 1)[None, :]
-        ap = (precision_at * hits).sum(axis=1) / np.maximum(ideal_n, 1)
+        precision_at = np.cumsum(hit, axis=1) / np.arange(1, k + 1)[None, :]
+        ap = (precision_at * hit).sum(axis=1) / np.maximum(ideal_n, 1)
         ap = np.where(n_relevant > 0, ap, np.nan)
     return UserMetrics(recall=recall, ndcg=ndcg, map=ap)
 

@@ -4,10 +4,12 @@ Protocol (``recommend`` config):
 1. Data (:mod:`synth.recommend.data`): real train pairs, the run's synthetic pairs, held-out
    real validation and test pairs of the silver per-user temporal split. Only real users' real
    held-out items are ever scored.
-2. Per model and variant (real / fused / synthetic): every parameter set of the model's grid is
-   trained with the first seed and scored on the *validation* split (NDCG at the first
-   cut-off, all users); the best is kept. Then one training run per seed (the seed draws the
-   training-pair subsample and the model's own seed) is scored on the *test* split.
+2. Per model (popularity, ALS, item-kNN, EASE) and variant (real / fused / synthetic): every
+   parameter set of the model's grid is trained with the first seed and scored on the
+   *validation* split (NDCG at the first cut-off, all users); the best is kept. Then one
+   training run per seed (the seed draws the training-pair subsample and the model's own seed)
+   is scored on the *test* split. Models are fitted on the driver (MLlib for ALS) and scored
+   in Spark tasks over blocks of users (:mod:`synth.recommend.scoring`).
 3. Per segment (all, cold / sparse users, long-tail items): Recall / NDCG / MAP@K and coverage,
    mean and spread over seeds; real vs fused compared per seed (paired) with a verdict: a lift
    not larger than the seed spread is ``no lift``.
@@ -29,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from synth.config.job import JobConfig
@@ -37,8 +39,9 @@ from synth.config.recommend import RecommendConfig, Variant
 from synth.errors import InputError
 from synth.io.delta import Lakehouse, read_table, table_exists, write_json
 from synth.recommend.data import RecData, load
-from synth.recommend.metrics import METRICS, SEGMENTS, paired_test, summarise, top_k, user_metrics
+from synth.recommend.metrics import SEGMENTS, paired_test, summarise
 from synth.recommend.models import MODELS, Recommender, grids
+from synth.recommend.scoring import Split, score, user_blocks
 from synth.refs import resolve_model, resolve_run_id
 from synth.schema import CATEGORY_ID, REJECTED_REASON, RUN_ID, SPLIT, SPLIT_TEST, USER_ID
 from synth.stages import StageReport
@@ -47,28 +50,6 @@ from synth.stats.hashing import hash_uniform
 log = logging.getLogger(__name__)
 
 _EVAL_PURPOSE = 72
-CHUNK_USERS = 1_024
-
-
-@dataclass
-class Split:
-    """Evaluated users of one held-out split and their relevant items."""
-
-    users: np.ndarray  # user indexes (rows of the history matrix)
-    relevant: sp.csr_matrix  # users x items, 1 where held out (catalog items)
-    n_relevant: np.ndarray  # held-out items per user, off-catalog ones included
-    tail_relevant: sp.csr_matrix
-    n_tail: np.ndarray
-    cold: np.ndarray  # bool per user
-
-    def masks(self, rows: slice = slice(None)) -> dict[str, np.ndarray]:
-        """Per segment, which of the users ``rows`` it holds."""
-        n_tail = self.n_tail[rows]
-        return {
-            "all": np.ones(len(n_tail), dtype=bool),
-            "cold": self.cold[rows],
-            "long_tail": n_tail > 0,
-        }
 
 
 def _indicator(rows: np.ndarray, items: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
@@ -109,48 +90,6 @@ def tail_items(item_events: np.ndarray, head_share: float) -> np.ndarray:
     tail = np.ones(len(item_events), dtype=bool)
     tail[order[:head]] = False
     return tail
-
-
-def score_split(
-    model: Recommender,
-    history: sp.csr_matrix,
-    split: Split,
-    ks: tuple[int, ...],
-    tiebreak: np.ndarray,
-) -> dict[str, dict[str, float]]:
-    """``{segment: {metric@k: mean, coverage@k: share}}`` of ``model`` on ``split``."""
-    kmax = max(ks)
-    per: dict[tuple[str, str], list[np.ndarray]] = {}
-    covered = {(seg, k): np.zeros(history.shape[1], dtype=bool) for seg in SEGMENTS for k in ks}
-    for start in range(0, len(split.users), CHUNK_USERS):
-        sl = slice(start, start + CHUNK_USERS)
-        users = split.users[sl]
-        if model.same_for_all:  # one list: rank it once
-            one = top_k(model.scores(history[users[:1]]), kmax, tiebreak)
-            top = np.repeat(one, len(users), axis=0)
-        else:
-            top = top_k(model.scores(history[users]), kmax, tiebreak)
-        masks = split.masks(sl)
-        dense = split.relevant[sl].toarray().astype(bool)
-        dense_tail = split.tail_relevant[sl].toarray().astype(bool)
-        for k in ks:
-            full = user_metrics(top, dense, split.n_relevant[sl], k)
-            tail = user_metrics(top, dense_tail, split.n_tail[sl], k)
-            for seg in SEGMENTS:
-                got = tail if seg == "long_tail" else full
-                mask = masks[seg]
-                for name in METRICS:
-                    per.setdefault((seg, f"{name}@{k}"), []).append(getattr(got, name)[mask])
-                covered[(seg, k)][np.unique(top[mask, :k])] = True
-    out: dict[str, dict[str, float]] = {seg: {} for seg in SEGMENTS}
-    for (seg, metric), parts in per.items():
-        values = np.concatenate(parts)
-        out[seg][metric] = float(np.nanmean(values)) if np.isfinite(values).any() else math.nan
-    for (seg, k), hit in covered.items():
-        out[seg][f"coverage@{k}"] = float(hit.mean())
-    for seg, mask in split.masks().items():
-        out[seg]["users"] = float(mask.sum())
-    return out
 
 
 @dataclass
@@ -267,6 +206,111 @@ def _interest(
     return out
 
 
+Scored = dict[str, dict[str, float]]
+
+
+def _fit_and_score(
+    spark: SparkSession,
+    data: RecData,
+    validation: Split,
+    test: Split,
+    variants: tuple[Variant, ...],
+    rc: RecommendConfig,
+) -> tuple[
+    dict[str, dict[str, Any]],
+    dict[str, dict[str, list[dict[str, Any]]]],
+    dict[str, dict[str, dict[str, dict[str, Any]]]],
+]:
+    """Steps 2 and 3 of the protocol: ``(chosen, tuning, results)``.
+
+    The matrices and the scored users' blocks of a (variant, seed) are built once and shared
+    by every model; the blocks are cached in Spark until the end.
+    """
+    k0 = rc.k[0]
+    partitions = spark.sparkContext.defaultParallelism
+    built: dict[tuple[str, int], tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]] = {}
+    cached: dict[tuple[str, int, str], DataFrame] = {}
+
+    def matrices(variant: Variant, seed: int) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
+        """(train, history, popularity tie-break) of a variant and seed, shared by the models."""
+        if (variant, seed) not in built:
+            train, history = data.variant(variant, seed, rc.subsample)
+            built[(variant, seed)] = (train, history, np.asarray(train.sum(axis=0)).ravel())
+        return built[(variant, seed)]
+
+    splits = {"validation": validation, "test": test}
+
+    def measured(
+        model: Recommender, variant: Variant, seed: int, which: str, ks: tuple[int, ...]
+    ) -> Scored:
+        _, history, tiebreak = matrices(variant, seed)
+        split = splits[which]
+        # the synthetic variant scores real users from the real history of the same seed
+        key = ("real" if variant == "synthetic" else variant, seed, which)
+        if key not in cached:
+            cached[key] = user_blocks(spark, split, history, partitions).persist()
+        return score(spark, model, cached[key], split, ks, tiebreak)
+
+    chosen: dict[str, dict[str, Any]] = {}
+    tuning: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    results: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
+    try:
+        for model_name, grid in grids(rc.models).items():
+            fit = MODELS[model_name]
+            for variant in variants:
+                train0 = matrices(variant, rc.seeds[0])[0]
+                best: tuple[float, int, Recommender | None] = (-math.inf, 0, None)
+                for n, params in enumerate(grid):
+                    t0 = time.perf_counter()
+                    candidate = fit(spark, train0, params, rc.seeds[0])
+                    ndcg = math.nan
+                    if len(grid) > 1:
+                        got = measured(candidate, variant, rc.seeds[0], "validation", (k0,))
+                        ndcg = got["all"][f"ndcg@{k0}"]
+                    tuning.setdefault(model_name, {}).setdefault(variant, []).append(
+                        {
+                            "params": params,
+                            f"validation_ndcg@{k0}": ndcg,
+                            "seconds": round(time.perf_counter() - t0, 2),
+                        }
+                    )
+                    if best[2] is None or ndcg > best[0]:
+                        best = (ndcg, n, candidate)
+                chosen.setdefault(model_name, {})[variant] = grid[best[1]]
+                per_seed: dict[str, dict[str, list[float]]] = {}
+                for seed in rc.seeds:
+                    t0 = time.perf_counter()
+                    model = best[2]
+                    if seed != rc.seeds[0]:
+                        model = fit(spark, matrices(variant, seed)[0], grid[best[1]], seed)
+                    assert model is not None
+                    scored = measured(model, variant, seed, "test", rc.k)
+                    for seg, metrics in scored.items():
+                        for metric, value in metrics.items():
+                            per_seed.setdefault(seg, {}).setdefault(metric, []).append(value)
+                    log.info(
+                        "recommend: %s / %s / seed %d: NDCG@%d all %.4f cold %.4f (%.1fs)",
+                        model_name,
+                        variant,
+                        seed,
+                        k0,
+                        scored["all"][f"ndcg@{k0}"],
+                        scored["cold"][f"ndcg@{k0}"],
+                        time.perf_counter() - t0,
+                    )
+                results.setdefault(model_name, {})[variant] = {
+                    seg: {
+                        metric: {"seeds": values, **summarise(values)}
+                        for metric, values in metrics.items()
+                    }
+                    for seg, metrics in per_seed.items()
+                }
+    finally:
+        for df in cached.values():
+            df.unpersist()
+    return chosen, tuning, results
+
+
 def run(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> RecommendReport:
     """Run the stage (see the module docstring)."""
     began = time.perf_counter()
@@ -288,72 +332,7 @@ def run(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> RecommendR
         variants = tuple(v for v in variants if v != "synthetic")
         notes.append("the run has no synthetic users (an item model): no synthetic-only variant")
     k0 = rc.k[0]
-    built: dict[tuple[str, int], tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]] = {}
-
-    def matrices(variant: Variant, seed: int) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
-        """(train, history, popularity tie-break) of a variant and seed, shared by the models."""
-        if (variant, seed) not in built:
-            train, history = data.variant(variant, seed, rc.subsample)
-            built[(variant, seed)] = (train, history, np.asarray(train.sum(axis=0)).ravel())
-        return built[(variant, seed)]
-
-    chosen: dict[str, dict[str, Any]] = {}
-    tuning: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    results: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
-    for model_name, grid in grids(rc.models).items():
-        fit = MODELS[model_name]
-        for variant in variants:
-            train0, history0, tiebreak0 = matrices(variant, rc.seeds[0])
-            best: tuple[float, int, Recommender | None] = (-math.inf, 0, None)
-            for n, params in enumerate(grid):
-                t0 = time.perf_counter()
-                candidate = fit(spark, train0, params, rc.seeds[0])
-                if len(grid) > 1:
-                    score = score_split(candidate, history0, validation, (k0,), tiebreak0)
-                    ndcg = score["all"][f"ndcg@{k0}"]
-                else:
-                    ndcg = math.nan
-                tuning.setdefault(model_name, {}).setdefault(variant, []).append(
-                    {
-                        "params": params,
-                        f"validation_ndcg@{k0}": ndcg,
-                        "seconds": round(time.perf_counter() - t0, 2),
-                    }
-                )
-                if best[2] is None or ndcg > best[0]:
-                    best = (ndcg, n, candidate)
-            chosen.setdefault(model_name, {})[variant] = grid[best[1]]
-            per_seed: dict[str, dict[str, list[float]]] = {}
-            for seed in rc.seeds:
-                t0 = time.perf_counter()
-                model: Recommender | None
-                train, history, tiebreak = matrices(variant, seed)
-                if seed == rc.seeds[0]:
-                    model = best[2]
-                else:
-                    model = fit(spark, train, grid[best[1]], seed)
-                assert model is not None
-                scored = score_split(model, history, test, rc.k, tiebreak)
-                for seg, metrics in scored.items():
-                    for metric, value in metrics.items():
-                        per_seed.setdefault(seg, {}).setdefault(metric, []).append(value)
-                log.info(
-                    "recommend: %s / %s / seed %d: NDCG@%d all %.4f cold %.4f (%.1fs)",
-                    model_name,
-                    variant,
-                    seed,
-                    k0,
-                    scored["all"][f"ndcg@{k0}"],
-                    scored["cold"][f"ndcg@{k0}"],
-                    time.perf_counter() - t0,
-                )
-            results.setdefault(model_name, {})[variant] = {
-                seg: {
-                    metric: {"seeds": values, **summarise(values)}
-                    for metric, values in metrics.items()
-                }
-                for seg, metrics in per_seed.items()
-            }
+    chosen, tuning, results = _fit_and_score(spark, data, validation, test, variants, rc)
     comparisons: dict[str, dict[str, dict[str, Any]]] = {}
     if "real" in variants and "fused" in variants:
         for model_name, by_variant in results.items():

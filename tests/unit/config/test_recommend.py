@@ -27,7 +27,8 @@ def test_defaults_follow_the_protocol():
         ({"k": [0]}, "recommend.k"),
         ({"models": {"als": {"reg_params": [-1.0]}}}, "reg_params must be > 0"),
         ({"models": {"item_knn": {"neighbours": [10, 10]}}}, "repeated values"),
-        ({"models": {"ease": {}}}, "recommend.models.ease: unknown key"),
+        ({"models": {"slim": {}}}, "recommend.models.slim: unknown key"),
+        ({"models": {"ease": {"l2": [0.0]}}}, "ease.l2 must be > 0"),
         ({"cold_share": 1.0}, "recommend.cold_share"),
     ],
 )

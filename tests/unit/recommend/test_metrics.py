@@ -6,8 +6,16 @@ import math
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
-from synth.recommend.metrics import paired_test, summarise, top_k, user_metrics
+from synth.recommend.metrics import (
+    hits,
+    paired_test,
+    summarise,
+    top_k,
+    top_k_sparse,
+    user_metrics,
+)
 
 
 def test_top_k_orders_by_score_then_tiebreak():
@@ -19,14 +27,40 @@ def test_top_k_orders_by_score_then_tiebreak():
     assert top.tolist() == [[1, 3, 2], [3, 2, 1]]
 
 
+def test_top_k_equals_a_full_sort_on_a_large_catalog():
+    rng = np.random.default_rng(0)
+    # many exact ties (rounded scores), an all-zero row and a constant row
+    scores = np.round(rng.normal(size=(40, 1_000)), 1)
+    scores[3] = 0.0
+    scores[4] = 2.5
+    pop = rng.uniform(size=1_000)
+    rank = np.argsort(np.argsort(-pop, kind="stable"), kind="stable")
+    # Run
+    top = top_k(scores, 10, pop)
+    # Assert: by score, then by tie-break rank
+    want = np.array([np.lexsort((rank, -row))[:10] for row in scores])
+    assert np.array_equal(top, want)
+
+
+def test_sparse_top_k_fills_from_the_tiebreak_and_keeps_stored_scores():
+    scores = sp.csr_matrix(np.array([[0.0, 0.4, 0.0, 0.0, 0.2], [0.0, 0.0, 0.0, 0.0, 0.0]]))
+    pop = np.array([5.0, 1.0, 4.0, 3.0, 2.0])
+    # Run
+    top = top_k_sparse(scores, 3, pop)
+    # Assert: stored scores first, then zero-score items by tie-break; the same as dense
+    assert top.tolist() == [[1, 4, 0], [0, 2, 3]]
+    assert np.array_equal(top, top_k(scores.toarray(), 3, pop))
+
+
 def test_metrics_match_hand_computation():
     # one user, relevant items {0, 2, 5} of which 5 is off the list; list = [2, 1, 0]
     top = np.array([[2, 1, 0]])
-    relevant = np.zeros((1, 6), dtype=bool)
-    relevant[0, [0, 2, 5]] = True
+    relevant = sp.csr_matrix(([1.0, 1.0, 1.0], ([0, 0, 0], [0, 2, 5])), shape=(1, 6))
     # Run
-    m = user_metrics(top, relevant, np.array([3]), 3)
+    hit = hits(top, relevant)
+    m = user_metrics(hit, np.array([3]), 3)
     # Assert
+    assert hit.tolist() == [[True, False, True]]
     assert m.recall[0] == pytest.approx(2 / 3)
     dcg = 1 / math.log2(2) + 1 / math.log2(4)
     idcg = 1 / math.log2(2) + 1 / math.log2(3) + 1 / math.log2(4)
@@ -36,9 +70,9 @@ def test_metrics_match_hand_computation():
 
 def test_off_catalog_items_count_as_misses_and_users_without_items_are_nan():
     top = np.array([[0, 1], [0, 1]])
-    relevant = np.array([[True, False, False], [False, False, False]])
+    relevant = sp.csr_matrix(np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]]))
     # Run: the first user has one more held-out item no list can reach
-    m = user_metrics(top, relevant, np.array([2, 0]), 2)
+    m = user_metrics(hits(top, relevant), np.array([2, 0]), 2)
     # Assert
     assert m.recall[0] == pytest.approx(0.5)
     assert math.isnan(m.recall[1]) and math.isnan(m.ndcg[1]) and math.isnan(m.map[1])

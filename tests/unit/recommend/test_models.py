@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from synth.recommend.models import Als, ItemKnn, Popularity, _top_per_row
+from synth.recommend.models import Als, Ease, ItemKnn, Popularity, _top_per_row
 
 
 def _m(rows: list[list[float]]) -> sp.csr_matrix:
@@ -49,3 +49,31 @@ def test_als_fold_in_solves_the_implicit_normal_equation():
     a = items.T @ np.diag(c) @ items + 0.1 * 2 * np.eye(3)
     assert users[0] == pytest.approx(np.linalg.solve(a, items.T @ (c * p)))
     assert not users[1].any()  # no history, no factors: ranked by the tie-break alone
+
+
+def test_ease_weights_are_the_closed_form():
+    rng = np.random.default_rng(1)
+    train = sp.csr_matrix((rng.uniform(size=(30, 8)) < 0.3) * rng.uniform(1, 3, size=(30, 8)))
+    # Run
+    model = Ease(train, l2=5.0, max_items=8, neighbours=3, shrink=0.0)
+    # Assert: B = I - P diag(1 / diag(P)), P = (X'X + l2 I)^-1; a zero diagonal
+    x = train.toarray()
+    p = np.linalg.inv(x.T @ x + 5.0 * np.eye(8))
+    want = np.eye(8) - p / np.diag(p)[None, :]
+    assert np.allclose(model.weights, want) and not np.diag(model.weights).any()
+    history = _m([[1, 0, 0, 2, 0, 0, 0, 0]])
+    assert np.allclose(model.scores(history), history.toarray() @ want)
+
+
+def test_ease_beyond_max_items_scores_the_rest_by_scaled_item_knn():
+    # items 0-2 are the most used (the head); item 3 is used with item 0 only
+    train = _m([[1, 1, 1, 0], [1, 1, 0, 0], [1, 0, 1, 1], [0, 1, 1, 0], [1, 1, 1, 0]])
+    # Run
+    model = Ease(train, l2=1.0, max_items=3, neighbours=5, shrink=0.0)
+    scores = model.scores(_m([[1, 0, 0, 0]]))[0]
+    # Assert: the head scored by EASE, item 3 by its kNN similarity to item 0, rescaled
+    assert model.head.tolist() == [0, 1, 2] and model.rest.tolist() == [3]
+    knn = ItemKnn(train, neighbours=5, shrink=0.0)
+    assert scores[:3] == pytest.approx(model.weights[0])
+    ratio = scores[3] / knn.scores(_m([[1, 0, 0, 0]]))[0, 3]
+    assert 0 < ratio < 1

@@ -1,0 +1,257 @@
+"""Scoring a fitted recommender in Spark: evaluated users in blocks, metrics per user, aggregated.
+
+The evaluated users of a held-out split (:class:`Split`, at most ``max_eval_users``) and their
+history rows of one (variant, seed) become a small DataFrame (:func:`user_blocks`: one row per
+user, history and held-out items as index arrays), built once and shared by every model scored
+on that (variant, seed). :func:`score` broadcasts a fitted model and runs one ``mapInArrow``
+pass: each task ranks its users a block at a time (at most :data:`BLOCK_CELLS` users x items
+scores in memory, never the whole users x items matrix), computes Recall / NDCG / MAP@K per
+user (:mod:`synth.recommend.metrics`) and emits per-segment sums, counts and the items its
+lists cover; the driver adds those up. Every core scores; the numbers equal a single-process
+evaluation of the same users (tested to 1e-9).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import scipy.sparse as sp
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
+
+from synth.recommend.metrics import METRICS, SEGMENTS, hits, user_metrics
+from synth.recommend.models import Recommender
+
+BLOCK_CELLS = 1 << 25  # scores of one block of users (users x catalog items), ~256 MiB
+MAX_BLOCK_USERS = 1_024
+
+_BLOCK_SCHEMA = T.StructType(
+    [
+        T.StructField("row", T.LongType(), False),
+        T.StructField("history_items", T.ArrayType(T.IntegerType(), False), False),
+        T.StructField("history_values", T.ArrayType(T.DoubleType(), False), False),
+        T.StructField("relevant", T.ArrayType(T.IntegerType(), False), False),
+        T.StructField("n_relevant", T.LongType(), False),
+        T.StructField("tail_relevant", T.ArrayType(T.IntegerType(), False), False),
+        T.StructField("n_tail", T.LongType(), False),
+        T.StructField("cold", T.BooleanType(), False),
+    ]
+)
+_OUT_SCHEMA = T.StructType(
+    [
+        T.StructField("segment", T.StringType(), False),
+        T.StructField("metric", T.StringType(), False),
+        T.StructField("total", T.DoubleType(), False),
+        T.StructField("n", T.LongType(), False),
+        T.StructField("items", T.ArrayType(T.IntegerType(), False), False),
+    ]
+)
+
+
+@dataclass
+class Split:
+    """Evaluated users of one held-out split and their relevant items."""
+
+    users: np.ndarray  # user indexes (rows of the history matrix)
+    relevant: sp.csr_matrix  # users x items, 1 where held out (catalog items)
+    n_relevant: np.ndarray  # held-out items per user, off-catalog ones included
+    tail_relevant: sp.csr_matrix
+    n_tail: np.ndarray
+    cold: np.ndarray  # bool per user
+
+    def masks(self, rows: slice = slice(None)) -> dict[str, np.ndarray]:
+        """Per segment, which of the users ``rows`` it holds."""
+        n_tail = self.n_tail[rows]
+        return {
+            "all": np.ones(len(n_tail), dtype=bool),
+            "cold": self.cold[rows],
+            "long_tail": n_tail > 0,
+        }
+
+
+def _rows(matrix: sp.csr_matrix) -> list[np.ndarray]:
+    return np.split(matrix.indices.astype(np.int32), matrix.indptr[1:-1])
+
+
+def user_blocks(
+    spark: SparkSession, split: Split, history: sp.csr_matrix, partitions: int
+) -> DataFrame:
+    """One row per evaluated user of ``split``: its ``history`` row and held-out items.
+
+    Cached by the caller. Contiguous slices of the users, at most ``partitions`` (the tasks;
+    Spark slices a local frame into up to its default parallelism): the same slices on every
+    run, so the per-task sums add up in the same order.
+    """
+    h = history[split.users].tocsr()
+    h.sort_indices()
+    frame = pd.DataFrame(
+        {
+            "row": np.arange(len(split.users), dtype=np.int64),
+            "history_items": _rows(h),
+            "history_values": np.split(h.data.astype(np.float64), h.indptr[1:-1]),
+            "relevant": _rows(split.relevant),
+            "n_relevant": split.n_relevant.astype(np.int64),
+            "tail_relevant": _rows(split.tail_relevant),
+            "n_tail": split.n_tail.astype(np.int64),
+            "cold": split.cold.astype(bool),
+        }
+    )
+    return spark.createDataFrame(frame, _BLOCK_SCHEMA).coalesce(max(1, partitions))
+
+
+def _csr(items: pa.ListArray, values: pa.ListArray | None, n_items: int) -> sp.csr_matrix:
+    """A rows x items CSR matrix of one Arrow list column (values 1 when ``values`` is None)."""
+    offsets = items.offsets.to_numpy()
+    indices = items.flatten().to_numpy(zero_copy_only=False).astype(np.int64)
+    data = (
+        np.ones(len(indices))
+        if values is None
+        else values.flatten().to_numpy(zero_copy_only=False).astype(np.float64)
+    )
+    return sp.csr_matrix((data, indices, offsets - offsets[0]), shape=(len(items), n_items))
+
+
+def block_rows(n_items: int) -> int:
+    """Users ranked at once: :data:`BLOCK_CELLS` scores, 16 to :data:`MAX_BLOCK_USERS` users."""
+    return int(min(MAX_BLOCK_USERS, max(16, BLOCK_CELLS // max(n_items, 1))))
+
+
+class _Totals:
+    """Per-segment sums, counts and covered items of one task."""
+
+    def __init__(self, ks: tuple[int, ...]) -> None:
+        self.ks = ks
+        self.sums: dict[tuple[str, str], list[float]] = {}
+        self.covered: dict[tuple[str, int], set[int]] = {
+            (seg, k): set() for seg in SEGMENTS for k in ks
+        }
+
+    def add(
+        self,
+        top: np.ndarray,
+        relevant: sp.csr_matrix,
+        n_relevant: np.ndarray,
+        tail_relevant: sp.csr_matrix,
+        n_tail: np.ndarray,
+        cold: np.ndarray,
+    ) -> None:
+        full_hits, tail_hits = hits(top, relevant), hits(top, tail_relevant)
+        masks = {"all": np.ones(len(top), dtype=bool), "cold": cold, "long_tail": n_tail > 0}
+        for k in self.ks:
+            full = user_metrics(full_hits, n_relevant, k)
+            tail = user_metrics(tail_hits, n_tail, k)
+            for seg in SEGMENTS:
+                got = tail if seg == "long_tail" else full
+                mask = masks[seg]
+                for name in METRICS:
+                    values = getattr(got, name)[mask]
+                    values = values[np.isfinite(values)]
+                    acc = self.sums.setdefault((seg, f"{name}@{k}"), [0.0, 0.0])
+                    acc[0] += float(values.sum())
+                    acc[1] += len(values)
+                self.covered[(seg, k)].update(np.unique(top[mask, :k]).tolist())
+
+    def batch(self) -> pa.RecordBatch:
+        segs: list[str] = []
+        metrics: list[str] = []
+        totals: list[float] = []
+        ns: list[int] = []
+        items: list[list[int]] = []
+        for (seg, metric), (total, n) in self.sums.items():
+            segs.append(seg)
+            metrics.append(metric)
+            totals.append(total)
+            ns.append(int(n))
+            items.append([])
+        for (seg, k), covered in self.covered.items():
+            segs.append(seg)
+            metrics.append(f"coverage@{k}")
+            totals.append(0.0)
+            ns.append(0)
+            items.append(sorted(covered))
+        return pa.RecordBatch.from_arrays(
+            [
+                pa.array(segs, pa.string()),
+                pa.array(metrics, pa.string()),
+                pa.array(totals, pa.float64()),
+                pa.array(ns, pa.int64()),
+                pa.array(items, pa.list_(pa.int32())),
+            ],
+            schema=pa.schema(
+                [
+                    pa.field("segment", pa.string(), False),
+                    pa.field("metric", pa.string(), False),
+                    pa.field("total", pa.float64(), False),
+                    pa.field("n", pa.int64(), False),
+                    pa.field("items", pa.list_(pa.field("element", pa.int32(), False)), False),
+                ]
+            ),
+        )
+
+
+def score(
+    spark: SparkSession,
+    model: Recommender,
+    blocks: DataFrame,
+    split: Split,
+    ks: tuple[int, ...],
+    tiebreak: np.ndarray,
+) -> dict[str, dict[str, float]]:
+    """``{segment: {metric@k: mean, coverage@k: share, users: count}}`` of ``model``.
+
+    ``blocks`` is :func:`user_blocks` of ``split``; ``tiebreak`` orders equal scores (larger
+    first; the training popularity).
+    """
+    n_items = len(tiebreak)
+    kmax = max(ks)
+    per_block = block_rows(n_items)
+    shared = spark.sparkContext.broadcast((model, np.asarray(tiebreak, dtype=np.float64)))
+
+    def rank_and_measure(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        fitted, tie = shared.value
+        totals = _Totals(ks)
+        for batch in batches:
+            for start in range(0, batch.num_rows, per_block):
+                part = batch.slice(start, per_block)
+                col = part.column
+                history = _csr(col("history_items"), col("history_values"), n_items)
+                top = fitted.top(history, kmax, tie)
+                totals.add(
+                    top,
+                    _csr(col("relevant"), None, n_items),
+                    col("n_relevant").to_numpy(),
+                    _csr(col("tail_relevant"), None, n_items),
+                    col("n_tail").to_numpy(),
+                    col("cold").to_numpy(zero_copy_only=False).astype(bool),
+                )
+        yield totals.batch()
+
+    try:
+        rows = blocks.mapInArrow(rank_and_measure, _OUT_SCHEMA).collect()  # type: ignore[arg-type]
+    finally:
+        shared.unpersist()
+    sums: dict[tuple[str, str], list[float]] = {}
+    covered: dict[tuple[str, str], set[int]] = {}
+    for r in rows:
+        if r["metric"].startswith("coverage@"):
+            covered.setdefault((r["segment"], r["metric"]), set()).update(r["items"])
+        else:
+            acc = sums.setdefault((r["segment"], r["metric"]), [0.0, 0.0])
+            acc[0] += r["total"]
+            acc[1] += r["n"]
+    out: dict[str, dict[str, float]] = {seg: {} for seg in SEGMENTS}
+    for seg in SEGMENTS:
+        for k in ks:
+            for name in METRICS:
+                total, n = sums.get((seg, f"{name}@{k}"), [0.0, 0.0])
+                out[seg][f"{name}@{k}"] = total / n if n else math.nan
+        for k in ks:
+            out[seg][f"coverage@{k}"] = len(covered.get((seg, f"coverage@{k}"), ())) / n_items
+    for seg, mask in split.masks().items():
+        out[seg]["users"] = float(mask.sum())
+    return out

@@ -1,0 +1,198 @@
+"""Scoring in Spark tasks equals the single-process evaluation it replaced; metrics equal MLlib's.
+
+The reference below is the driver-side evaluation the ``recommend`` stage used before scoring
+moved into ``mapInArrow`` (dense scores and relevance, 1,024 users at a time), kept here only
+to pin the numbers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from pyspark.ml.evaluation import RankingEvaluator
+
+from synth.recommend import scoring
+from synth.recommend.metrics import METRICS, SEGMENTS, hits, top_k, user_metrics
+from synth.recommend.models import Als, Ease, ItemKnn, Popularity, Recommender
+from synth.recommend.scoring import Split, score, user_blocks
+
+pytestmark = pytest.mark.spark
+
+N_USERS, N_ITEMS, KS = 700, 900, (5, 10)  # more than 10 chunks of TOP_K_CHUNK items
+
+
+def _reference_top(scores: np.ndarray, k: int, tiebreak: np.ndarray) -> np.ndarray:
+    k = min(k, scores.shape[1])
+    span = np.abs(scores).max(axis=1, keepdims=True)
+    rank = np.argsort(np.argsort(-tiebreak, kind="stable"), kind="stable")
+    eps = np.maximum(span, 1.0) * 1e-9 / scores.shape[1]
+    adjusted = scores - eps * rank[None, :]
+    part = np.argpartition(-adjusted, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(adjusted, part, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1)
+
+
+def _reference_metrics(
+    top: np.ndarray, relevant: np.ndarray, n_relevant: np.ndarray, k: int
+) -> dict[str, np.ndarray]:
+    top = top[:, :k]
+    hit = np.take_along_axis(relevant, top, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        recall = np.where(n_relevant > 0, hit.sum(axis=1) / n_relevant, np.nan)
+        discounts = 1.0 / np.log2(np.arange(2, k + 2))
+        dcg = (hit * discounts[None, :]).sum(axis=1)
+        ideal_n = np.minimum(n_relevant, k).astype(int)
+        idcg = np.concatenate([[0.0], np.cumsum(discounts)])[ideal_n]
+        ndcg = np.where(n_relevant > 0, dcg / np.where(idcg > 0, idcg, 1.0), np.nan)
+        precision_at = np.cumsum(hit, axis=1) / np.arange(1, k + 1)[None, :]
+        ap = (precision_at * hit).sum(axis=1) / np.maximum(ideal_n, 1)
+        ap = np.where(n_relevant > 0, ap, np.nan)
+    return {"recall": recall, "ndcg": ndcg, "map": ap}
+
+
+def _reference(
+    model: Recommender, history: sp.csr_matrix, split: Split, tiebreak: np.ndarray
+) -> dict[str, dict[str, float]]:
+    """The stage's evaluation before this change: dense blocks of 1,024 users on the driver."""
+    kmax = max(KS)
+    per: dict[tuple[str, str], list[np.ndarray]] = {}
+    covered = {(seg, k): np.zeros(history.shape[1], dtype=bool) for seg in SEGMENTS for k in KS}
+    for start in range(0, len(split.users), 1_024):
+        sl = slice(start, start + 1_024)
+        users = split.users[sl]
+        top = _reference_top(model.scores(history[users]), kmax, tiebreak)
+        masks = split.masks(sl)
+        dense = split.relevant[sl].toarray().astype(bool)
+        dense_tail = split.tail_relevant[sl].toarray().astype(bool)
+        for k in KS:
+            full = _reference_metrics(top, dense, split.n_relevant[sl], k)
+            tail = _reference_metrics(top, dense_tail, split.n_tail[sl], k)
+            for seg in SEGMENTS:
+                got = tail if seg == "long_tail" else full
+                for name in METRICS:
+                    per.setdefault((seg, f"{name}@{k}"), []).append(got[name][masks[seg]])
+                covered[(seg, k)][np.unique(top[masks[seg], :k])] = True
+    out: dict[str, dict[str, float]] = {seg: {} for seg in SEGMENTS}
+    for (seg, metric), parts in per.items():
+        values = np.concatenate(parts)
+        out[seg][metric] = float(np.nanmean(values)) if np.isfinite(values).any() else math.nan
+    for (seg, k), hit in covered.items():
+        out[seg][f"coverage@{k}"] = float(hit.mean())
+    for seg, mask in split.masks().items():
+        out[seg]["users"] = float(mask.sum())
+    return out
+
+
+@pytest.fixture(scope="module")
+def case() -> tuple[sp.csr_matrix, Split, np.ndarray]:
+    """Skewed random implicit data: a train matrix, and 600 evaluated users' held-out items."""
+    rng = np.random.default_rng(3)
+    popularity = rng.pareto(1.2, N_ITEMS) + 0.05
+    p = popularity / popularity.sum()
+    rows, cols = [], []
+    for u in range(N_USERS):
+        n = int(rng.integers(0, 12))  # some users have no history at all
+        rows += [u] * n
+        cols += list(rng.choice(N_ITEMS, size=n, p=p))
+    train = sp.csr_matrix(
+        (rng.uniform(0.5, 5.0, len(rows)), (rows, cols)), shape=(N_USERS, N_ITEMS)
+    )
+    users = np.sort(rng.choice(N_USERS, 600, replace=False))
+    held_rows, held_items = [], []
+    n_relevant = np.zeros(len(users), dtype=np.int64)
+    for r in range(len(users)):
+        n = int(rng.integers(1, 6))
+        items = np.unique(rng.choice(N_ITEMS, size=n, p=p))
+        held_rows += [r] * len(items)
+        held_items += list(items)
+        n_relevant[r] = len(items) + int(rng.integers(0, 2))  # some held out off the catalog
+    relevant = sp.csr_matrix(
+        (np.ones(len(held_rows)), (held_rows, held_items)), shape=(len(users), N_ITEMS)
+    )
+    tail_items = np.argsort(-popularity)[180:]
+    tail_relevant = relevant.multiply(np.isin(np.arange(N_ITEMS), tail_items)[None, :]).tocsr()
+    tail_relevant.eliminate_zeros()
+    split = Split(
+        users=users,
+        relevant=relevant,
+        n_relevant=n_relevant,
+        tail_relevant=tail_relevant,
+        n_tail=np.diff(tail_relevant.indptr).astype(np.int64),
+        cold=np.diff(train.indptr)[users] <= 3,
+    )
+    return train, split, np.asarray(train.sum(axis=0)).ravel()
+
+
+def _models(train: sp.csr_matrix) -> dict[str, Recommender]:
+    rng = np.random.default_rng(7)
+    return {
+        "popularity": Popularity(train),
+        "als": Als(rng.normal(size=(N_ITEMS, 6)), reg=0.1, alpha=4.0),
+        "item_knn": ItemKnn(train, neighbours=15, shrink=2.0),
+        "ease": Ease(train, l2=20.0, max_items=N_ITEMS, neighbours=15, shrink=2.0),
+        "ease_on_head": Ease(train, l2=20.0, max_items=300, neighbours=15, shrink=2.0),
+    }
+
+
+@pytest.mark.parametrize("name", ["popularity", "als", "item_knn", "ease", "ease_on_head"])
+def test_spark_scoring_equals_the_driver_evaluation(spark, case, monkeypatch, name):
+    train, split, tiebreak = case
+    model = _models(train)[name]
+    monkeypatch.setattr(scoring, "MAX_BLOCK_USERS", 64)  # many blocks per task
+    monkeypatch.setattr(scoring, "BLOCK_CELLS", 64 * N_ITEMS)
+    # Run: two tasks (local[2])
+    blocks = user_blocks(spark, split, train, partitions=2)
+    assert blocks.rdd.getNumPartitions() == 2
+    got = score(spark, model, blocks, split, KS, tiebreak)
+    # Assert
+    want = _reference(model, train, split, tiebreak)
+    assert got.keys() == want.keys()
+    for seg in SEGMENTS:
+        assert got[seg].keys() == want[seg].keys()
+        for metric, value in want[seg].items():
+            assert got[seg][metric] == pytest.approx(value, rel=1e-9, abs=1e-12, nan_ok=True), (
+                seg,
+                metric,
+            )
+    assert 0 < got["all"]["ndcg@10"] < 1 and got["long_tail"]["users"] < len(split.users)
+
+
+def test_sparse_top_k_equals_dense_top_k(case):
+    train, split, tiebreak = case
+    knn = ItemKnn(train, neighbours=15, shrink=2.0)
+    history = train[split.users]
+    # Run / Assert: including k larger than some rows' stored scores and the whole catalog
+    for k in (1, 10, N_ITEMS):
+        assert np.array_equal(
+            knn.top(history, k, tiebreak), top_k(knn.scores(history), k, tiebreak)
+        )
+
+
+def test_metrics_equal_mllib_ranking_evaluator(spark, case):
+    train, split, tiebreak = case
+    knn = ItemKnn(train, neighbours=15, shrink=2.0)
+    k = 10
+    top = knn.top(train[split.users], k, tiebreak)
+    ours = user_metrics(hits(top, split.relevant), split.n_relevant, k)
+    # held-out items off the catalog get ids no list can hold (MLlib sees the same |R|)
+    labels = []
+    for r in range(len(split.users)):
+        on = split.relevant.indices[split.relevant.indptr[r] : split.relevant.indptr[r + 1]]
+        off = -1.0 - np.arange(split.n_relevant[r] - len(on))
+        labels.append([float(i) for i in on] + [float(i) for i in off])
+    frame = spark.createDataFrame(
+        [([float(i) for i in t], lab) for t, lab in zip(top, labels, strict=True)],
+        "prediction array<double>, label array<double>",
+    )
+    # Run / Assert
+    for ours_name, mllib_name in (
+        ("ndcg", "ndcgAtK"),
+        ("map", "meanAveragePrecisionAtK"),
+        ("recall", "recallAtK"),
+    ):
+        evaluator = RankingEvaluator(metricName=mllib_name, k=k)
+        mllib = evaluator.evaluate(frame)
+        assert float(np.mean(getattr(ours, ours_name))) == pytest.approx(mllib, rel=1e-12)
