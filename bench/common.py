@@ -133,6 +133,13 @@ class PeakRss:
             if self._stop.wait(self._interval):
                 return
 
+    def set_phase(self, name: str) -> None:
+        """Attribute the samples from now on to ``name`` (for phases another process reports)."""
+        self._sample()
+        with self._lock:
+            self.current = name
+        self._sample()
+
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
         """Attribute the samples taken inside the block to ``name`` (one sample at each end)."""

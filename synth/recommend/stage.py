@@ -25,6 +25,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +41,7 @@ from synth.errors import InputError
 from synth.io.delta import Lakehouse, read_table, table_exists, write_json
 from synth.recommend.data import RecData, load
 from synth.recommend.metrics import SEGMENTS, paired_test, summarise
-from synth.recommend.models import MODELS, Recommender, grids
+from synth.recommend.models import MODELS, Fit, Recommender, grids
 from synth.recommend.scoring import Split, score, user_blocks
 from synth.refs import resolve_model, resolve_run_id
 from synth.schema import CATEGORY_ID, REJECTED_REASON, RUN_ID, SPLIT, SPLIT_TEST, USER_ID
@@ -207,6 +208,25 @@ def _interest(
 
 
 Scored = dict[str, dict[str, float]]
+Fitted = tuple[Recommender, float]  # a model and its fit's wall seconds
+
+
+def _fits(
+    pool: ThreadPoolExecutor,
+    spark: SparkSession,
+    fit: Fit,
+    jobs: list[tuple[sp.csr_matrix, dict[str, Any], int]],
+) -> list[Future[Fitted]]:
+    """``fit`` on each (train, params, seed), up to the pool's threads at once.
+
+    The caller scores each model as soon as it is fitted, while the next ones fit.
+    """
+
+    def timed(train: sp.csr_matrix, params: dict[str, Any], seed: int) -> Fitted:
+        t0 = time.perf_counter()
+        return fit(spark, train, params, seed), time.perf_counter() - t0
+
+    return [pool.submit(timed, *job) for job in jobs]
 
 
 def _fit_and_score(
@@ -254,15 +274,21 @@ def _fit_and_score(
     chosen: dict[str, dict[str, Any]] = {}
     tuning: dict[str, dict[str, list[dict[str, Any]]]] = {}
     results: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
+    pool = ThreadPoolExecutor(max_workers=rc.fit_threads, thread_name_prefix="recommend-fit")
     try:
         for model_name, grid in grids(rc.models).items():
             fit = MODELS[model_name]
             for variant in variants:
+                for seed in rc.seeds:  # built on this thread: the fits run in others
+                    matrices(variant, seed)
                 train0 = matrices(variant, rc.seeds[0])[0]
-                best: tuple[float, int, Recommender | None] = (-math.inf, 0, None)
-                for n, params in enumerate(grid):
+                pending = _fits(pool, spark, fit, [(train0, p, rc.seeds[0]) for p in grid])
+                candidates: list[Fitted] = []
+                best = (-math.inf, 0)
+                for n, (params, future) in enumerate(zip(grid, pending, strict=True)):
+                    candidates.append(future.result())
+                    candidate, fit_s = candidates[-1]
                     t0 = time.perf_counter()
-                    candidate = fit(spark, train0, params, rc.seeds[0])
                     ndcg = math.nan
                     if len(grid) > 1:
                         got = measured(candidate, variant, rc.seeds[0], "validation", (k0,))
@@ -271,31 +297,40 @@ def _fit_and_score(
                         {
                             "params": params,
                             f"validation_ndcg@{k0}": ndcg,
-                            "seconds": round(time.perf_counter() - t0, 2),
+                            "fit_seconds": round(fit_s, 2),
+                            "seconds": round(fit_s + time.perf_counter() - t0, 2),
                         }
                     )
-                    if best[2] is None or ndcg > best[0]:
-                        best = (ndcg, n, candidate)
-                chosen.setdefault(model_name, {})[variant] = grid[best[1]]
+                    if n == 0 or ndcg > best[0]:
+                        best = (ndcg, n)
+                params = grid[best[1]]
+                chosen.setdefault(model_name, {})[variant] = params
+                others = _fits(
+                    pool,
+                    spark,
+                    fit,
+                    [(matrices(variant, seed)[0], params, seed) for seed in rc.seeds[1:]],
+                )
+                first = candidates[best[1]]
+                del candidates  # the other grid models are not needed any more
                 per_seed: dict[str, dict[str, list[float]]] = {}
-                for seed in rc.seeds:
+                for n, seed in enumerate(rc.seeds):
+                    model, fit_s = first if n == 0 else others[n - 1].result()
                     t0 = time.perf_counter()
-                    model = best[2]
-                    if seed != rc.seeds[0]:
-                        model = fit(spark, matrices(variant, seed)[0], grid[best[1]], seed)
-                    assert model is not None
                     scored = measured(model, variant, seed, "test", rc.k)
                     for seg, metrics in scored.items():
                         for metric, value in metrics.items():
                             per_seed.setdefault(seg, {}).setdefault(metric, []).append(value)
                     log.info(
-                        "recommend: %s / %s / seed %d: NDCG@%d all %.4f cold %.4f (%.1fs)",
+                        "recommend: %s / %s / seed %d: NDCG@%d all %.4f cold %.4f "
+                        "(fit %.1fs, scored in %.1fs)",
                         model_name,
                         variant,
                         seed,
                         k0,
                         scored["all"][f"ndcg@{k0}"],
                         scored["cold"][f"ndcg@{k0}"],
+                        fit_s,
                         time.perf_counter() - t0,
                     )
                 results.setdefault(model_name, {})[variant] = {
@@ -306,6 +341,7 @@ def _fit_and_score(
                     for seg, metrics in per_seed.items()
                 }
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)
         for df in cached.values():
             df.unpersist()
     return chosen, tuning, results

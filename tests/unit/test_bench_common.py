@@ -18,6 +18,7 @@ BENCHMARKS = (
     "generators",
     "ingest_clean",
     "models_cuda",
+    "pipeline_scale",
     "recommend",
     "simulate_scale",
     "synthesis",
@@ -86,3 +87,11 @@ def test_every_benchmark_imports_and_parses_help(name, capsys):
         module.main(["--help"])
     assert done.value.code == 0
     assert "usage:" in capsys.readouterr().out
+
+
+def test_set_phase_attributes_later_samples_to_the_new_phase():
+    with PeakRss(interval_s=0.05) as peak:
+        peak.set_phase("stage_a")
+        peak.set_phase("stage_b")
+    assert {"setup", "stage_a", "stage_b"} <= set(peak.by_phase)
+    assert peak.current == "stage_b"

@@ -1,4 +1,4 @@
-"""Scoring in Spark tasks equals the single-process evaluation it replaced; metrics equal MLlib's.
+"""Scoring in Spark tasks equals the driver evaluation it replaced; metrics equal MLlib's.
 
 The reference below is the driver-side evaluation the ``recommend`` stage used before scoring
 moved into ``mapInArrow`` (dense scores and relevance, 1,024 users at a time), kept here only
@@ -10,14 +10,18 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 from pyspark.ml.evaluation import RankingEvaluator
 
+from synth.config.recommend import RecommendConfig
 from synth.recommend import scoring
+from synth.recommend.data import RecData
 from synth.recommend.metrics import METRICS, SEGMENTS, hits, top_k, user_metrics
 from synth.recommend.models import Als, Ease, ItemKnn, Popularity, Recommender
 from synth.recommend.scoring import Split, score, user_blocks
+from synth.recommend.stage import _fit_and_score, _split, tail_items
 
 pytestmark = pytest.mark.spark
 
@@ -196,3 +200,60 @@ def test_metrics_equal_mllib_ranking_evaluator(spark, case):
         evaluator = RankingEvaluator(metricName=mllib_name, k=k)
         mllib = evaluator.evaluate(frame)
         assert float(np.mean(getattr(ours, ours_name))) == pytest.approx(mllib, rel=1e-12)
+
+
+def _rec_data() -> RecData:
+    rng = np.random.default_rng(11)
+    n_users, n_items = 260, 120
+
+    def pairs(n: int, users: tuple[int, int], items: int) -> pd.DataFrame:
+        frame = pd.DataFrame(
+            {"u": rng.integers(*users, n), "i": (rng.pareto(1.0, n) * 8).astype(int) % items}
+        ).drop_duplicates()
+        return frame.assign(
+            uid=frame["u"] + 1_000, pid=frame["i"] + 5_000, strength=rng.uniform(1, 4, len(frame))
+        ).reset_index(drop=True)
+
+    return RecData(
+        items=np.arange(n_items),
+        users=np.arange(n_users),
+        real=pairs(1_500, (0, 200), n_items),
+        synthetic_user=pairs(600, (200, 260), n_items),
+        enrichment=pairs(50, (0, 40), n_items),
+        validation=pairs(300, (0, 200), n_items)[["u", "i", "uid", "pid"]],
+        test=pairs(300, (0, 200), n_items)[["u", "i", "uid", "pid"]],
+        real_events=rng.integers(1, 10, n_users),
+        item_events=rng.integers(0, 50, n_items),
+        synthetic_weight=0.5,
+        dropped_pairs={},
+    )
+
+
+def test_fitting_in_threads_gives_the_same_results(spark):
+    data = _rec_data()
+    base = RecommendConfig.model_validate(
+        {
+            "seeds": [0, 1],
+            "k": [5],
+            "models": {
+                "als": {"rank": 4, "max_iter": 3, "reg_params": [0.1]},
+                "item_knn": {"neighbours": [5, 20]},
+                "ease": {"max_items": 60, "l2": [5.0, 50.0]},
+            },
+        }
+    )
+    tail = tail_items(data.item_events, base.head_share)
+    validation = _split(data, data.validation, tail, base)
+    test = _split(data, data.test, tail, base)
+    variants = ("real", "fused", "synthetic")
+    # Run: one fit at a time (the default), then three at once
+    one = _fit_and_score(spark, data, validation, test, variants, base)
+    three = _fit_and_score(
+        spark, data, validation, test, variants, base.model_copy(update={"fit_threads": 3})
+    )
+    # Assert: the chosen parameters and every per-seed figure are identical
+    assert one[0] == three[0] and one[2] == three[2]
+    assert set(one[2]) == {"popularity", "als", "item_knn", "ease"}
+    assert [t["params"] for t in one[1]["ease"]["real"]] == [
+        t["params"] for t in three[1]["ease"]["real"]
+    ]
