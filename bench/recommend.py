@@ -15,7 +15,15 @@ real events); the targets are issue 7's:
   ``<dataset>.models_cold_lift_ge_10pct >= 2`` (at least two models lift cold / sparse users by
   10% or more);
 - ``<dataset>.exact_match_share <= 0``, ``<dataset>.closer_to_training_share <= 0.55``,
-  ``<dataset>.mia_auc <= 0.6``.
+  ``<dataset>.mia_auc <= 0.6``;
+- issue 19's: ``simulator.recommend_seconds <= 120`` (the stage on the default job).
+
+The recommend stage's time per dataset is recorded beside the time of the implementation it
+replaced (``--baseline-ref``, default ``a0f3601``: driver-side scoring, no EASE): that commit is
+checked out into a git worktree under ``bench/work/baseline_src/`` and its ``recommend`` stage
+runs on the same lakehouse right after the new pipeline (``<dataset>.recommend_seconds`` and
+``<dataset>.recommend_seconds_baseline``; the new stage's ``recommend.json`` is put back after).
+``--baseline-ref ''`` skips it.
 
     .venv/bin/python -m bench.recommend                        # all three datasets
     .venv/bin/python -m bench.recommend --datasets rees46_cosmetics
@@ -86,6 +94,41 @@ def run_dataset(
     return metrics
 
 
+BASELINE_REF = "a0f3601"
+
+
+def baseline_seconds(ref: str, name: str, work: Path) -> float:
+    """Seconds of the ``recommend`` stage of git ``ref`` on ``name``'s finished lakehouse."""
+    source = WORK / "baseline_src" / ref
+    if not source.is_dir():
+        source.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", str(source), ref], cwd=ROOT, check=True
+        )
+    reports = list((work / name / "lakehouse" / "_reports").glob("*/recommend.json"))
+    if len(reports) != 1:
+        raise SystemExit(f"{name}: expected one recommend.json, found {reports}")
+    ours = reports[0].read_text()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(source),
+        "SYNTH_JARS_DIR": str(ROOT / ".cache" / "jars"),
+        "SYNTH_SPARK_CONF_DIR": str(source / "spark_conf"),
+    }
+    command = [sys.executable, "-m", "synth", "run", "--config", str(work / name / "job.yaml")]
+    command += ["--from", "recommend", "--to", "recommend"]
+    try:
+        done = subprocess.run(command, cwd=source, capture_output=True, text=True, env=env)
+        (work / name / f"baseline_{ref}.log").write_text(done.stdout + done.stderr)
+        if done.returncode != 0:
+            raise SystemExit(
+                f"{name}: the baseline's recommend stage failed: {done.stderr[-2000:]}"
+            )
+        return float(json.loads(reports[0].read_text())["seconds"])
+    finally:
+        reports[0].write_text(ours)
+
+
 def flatten(name: str, m: dict[str, object]) -> tuple[dict[str, float], Targets]:
     """The benchmark metrics and targets of one dataset's metrics.json."""
     out: dict[str, float] = {f"{name}.pipeline_wall_s": float(m["_wall_s"])}  # type: ignore[arg-type]
@@ -141,6 +184,9 @@ def flatten(name: str, m: dict[str, object]) -> tuple[dict[str, float], Targets]
     for key in ("train_on_real_auc", "train_on_synthetic_auc"):
         if utility.get(key) is not None:
             out[f"{name}.tstr_{key}"] = round(utility[key], 4)
+    out[f"{name}.recommend_seconds"] = float(rec["seconds"])
+    if name == "simulator":
+        targets[f"{name}.recommend_seconds"] = ("<=", 120.0)
     out[f"{name}.test_users"] = float(rec["data"]["test_users"])
     out[f"{name}.test_cold_users"] = float(rec["data"]["test_cold_users"])
     return out, targets
@@ -161,6 +207,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="read a dataset's finished earlier run (same job file) instead of running it",
     )
+    parser.add_argument(
+        "--baseline-ref",
+        default=BASELINE_REF,
+        help="git ref whose recommend stage is timed on the same lakehouse ('' to skip)",
+    )
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -176,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
         if got is None:
             continue
         more, more_targets = flatten(name, got)
+        if args.baseline_ref:
+            seconds = baseline_seconds(args.baseline_ref, name, args.work.resolve())
+            more[f"{name}.recommend_seconds_baseline"] = seconds
         metrics.update(more)
         targets.update(more_targets)
         print(f"{name}: {got['verdict']['headline']} ({got['_wall_s']} s)")  # type: ignore[index]  # noqa: T201
