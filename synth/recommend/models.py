@@ -33,8 +33,6 @@ FOLD_IN_CELLS = 1 << 24  # values of the per-item terms of one batch of ALS fold
 class Recommender(ABC):
     """A fitted model: scores for history rows."""
 
-    same_for_all: bool = False  # True: scores do not depend on the history (one list)
-
     @abstractmethod
     def scores(self, history: sp.csr_matrix) -> np.ndarray:
         """Dense ``(rows, items)`` scores of the users whose history rows are given."""
@@ -46,8 +44,6 @@ class Recommender(ABC):
 
 class Popularity(Recommender):
     """Summed training strength per item."""
-
-    same_for_all = True
 
     def __init__(self, train: sp.csr_matrix) -> None:
         self.popularity = np.asarray(train.sum(axis=0), dtype=np.float64).ravel()
