@@ -27,7 +27,11 @@ from pyspark.sql import types as T
 from synth.recommend.metrics import METRICS, SEGMENTS, hits, user_metrics
 from synth.recommend.models import Recommender
 
-BLOCK_CELLS = 1 << 25  # scores of one block of users (users x catalog items), ~256 MiB
+# Scores of one block of users (users x catalog items): 16 MiB of float64, below glibc's largest
+# mmap threshold (32 MiB), so a block's arrays reuse freed heap memory instead of fresh pages
+# (on the default job's catalog, item-kNN and EASE ranked in such blocks in half the time of
+# 1,024-user blocks).
+BLOCK_CELLS = 1 << 21
 MAX_BLOCK_USERS = 1_024
 
 _BLOCK_SCHEMA = T.StructType(
