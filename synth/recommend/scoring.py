@@ -78,8 +78,12 @@ class Split:
         }
 
 
-def _rows(matrix: sp.csr_matrix) -> list[np.ndarray]:
-    return np.split(matrix.indices.astype(np.int32), matrix.indptr[1:-1])
+def _rows(matrix: sp.csr_matrix, values: bool = False) -> list[np.ndarray]:
+    """Each row's column indexes (or its values), one array per row."""
+    if matrix.shape[0] == 0:
+        return []
+    data = matrix.data.astype(np.float64) if values else matrix.indices.astype(np.int32)
+    return np.split(data, matrix.indptr[1:-1])
 
 
 def user_blocks(
@@ -97,7 +101,7 @@ def user_blocks(
         {
             "row": np.arange(len(split.users), dtype=np.int64),
             "history_items": _rows(h),
-            "history_values": np.split(h.data.astype(np.float64), h.indptr[1:-1]),
+            "history_values": _rows(h, values=True),
             "relevant": _rows(split.relevant),
             "n_relevant": split.n_relevant.astype(np.int64),
             "tail_relevant": _rows(split.tail_relevant),
@@ -238,7 +242,7 @@ def score(
     try:
         rows = blocks.mapInArrow(rank_and_measure, _OUT_SCHEMA).collect()  # type: ignore[arg-type]
     finally:
-        shared.unpersist()
+        shared.destroy()  # its copies on the executors and its file on the driver
     sums: dict[tuple[str, str], list[float]] = {}
     covered: dict[tuple[str, str], set[int]] = {}
     for r in rows:

@@ -257,3 +257,20 @@ def test_fitting_in_threads_gives_the_same_results(spark):
     assert [t["params"] for t in one[1]["ease"]["real"]] == [
         t["params"] for t in three[1]["ease"]["real"]
     ]
+
+
+def test_a_split_without_users_scores_nothing(spark, case):
+    train, split, tiebreak = case
+    empty = Split(
+        users=np.zeros(0, dtype=np.int64),
+        relevant=sp.csr_matrix((0, N_ITEMS)),
+        n_relevant=np.zeros(0, dtype=np.int64),
+        tail_relevant=sp.csr_matrix((0, N_ITEMS)),
+        n_tail=np.zeros(0, dtype=np.int64),
+        cold=np.zeros(0, dtype=bool),
+    )
+    # Run
+    got = score(spark, Popularity(train), user_blocks(spark, empty, train, 2), empty, KS, tiebreak)
+    # Assert: no user, no mean, nothing covered
+    assert got["all"]["users"] == 0 and math.isnan(got["all"]["ndcg@10"])
+    assert got["cold"]["coverage@5"] == 0.0
