@@ -85,5 +85,5 @@ def test_shared_dataset_config_runs_through_report(spark, tmp_path, name):
     metrics = json.loads(Path(str(written["metrics_json"])).read_text())
     page = Path(str(written["report_html"])).read_text()
     assert page.startswith("<!DOCTYPE html>") and stray_numbers(page, metrics) == []
-    assert sorted(metrics["recommend"]["results"]) == ["als", "item_knn", "popularity"]
+    assert sorted(metrics["recommend"]["results"]) == ["als", "ease", "item_knn", "popularity"]
     assert "[report] done" in "\n".join(lines)

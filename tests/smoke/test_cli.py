@@ -73,7 +73,7 @@ def test_cli_run_simulator_end_to_end_and_idempotent(tmp_path):
     page = Path(written["report_html"]).read_text()
     assert page.startswith("<!DOCTYPE html>") and stray_numbers(page, metrics) == []
     results = metrics["recommend"]["results"]
-    assert sorted(results) == ["als", "item_knn", "popularity"]
+    assert sorted(results) == ["als", "ease", "item_knn", "popularity"]
     assert all(sorted(v) == ["fused", "real", "synthetic"] for v in results.values())
     ndcg = results["item_knn"]["real"]["all"]["ndcg@10"]
     assert len(ndcg["seeds"]) == 2 and 0 < ndcg["mean"] <= 1
