@@ -30,6 +30,14 @@ def _distinct(values: tuple[object, ...], where: str) -> None:
         raise ConfigError(f"{where}: repeated values {values}")
 
 
+def _grid(values: tuple[float, ...], where: str, *, least: float, inclusive: bool) -> None:
+    """A tuned grid: every value above ``least`` (or at it, when ``inclusive``), no repeats."""
+    if any(v < least or (v == least and not inclusive) for v in values):
+        rule = f">= {least:g}" if inclusive else f"> {least:g}"
+        raise ConfigError(f"{where} must be {rule}, got {values}")
+    _distinct(values, where)
+
+
 class PopularityConfig(StrictModel):
     """Most popular items of the training data (by interaction strength), the same for all."""
 
@@ -56,9 +64,7 @@ class AlsConfig(StrictModel):
     @field_validator("reg_params")
     @classmethod
     def _positive(cls, value: tuple[float, ...]) -> tuple[float, ...]:
-        if any(v <= 0 for v in value):
-            raise ConfigError(f"recommend.models.als.reg_params must be > 0, got {value}")
-        _distinct(value, "recommend.models.als.reg_params")
+        _grid(value, "recommend.models.als.reg_params", least=0.0, inclusive=False)
         return value
 
 
@@ -78,9 +84,7 @@ class ItemKnnConfig(StrictModel):
     @field_validator("neighbours")
     @classmethod
     def _positive(cls, value: tuple[int, ...]) -> tuple[int, ...]:
-        if any(v < 1 for v in value):
-            raise ConfigError(f"recommend.models.item_knn.neighbours must be >= 1, got {value}")
-        _distinct(value, "recommend.models.item_knn.neighbours")
+        _grid(value, "recommend.models.item_knn.neighbours", least=1, inclusive=True)
         return value
 
 
@@ -106,9 +110,7 @@ class EaseConfig(StrictModel):
     @field_validator("l2")
     @classmethod
     def _positive(cls, value: tuple[float, ...]) -> tuple[float, ...]:
-        if any(v <= 0 for v in value):
-            raise ConfigError(f"recommend.models.ease.l2 must be > 0, got {value}")
-        _distinct(value, "recommend.models.ease.l2")
+        _grid(value, "recommend.models.ease.l2", least=0.0, inclusive=False)
         return value
 
 
