@@ -169,11 +169,12 @@ class Als(Recommender):
         lengths = np.diff(history.indptr)
         rated = np.flatnonzero(lengths)
         per_batch = max(1, FOLD_IN_CELLS // (rank * rank))
+        ends = history.indptr[rated + 1]  # where each rated row's values end
         start = 0
         while start < len(rated):
             # rows up to per_batch stored values in all (at least one row)
-            ends = history.indptr[rated[start:] + 1] - history.indptr[rated[start]]
-            stop = start + max(1, int(np.searchsorted(ends, per_batch, side="right")))
+            limit = history.indptr[rated[start]] + per_batch
+            stop = max(start + 1, int(np.searchsorted(ends, limit, side="right")))
             rows = rated[start:stop]
             out[rows] = self._solve(history, rows, lengths[rows])
             start = stop

@@ -68,14 +68,14 @@ class Split:
     n_tail: np.ndarray
     cold: np.ndarray  # bool per user
 
-    def masks(self, rows: slice = slice(None)) -> dict[str, np.ndarray]:
-        """Per segment, which of the users ``rows`` it holds."""
-        n_tail = self.n_tail[rows]
-        return {
-            "all": np.ones(len(n_tail), dtype=bool),
-            "cold": self.cold[rows],
-            "long_tail": n_tail > 0,
-        }
+    def masks(self) -> dict[str, np.ndarray]:
+        """Per segment, which of the users it holds."""
+        return segment_masks(self.cold, self.n_tail)
+
+
+def segment_masks(cold: np.ndarray, n_tail: np.ndarray) -> dict[str, np.ndarray]:
+    """Per segment, which users it holds: all, the cold ones, those with held-out tail items."""
+    return {"all": np.ones(len(n_tail), dtype=bool), "cold": cold, "long_tail": n_tail > 0}
 
 
 def _rows(matrix: sp.csr_matrix, values: bool = False) -> list[np.ndarray]:
@@ -149,7 +149,7 @@ class _Totals:
         cold: np.ndarray,
     ) -> None:
         full_hits, tail_hits = hits(top, relevant), hits(top, tail_relevant)
-        masks = {"all": np.ones(len(top), dtype=bool), "cold": cold, "long_tail": n_tail > 0}
+        masks = segment_masks(cold, n_tail)
         for k in self.ks:
             full = user_metrics(full_hits, n_relevant, k)
             tail = user_metrics(tail_hits, n_tail, k)

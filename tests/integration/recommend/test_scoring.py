@@ -68,7 +68,7 @@ def _reference(
         sl = slice(start, start + 1_024)
         users = split.users[sl]
         top = _reference_top(model.scores(history[users]), kmax, tiebreak)
-        masks = split.masks(sl)
+        masks = {seg: mask[sl] for seg, mask in split.masks().items()}
         dense = split.relevant[sl].toarray().astype(bool)
         dense_tail = split.tail_relevant[sl].toarray().astype(bool)
         for k in KS:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from synth.recommend import models
 from synth.recommend.models import Als, Ease, ItemKnn, Popularity, _top_per_row
 
 
@@ -77,3 +78,18 @@ def test_ease_beyond_max_items_scores_the_rest_by_scaled_item_knn():
     assert scores[:3] == pytest.approx(model.weights[0])
     ratio = scores[3] / knn.scores(_m([[1, 0, 0, 0]]))[0, 3]
     assert 0 < ratio < 1
+
+
+def test_als_fold_in_batches_give_the_same_factors(monkeypatch):
+    rng = np.random.default_rng(2)
+    model = Als(rng.normal(size=(12, 3)), reg=0.2, alpha=3.0)
+    history = sp.random(40, 12, density=0.25, random_state=3, format="csr")
+    whole = model.user_factors(history)
+    # Run: batches of at most 3 stored values (a longer row still gets its own batch)
+    monkeypatch.setattr(models, "FOLD_IN_CELLS", 3 * 3 * 3)
+    batched = model.user_factors(history)
+    # Assert
+    assert (
+        np.allclose(batched, whole, rtol=1e-12, atol=1e-12)
+        and whole[np.diff(history.indptr) > 0].any()
+    )
