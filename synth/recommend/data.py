@@ -8,6 +8,9 @@ Sources (read from the lakehouse by :func:`load`):
   aggregated the same way with the same reference time;
 - the held-out real pairs of the validation and test splits (what is scored).
 
+Each trained pair also carries the time of its last event (``last_us``, microseconds since the
+epoch): the order the sequence model reads a user's items in (:meth:`RecData.orders`).
+
 Everything is indexed against one user index and the real catalog (gold item profiles): items
 outside it cannot be recommended, and held-out pairs on them stay counted as misses.
 """
@@ -26,7 +29,7 @@ from pyspark.sql import functions as F
 from synth.config.features import InteractionConfig
 from synth.config.job import JobConfig
 from synth.config.recommend import Variant
-from synth.errors import InputError
+from synth.errors import InputError, InvalidDataError
 from synth.features.profiles import strength, user_profiles
 from synth.generate.stage import BehaviourInputs
 from synth.io.delta import Lakehouse, read_table, table_exists
@@ -54,18 +57,22 @@ _SUBSAMPLE_PURPOSE = 71
 def pair_strengths(
     events: DataFrame, cfg: InteractionConfig, reference_s: float, by: tuple[str, ...] = ()
 ) -> DataFrame:
-    """``(user_id, product_id, *by, strength)`` with a fixed reference time.
+    """``(user_id, product_id, *by, strength, last_us)`` with a fixed reference time.
 
-    The strength is the gold interactions one (:func:`synth.features.profiles.strength`).
+    The strength is the gold interactions one (:func:`synth.features.profiles.strength`);
+    ``last_us`` is the pair's last event time in microseconds since the epoch.
     """
     return events.groupBy(USER_ID, PRODUCT_ID, *by).agg(
-        strength(cfg, F.lit(float(reference_s))).alias("strength")
+        strength(cfg, F.lit(float(reference_s))).alias("strength"),
+        F.unix_micros(F.max(EVENT_TIME)).alias("last_us"),
     )
 
 
 @dataclass
 class RecData:
     """Pairs of every source, as dense indexes (``u``, ``i``) with ``strength`` where trained.
+
+    Trained pairs also carry ``last_us``, the time of their last event (:meth:`orders`).
 
     Attributes:
         items: Catalog product ids (index ``i`` -> product id).
@@ -116,6 +123,42 @@ class RecData:
             shape=(self.n_users, self.n_items),
         )
 
+    def order_matrix(self, pairs: pd.DataFrame) -> sp.csr_matrix:
+        """A user x item CSR matrix of each pair's last event time (the latest of duplicates)."""
+        if "last_us" not in pairs:
+            raise InvalidDataError(
+                "the recommender pairs carry no `last_us` (last event time per pair): the "
+                "sequence model and the scoring blocks need it; build them with "
+                "synth.recommend.data.load"
+            )
+        last = pairs.groupby(["u", "i"], sort=False)["last_us"].max()
+        return sp.csr_matrix(
+            (
+                last.to_numpy(np.float64),
+                (
+                    last.index.get_level_values(0).to_numpy(np.int64),
+                    last.index.get_level_values(1).to_numpy(np.int64),
+                ),
+            ),
+            shape=(self.n_users, self.n_items),
+        )
+
+    def _pairs(
+        self, variant: Variant, seed: int, keep: float
+    ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+        """``(train pairs, history pairs or None when they are the train pairs)``."""
+        real = _subsample(self.real, seed, keep)
+        if variant == "real":
+            return real, None
+        if variant == "fused":
+            syn = _subsample(self.synthetic_user, seed, keep)
+            syn = syn.assign(strength=syn["strength"] * self.synthetic_weight)
+            enrich = _subsample(self.enrichment, seed, keep)
+            return pd.concat([real, syn, enrich], ignore_index=True), None
+        if variant == "synthetic":
+            return _subsample(self.synthetic_user, seed, keep), real
+        raise ValueError(f"unknown variant {variant!r}")
+
     def variant(
         self, variant: Variant, seed: int, keep: float
     ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
@@ -125,19 +168,20 @@ class RecData:
         Both keep a seeded share ``keep`` of the pairs (decided per (seed, user, item), so the
         real pairs kept are the same in every variant).
         """
-        real = _subsample(self.real, seed, keep)
-        if variant == "real":
-            train = self.matrix(real)
-            return train, train
-        if variant == "fused":
-            syn = _subsample(self.synthetic_user, seed, keep)
-            syn = syn.assign(strength=syn["strength"] * self.synthetic_weight)
-            enrich = _subsample(self.enrichment, seed, keep)
-            train = self.matrix(pd.concat([real, syn, enrich], ignore_index=True))
-            return train, train
-        if variant == "synthetic":
-            return self.matrix(_subsample(self.synthetic_user, seed, keep)), self.matrix(real)
-        raise ValueError(f"unknown variant {variant!r}")
+        train, history = self._pairs(variant, seed, keep)
+        matrix = self.matrix(train)
+        return matrix, matrix if history is None else self.matrix(history)
+
+    def orders(
+        self, variant: Variant, seed: int, keep: float
+    ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """:meth:`variant` 's matrices with each pair's last event time instead of its strength.
+
+        The same pairs (same sparsity pattern): what a sequence model orders a user's items by.
+        """
+        train, history = self._pairs(variant, seed, keep)
+        matrix = self.order_matrix(train)
+        return matrix, matrix if history is None else self.order_matrix(history)
 
 
 def _made_sparse(
@@ -190,6 +234,8 @@ def _indexed(frame: pd.DataFrame, users: pd.Index, items: pd.Index) -> pd.DataFr
     )
     if "strength" in frame:
         out["strength"] = frame["strength"].to_numpy(np.float64)
+    if "last_us" in frame:
+        out["last_us"] = frame["last_us"].to_numpy(np.int64)
     return out
 
 

@@ -39,6 +39,7 @@ _BLOCK_SCHEMA = T.StructType(
         T.StructField("row", T.LongType(), False),
         T.StructField("history_items", T.ArrayType(T.IntegerType(), False), False),
         T.StructField("history_values", T.ArrayType(T.DoubleType(), False), False),
+        T.StructField("history_order", T.ArrayType(T.DoubleType(), False), True),
         T.StructField("relevant", T.ArrayType(T.IntegerType(), False), False),
         T.StructField("n_relevant", T.LongType(), False),
         T.StructField("tail_relevant", T.ArrayType(T.IntegerType(), False), False),
@@ -87,21 +88,35 @@ def _rows(matrix: sp.csr_matrix, values: bool = False) -> list[np.ndarray]:
 
 
 def user_blocks(
-    spark: SparkSession, split: Split, history: sp.csr_matrix, partitions: int
+    spark: SparkSession,
+    split: Split,
+    history: sp.csr_matrix,
+    partitions: int,
+    order: sp.csr_matrix | None = None,
 ) -> DataFrame:
     """One row per evaluated user of ``split``: its ``history`` row and held-out items.
 
+    ``order`` (the same pairs as ``history``, valued by their last event time) is what ordered
+    models (:attr:`Recommender.ordered`) score from; without it those models are refused.
     Cached by the caller. Contiguous slices of the users, at most ``partitions`` (the tasks;
     Spark slices a local frame into up to its default parallelism): the same slices on every
     run, so the per-task sums add up in the same order.
     """
     h = history[split.users].tocsr()
     h.sort_indices()
+    times: list[np.ndarray | None] = [None] * len(split.users)
+    if order is not None:
+        o = order[split.users].tocsr()
+        o.sort_indices()
+        if not (np.array_equal(o.indptr, h.indptr) and np.array_equal(o.indices, h.indices)):
+            raise ValueError("user_blocks: `order` must hold the same pairs as `history`")
+        times = list(_rows(o, values=True))
     frame = pd.DataFrame(
         {
             "row": np.arange(len(split.users), dtype=np.int64),
             "history_items": _rows(h),
             "history_values": _rows(h, values=True),
+            "history_order": times,
             "relevant": _rows(split.relevant),
             "n_relevant": split.n_relevant.astype(np.int64),
             "tail_relevant": _rows(split.tail_relevant),
@@ -218,6 +233,12 @@ def score(
     n_items = len(tiebreak)
     kmax = max(ks)
     per_block = block_rows(n_items)
+    values = "history_order" if model.ordered else "history_values"
+    if model.ordered and blocks.where(blocks["history_order"].isNull()).limit(1).count():
+        raise ValueError(
+            f"{type(model).__name__} scores from the pairs' event order: build the blocks with "
+            "user_blocks(..., order=...)"
+        )
     shared = spark.sparkContext.broadcast((model, np.asarray(tiebreak, dtype=np.float64)))
 
     def rank_and_measure(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -227,7 +248,7 @@ def score(
             for start in range(0, batch.num_rows, per_block):
                 part = batch.slice(start, per_block)
                 col = part.column
-                history = _csr(col("history_items"), col("history_values"), n_items)
+                history = _csr(col("history_items"), col(values), n_items)
                 top = fitted.top(history, kmax, tie)
                 totals.add(
                     top,

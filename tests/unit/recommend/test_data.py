@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
+from synth.errors import InvalidDataError
 from synth.recommend.data import RecData
 from synth.recommend.stage import tail_items
 
@@ -17,6 +19,7 @@ def _pairs(users: list[int], items: list[int], strength: float) -> pd.DataFrame:
             "uid": [100 + u for u in users],
             "pid": [900 + i for i in items],
             "strength": strength,
+            "last_us": [1_000 * (u + i) for u, i in zip(users, items, strict=True)],
         }
     )
 
@@ -70,3 +73,28 @@ def test_what_each_variant_trains_on():
 def test_tail_items_leave_out_the_head():
     tail = tail_items(np.array([5, 50, 1, 30, 0]), head_share=0.4)
     assert tail.tolist() == [True, False, True, False, True]
+
+
+def test_orders_hold_the_same_pairs_with_their_latest_event_time():
+    data = _data()
+    data.enrichment = data.enrichment.assign(last_us=[10**9, 5])  # (0, 5) later, (1, 5) earlier
+    data.real = pd.concat([data.real, _pairs([0, 1], [5, 5], 1.0)]).drop_duplicates(["u", "i"])
+    for variant in ("real", "fused", "synthetic"):
+        train, history = data.variant(variant, seed=3, keep=0.7)
+        train_order, history_order = data.orders(variant, seed=3, keep=0.7)
+        # Assert: the same pattern as the strength matrices
+        for a, b in ((train, train_order), (history, history_order)):
+            a, b = a.tocsr(), b.tocsr()
+            a.sort_indices()
+            b.sort_indices()
+            assert np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices, b.indices)
+    fused_order, _ = data.orders("fused", seed=0, keep=1.0)
+    # a pair in two sources keeps its latest time (never a sum)
+    assert fused_order[0, 5] == 10**9 and fused_order[1, 5] == 1_000 * (1 + 5)
+
+
+def test_pairs_without_times_are_a_clear_error():
+    data = _data()
+    data.real = data.real.drop(columns="last_us")
+    with pytest.raises(InvalidDataError, match="last_us"):
+        data.orders("real", seed=0, keep=1.0)
