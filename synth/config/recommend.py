@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from synth.config.base import StrictModel
 from synth.errors import ConfigError
@@ -114,6 +114,54 @@ class EaseConfig(StrictModel):
         return value
 
 
+class SasRecConfig(StrictModel):
+    """SASRec-style next-item model: a causal transformer over each user's items in time order.
+
+    Trained like the generators (``train`` stage machinery: Petastorm cache, the configured
+    ``train.backend``, checkpoints), once per grid value, variant and seed: the costliest
+    model, so off by default (the REES46 example configs turn it on).
+
+    Attributes:
+        enabled: Train it.
+        hidden: Embedding sizes tried (best on validation used); each a multiple of ``heads``.
+        max_len: Items a user's sequence keeps (its last ones by time).
+        heads: Attention heads.
+        layers: Transformer blocks.
+        dropout: Dropout of the embeddings and inside the blocks.
+        epochs: Passes over the training sequences.
+        batch_size: Sequences per optimizer step.
+        lr: Adam learning rate.
+        weight_decay: Adam weight decay.
+    """
+
+    enabled: bool = False
+    hidden: tuple[int, ...] = Field(default=(32, 64), min_length=1)
+    max_len: int = Field(default=20, ge=2, le=512)
+    heads: int = Field(default=1, ge=1, le=16)
+    layers: int = Field(default=2, ge=1, le=8)
+    dropout: float = Field(default=0.2, ge=0.0, lt=1.0)
+    epochs: int = Field(default=20, ge=1, le=1_000)
+    batch_size: int = Field(default=256, ge=2, le=100_000)
+    lr: float = Field(default=1e-3, gt=0.0, le=1.0)
+    weight_decay: float = Field(default=0.0, ge=0.0, le=1.0)
+
+    @field_validator("hidden")
+    @classmethod
+    def _sizes(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        _grid(value, "recommend.models.sasrec.hidden", least=1, inclusive=True)
+        return value
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> SasRecConfig:
+        odd = [h for h in self.hidden if h % self.heads]
+        if odd:
+            raise ConfigError(
+                f"recommend.models.sasrec.hidden values {odd} are not multiples of heads "
+                f"{self.heads}: pick sizes divisible by it"
+            )
+        return self
+
+
 class ModelsConfig(StrictModel):
     """The item recommenders."""
 
@@ -121,6 +169,7 @@ class ModelsConfig(StrictModel):
     als: AlsConfig = AlsConfig()
     item_knn: ItemKnnConfig = ItemKnnConfig()
     ease: EaseConfig = EaseConfig()
+    sasrec: SasRecConfig = SasRecConfig()
 
 
 class RecommendConfig(StrictModel):

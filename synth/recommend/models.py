@@ -8,14 +8,20 @@ from their history rows, so a model trained on synthetic users can score real on
   confidence ``1 + alpha * r``, regularisation scaled by the user's rated items);
 - item-kNN: cosine similarity of item columns (shrunk by ``shrink``), ``neighbours`` kept per
   item; a user's score of an item sums its similarities to the items in the history;
-- EASE: closed-form item-item regression weights on the head of the catalog (:class:`Ease`).
+- EASE: closed-form item-item regression weights on the head of the catalog (:class:`Ease`);
+- SASRec: a causal transformer over each user's items in time order, trained by the ``train``
+  stage's machinery on its backend (:mod:`synth.recommend.sequence`).
+
+A fit gets a :class:`FitContext` (the session; the lakehouse and the ``train`` stage config for
+models trained like the generators) and the variant's :class:`Training` matrices.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -26,12 +32,47 @@ from pyspark.sql import SparkSession
 from synth.config.recommend import ModelsConfig
 from synth.recommend.metrics import top_k, top_k_sparse
 
+if TYPE_CHECKING:
+    from synth.config.train import TrainStageConfig
+    from synth.io.delta import Lakehouse
+
 SPARSE_TOP_SHARE = 0.01  # item-kNN lists are ranked sparse below this share of scored items
 FOLD_IN_CELLS = 1 << 24  # values of the per-item terms of one batch of ALS fold-in solves
 
 
+@dataclass(frozen=True)
+class FitContext:
+    """What a fit may use besides its data.
+
+    ``lakehouse`` and ``train`` (the ``train`` stage's config: backend, processes, cache files,
+    resume) are needed by models trained with the generators' machinery (SASRec).
+    """
+
+    spark: SparkSession
+    lakehouse: Lakehouse | None = None
+    train: TrainStageConfig | None = None
+
+
+@dataclass(frozen=True)
+class Training:
+    """A variant's training pairs as users x items matrices.
+
+    ``strength``: the implicit strengths; ``order``: on the same pairs, each pair's last event
+    time (what sequence models read).
+    """
+
+    strength: sp.csr_matrix
+    order: sp.csr_matrix | None = None
+
+
 class Recommender(ABC):
-    """A fitted model: scores for history rows."""
+    """A fitted model: scores for history rows.
+
+    ``ordered`` models read history rows holding each pair's last event time (the ``order``
+    matrices) instead of its strength.
+    """
+
+    ordered: ClassVar[bool] = False
 
     @abstractmethod
     def scores(self, history: sp.csr_matrix) -> np.ndarray:
@@ -253,27 +294,27 @@ class Ease(Recommender):
         return out
 
 
-Fit = Callable[[SparkSession, sp.csr_matrix, dict[str, Any], int], Recommender]
+Fit = Callable[[FitContext, Training, dict[str, Any], int], Recommender]
 
 
 def _fit_popularity(
-    spark: SparkSession, train: sp.csr_matrix, params: dict[str, Any], seed: int
+    context: FitContext, train: Training, params: dict[str, Any], seed: int
 ) -> Recommender:
-    return Popularity(train)
+    return Popularity(train.strength)
 
 
 def _fit_knn(
-    spark: SparkSession, train: sp.csr_matrix, params: dict[str, Any], seed: int
+    context: FitContext, train: Training, params: dict[str, Any], seed: int
 ) -> Recommender:
-    return ItemKnn(train, int(params["neighbours"]), float(params["shrink"]))
+    return ItemKnn(train.strength, int(params["neighbours"]), float(params["shrink"]))
 
 
 def _fit_als(
-    spark: SparkSession, train: sp.csr_matrix, params: dict[str, Any], seed: int
+    context: FitContext, train: Training, params: dict[str, Any], seed: int
 ) -> Recommender:
     return Als.fit(
-        spark,
-        train,
+        context.spark,
+        train.strength,
         rank=int(params["rank"]),
         max_iter=int(params["max_iter"]),
         reg=float(params["reg"]),
@@ -283,10 +324,10 @@ def _fit_als(
 
 
 def _fit_ease(
-    spark: SparkSession, train: sp.csr_matrix, params: dict[str, Any], seed: int
+    context: FitContext, train: Training, params: dict[str, Any], seed: int
 ) -> Recommender:
     return Ease(
-        train,
+        train.strength,
         float(params["l2"]),
         int(params["max_items"]),
         int(params["neighbours"]),
@@ -323,4 +364,7 @@ def grids(cfg: ModelsConfig) -> dict[str, list[dict[str, Any]]]:
             {"l2": v, "max_items": e.max_items, "neighbours": e.neighbours, "shrink": e.shrink}
             for v in e.l2
         ]
+    if cfg.sasrec.enabled:
+        fixed = cfg.sasrec.model_dump(mode="json", exclude={"enabled", "hidden"})
+        out["sasrec"] = [{"hidden": h, **fixed} for h in cfg.sasrec.hidden]
     return out

@@ -4,11 +4,12 @@ Protocol (``recommend`` config):
 1. Data (:mod:`synth.recommend.data`): real train pairs, the run's synthetic pairs, held-out
    real validation and test pairs of the silver per-user temporal split. Only real users' real
    held-out items are ever scored.
-2. Per model (popularity, ALS, item-kNN, EASE) and variant (real / fused / synthetic): every
-   parameter set of the model's grid is trained with the first seed and scored on the
-   *validation* split (NDCG at the first cut-off, all users); the best is kept. Then one
-   training run per seed (the seed draws the training-pair subsample and the model's own seed)
-   is scored on the *test* split. Models are fitted on the driver (MLlib for ALS) and scored
+2. Per model (popularity, ALS, item-kNN, EASE; SASRec when enabled) and variant (real /
+   fused / synthetic): every parameter set of the model's grid is trained with the first seed
+   and scored on the *validation* split (NDCG at the first cut-off, all users); the best is
+   kept. Then one training run per seed (the seed draws the training-pair subsample and the
+   model's own seed) is scored on the *test* split. Models are fitted on the driver (MLlib for
+   ALS; SASRec on the ``train`` stage's backend, :mod:`synth.recommend.sequence`) and scored
    in Spark tasks over blocks of users (:mod:`synth.recommend.scoring`).
 3. Per segment (all, cold / sparse users, long-tail items): Recall / NDCG / MAP@K and coverage,
    mean and spread over seeds; real vs fused compared per seed (paired) with a verdict: a lift
@@ -39,9 +40,10 @@ from synth.config.job import JobConfig
 from synth.config.recommend import RecommendConfig, Variant
 from synth.errors import InputError
 from synth.io.delta import Lakehouse, read_table, table_exists, write_json
+from synth.recommend import sequence as _sequence  # noqa: F401  (registers the sasrec fit)
 from synth.recommend.data import RecData, load
 from synth.recommend.metrics import SEGMENTS, paired_test, summarise
-from synth.recommend.models import MODELS, Fit, Recommender, grids
+from synth.recommend.models import MODELS, Fit, FitContext, Recommender, Training, grids
 from synth.recommend.scoring import Split, score, user_blocks
 from synth.refs import resolve_model, resolve_run_id
 from synth.schema import CATEGORY_ID, REJECTED_REASON, RUN_ID, SPLIT, SPLIT_TEST, USER_ID
@@ -213,18 +215,18 @@ Fitted = tuple[Recommender, float]  # a model and its fit's wall seconds
 
 def _fits(
     pool: ThreadPoolExecutor,
-    spark: SparkSession,
+    context: FitContext,
     fit: Fit,
-    jobs: list[tuple[sp.csr_matrix, dict[str, Any], int]],
+    jobs: list[tuple[Training, dict[str, Any], int]],
 ) -> list[Future[Fitted]]:
     """``fit`` on each (train, params, seed), up to the pool's threads at once.
 
     The caller scores each model as soon as it is fitted, while the next ones fit.
     """
 
-    def timed(train: sp.csr_matrix, params: dict[str, Any], seed: int) -> Fitted:
+    def timed(train: Training, params: dict[str, Any], seed: int) -> Fitted:
         t0 = time.perf_counter()
-        return fit(spark, train, params, seed), time.perf_counter() - t0
+        return fit(context, train, params, seed), time.perf_counter() - t0
 
     return [pool.submit(timed, *job) for job in jobs]
 
@@ -236,6 +238,7 @@ def _fit_and_score(
     test: Split,
     variants: tuple[Variant, ...],
     rc: RecommendConfig,
+    context: FitContext | None = None,
 ) -> tuple[
     dict[str, dict[str, Any]],
     dict[str, dict[str, list[dict[str, Any]]]],
@@ -244,18 +247,31 @@ def _fit_and_score(
     """Steps 2 and 3 of the protocol: ``(chosen, tuning, results)``.
 
     The matrices and the scored users' blocks of a (variant, seed) are built once and shared
-    by every model; the blocks are cached in Spark until the end.
+    by every model; the blocks are cached in Spark until the end. ``context`` (default: the
+    session alone) gives models trained by the ``train`` stage's machinery what they need.
     """
     k0 = rc.k[0]
+    context = context or FitContext(spark)
     partitions = spark.sparkContext.defaultParallelism
-    built: dict[tuple[str, int], tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]] = {}
+    built: dict[tuple[str, int], tuple[Training, sp.csr_matrix, sp.csr_matrix, np.ndarray]] = {}
     cached: dict[tuple[str, int, str], DataFrame] = {}
 
-    def matrices(variant: Variant, seed: int) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
-        """(train, history, popularity tie-break) of a variant and seed, shared by the models."""
+    def matrices(
+        variant: Variant, seed: int
+    ) -> tuple[Training, sp.csr_matrix, sp.csr_matrix, np.ndarray]:
+        """(train, history, history order, popularity tie-break) of a variant and seed.
+
+        Built once, shared by the models.
+        """
         if (variant, seed) not in built:
             train, history = data.variant(variant, seed, rc.subsample)
-            built[(variant, seed)] = (train, history, np.asarray(train.sum(axis=0)).ravel())
+            train_order, history_order = data.orders(variant, seed, rc.subsample)
+            built[(variant, seed)] = (
+                Training(train, train_order),
+                history,
+                history_order,
+                np.asarray(train.sum(axis=0)).ravel(),
+            )
         return built[(variant, seed)]
 
     splits = {"validation": validation, "test": test}
@@ -263,12 +279,12 @@ def _fit_and_score(
     def measured(
         model: Recommender, variant: Variant, seed: int, which: str, ks: tuple[int, ...]
     ) -> Scored:
-        _, history, tiebreak = matrices(variant, seed)
+        _, history, order, tiebreak = matrices(variant, seed)
         split = splits[which]
         # the synthetic variant scores real users from the real history of the same seed
         key = ("real" if variant == "synthetic" else variant, seed, which)
         if key not in cached:
-            cached[key] = user_blocks(spark, split, history, partitions).persist()
+            cached[key] = user_blocks(spark, split, history, partitions, order).persist()
         return score(spark, model, cached[key], split, ks, tiebreak)
 
     chosen: dict[str, dict[str, Any]] = {}
@@ -282,7 +298,7 @@ def _fit_and_score(
                 for seed in rc.seeds:  # built on this thread: the fits run in others
                     matrices(variant, seed)
                 train0 = matrices(variant, rc.seeds[0])[0]
-                pending = _fits(pool, spark, fit, [(train0, p, rc.seeds[0]) for p in grid])
+                pending = _fits(pool, context, fit, [(train0, p, rc.seeds[0]) for p in grid])
                 candidates: list[Fitted] = []
                 best = (-math.inf, 0)
                 for n, (params, future) in enumerate(zip(grid, pending, strict=True)):
@@ -307,7 +323,7 @@ def _fit_and_score(
                 chosen.setdefault(model_name, {})[variant] = params
                 others = _fits(
                     pool,
-                    spark,
+                    context,
                     fit,
                     [(matrices(variant, seed)[0], params, seed) for seed in rc.seeds[1:]],
                 )
@@ -368,7 +384,8 @@ def run(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> RecommendR
         variants = tuple(v for v in variants if v != "synthetic")
         notes.append("the run has no synthetic users (an item model): no synthetic-only variant")
     k0 = rc.k[0]
-    chosen, tuning, results = _fit_and_score(spark, data, validation, test, variants, rc)
+    context = FitContext(spark, lakehouse, cfg.train)
+    chosen, tuning, results = _fit_and_score(spark, data, validation, test, variants, rc, context)
     comparisons: dict[str, dict[str, dict[str, Any]]] = {}
     if "real" in variants and "fused" in variants:
         for model_name, by_variant in results.items():

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from synth.config.train import TrainConfig
-from synth.models import gan, sequence, vae  # noqa: F401  (registers the model classes)
+from synth.models import gan, sasrec, sequence, vae  # noqa: F401  (registers the model classes)
 from synth.models.base import EpochLog, TrainableModel
 from synth.models.encoding import TableEncoder
 from synth.train.collective import COLLECTIVES, Collective

@@ -16,11 +16,16 @@ import scipy.sparse as sp
 from pyspark.ml.evaluation import RankingEvaluator
 
 from synth.config.recommend import RecommendConfig
+from synth.config.train import TrainStageConfig
+from synth.io.delta import Lakehouse
+from synth.models.base import TrainConfig
+from synth.models.sasrec import SasRecModel, empty_encoder
 from synth.recommend import scoring
 from synth.recommend.data import RecData
 from synth.recommend.metrics import METRICS, SEGMENTS, hits, top_k, user_metrics
-from synth.recommend.models import Als, Ease, ItemKnn, Popularity, Recommender
+from synth.recommend.models import Als, Ease, FitContext, ItemKnn, Popularity, Recommender
 from synth.recommend.scoring import Split, score, user_blocks
+from synth.recommend.sequence import SasRec
 from synth.recommend.stage import _fit_and_score, _split, tail_items
 
 pytestmark = pytest.mark.spark
@@ -164,6 +169,26 @@ def test_spark_scoring_equals_the_driver_evaluation(spark, case, monkeypatch, na
     assert 0 < got["all"]["ndcg@10"] < 1 and got["long_tail"]["users"] < len(split.users)
 
 
+def test_spark_scoring_of_a_sequence_model_reads_the_event_order(spark, case, monkeypatch):
+    train, split, tiebreak = case
+    order = train.copy()
+    order.data = np.random.default_rng(5).uniform(1e15, 2e15, len(order.data))
+    net = SasRecModel(TrainConfig(seed=3), n_items=N_ITEMS, max_len=8, hidden=16)
+    model = SasRec.from_model(net.setup(empty_encoder()))  # type: ignore[arg-type]
+    monkeypatch.setattr(scoring, "MAX_BLOCK_USERS", 64)
+    monkeypatch.setattr(scoring, "BLOCK_CELLS", 64 * N_ITEMS)
+    # Run
+    got = score(spark, model, user_blocks(spark, split, train, 2, order), split, KS, tiebreak)
+    # Assert: equal to ranking each user's items in time order on the driver
+    want = _reference(model, order, split, tiebreak)
+    for seg in SEGMENTS:
+        for metric, value in want[seg].items():
+            assert got[seg][metric] == pytest.approx(value, rel=1e-9, abs=1e-12, nan_ok=True)
+    # blocks without the order are refused, not scored by strength
+    with pytest.raises(ValueError, match="event order"):
+        score(spark, model, user_blocks(spark, split, train, 2), split, KS, tiebreak)
+
+
 def test_sparse_top_k_equals_dense_top_k(case):
     train, split, tiebreak = case
     knn = ItemKnn(train, neighbours=15, shrink=2.0)
@@ -211,7 +236,10 @@ def _rec_data() -> RecData:
             {"u": rng.integers(*users, n), "i": (rng.pareto(1.0, n) * 8).astype(int) % items}
         ).drop_duplicates()
         return frame.assign(
-            uid=frame["u"] + 1_000, pid=frame["i"] + 5_000, strength=rng.uniform(1, 4, len(frame))
+            uid=frame["u"] + 1_000,
+            pid=frame["i"] + 5_000,
+            strength=rng.uniform(1, 4, len(frame)),
+            last_us=rng.integers(10**15, 2 * 10**15, len(frame)),
         ).reset_index(drop=True)
 
     return RecData(
@@ -257,6 +285,42 @@ def test_fitting_in_threads_gives_the_same_results(spark):
     assert [t["params"] for t in one[1]["ease"]["real"]] == [
         t["params"] for t in three[1]["ease"]["real"]
     ]
+
+
+def test_the_sequence_model_is_tuned_and_scored_per_variant_and_seed(spark, tmp_path):
+    data = _rec_data()
+    rc = RecommendConfig.model_validate(
+        {
+            "seeds": [0, 1],
+            "k": [5],
+            "models": {
+                "popularity": {"enabled": False},
+                "als": {"enabled": False},
+                "item_knn": {"enabled": False},
+                "ease": {"enabled": False},
+                "sasrec": {"enabled": True, "hidden": [8, 16], "max_len": 5, "epochs": 2},
+            },
+        }
+    )
+    tail = tail_items(data.item_events, rc.head_share)
+    validation = _split(data, data.validation, tail, rc)
+    test = _split(data, data.test, tail, rc)
+    context = FitContext(
+        spark,
+        Lakehouse(str(tmp_path / "lakehouse")),
+        TrainStageConfig.model_validate({"cache_rows_per_file": 100}),
+    )
+    # Run
+    chosen, tuning, results = _fit_and_score(
+        spark, data, validation, test, ("real", "fused", "synthetic"), rc, context
+    )
+    # Assert: both sizes tried on validation per variant, the chosen one run per seed
+    assert set(results) == {"sasrec"} and set(results["sasrec"]) == {"real", "fused", "synthetic"}
+    for variant, tried in tuning["sasrec"].items():
+        assert [t["params"]["hidden"] for t in tried] == [8, 16]
+        assert chosen["sasrec"][variant]["hidden"] in (8, 16)
+        ndcg = results["sasrec"][variant]["all"]["ndcg@5"]["seeds"]
+        assert len(ndcg) == 2 and all(0 <= v <= 1 for v in ndcg)
 
 
 def test_a_split_without_users_scores_nothing(spark, case):
