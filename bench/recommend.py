@@ -135,7 +135,7 @@ def baseline_seconds(ref: str, name: str, work: Path) -> float:
     env = {
         **os.environ,
         "PYTHONPATH": str(source),
-        "SYNTH_JARS_DIR": str(ROOT / ".cache" / "jars"),
+        "SYNTH_JARS_DIR": os.environ.get("SYNTH_JARS_DIR", str(ROOT / ".cache" / "jars")),
         "SYNTH_SPARK_CONF_DIR": str(source / "spark_conf"),
     }
     command = [sys.executable, "-m", "synth", "run", "--config", str(baseline_job)]

@@ -6,12 +6,14 @@ Fitting one (variant, seed, parameter set):
    matrix, on the seed's subsample of pairs), keep their last ``max_len + 1``; users with fewer
    than two items have no next item to learn and are left out (counted in the log).
 2. The rows are written by Spark into a Petastorm cache (:func:`synth.train.data.write_cache`)
-   under ``<lakehouse>/_cache/train/recommend_sequences/<digest>``, the digest over the rows,
-   the parameters and the seed (the same data reuses the cache; other data never does).
+   under ``<lakehouse>/_cache/train/recommend_sequences/<digest of the rows>``: the grid's
+   parameter sets of a (variant, seed) share it, other data never reads it.
+   Fits running at once (``recommend.fit_threads``) write one cache at a time per digest.
 3. :func:`synth.train.loop.train_worker` trains :class:`~synth.models.sasrec.SasRecModel` on the
    ``train`` stage's backend (``local``, ``horovod``, ``torch_distributor``) with its processes,
-   checkpoints under ``<lakehouse>/_models/recommend_sequences/sasrec-<digest>/`` and its
-   ``resume`` setting; the last epoch's checkpoint is the model.
+   checkpoints under ``<lakehouse>/_models/recommend_sequences/sasrec-<digest>/`` (over the
+   rows, the parameters and the seed) and its ``resume`` setting; the last epoch's checkpoint
+   is the model.
 4. The weights (numpy arrays) and config become a :class:`SasRec` recommender, broadcast to the
    scoring tasks, which rebuild the network once per task and rank each user's next item from
    the last ``max_len`` items of their history (users without history get zero scores: the
@@ -23,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,13 +33,15 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import torch
+from pyspark.sql import SparkSession
 
+from synth.config.train import TrainStageConfig
 from synth.errors import ConfigError, InvalidDataError
 from synth.models.base import TrainableModel, TrainConfig
 from synth.models.sasrec import SasRecModel, empty_encoder, sequence_rows
 from synth.recommend.metrics import top_k
 from synth.recommend.models import MODELS, FitContext, Recommender, Training
-from synth.train.data import write_cache
+from synth.train.data import CacheInfo, write_cache
 from synth.train.launch import LAUNCHERS, process_count, stage_job
 
 log = logging.getLogger(__name__)
@@ -44,6 +49,13 @@ log = logging.getLogger(__name__)
 TABLE = "recommend_sequences"  # the cache and model-store folder of these models
 _NET_KEYS = ("max_len", "hidden", "heads", "layers", "dropout")
 _TRAIN_KEYS = ("epochs", "batch_size", "lr", "weight_decay")
+_WRITING: dict[str, threading.Lock] = {}  # per cache URL: fits in threads share a cache
+_WRITING_GUARD = threading.Lock()
+
+
+def _writing(url: str) -> threading.Lock:
+    with _WRITING_GUARD:
+        return _WRITING.setdefault(url, threading.Lock())
 
 
 class SasRec(Recommender):
@@ -97,11 +109,10 @@ class SasRec(Recommender):
         return top_k(self.scores(history), k, tiebreak)
 
 
-def _digest(rows: np.ndarray, params: dict[str, Any], seed: int, n_items: int) -> str:
+def _digest(rows: np.ndarray, n_items: int, extra: dict[str, Any] | None = None) -> str:
     h = hashlib.sha256(np.ascontiguousarray(rows).tobytes())
-    h.update(
-        json.dumps({"params": params, "seed": seed, "items": n_items}, sort_keys=True).encode()
-    )
+    payload = {"shape": list(rows.shape), "items": n_items, **(extra or {})}
+    h.update(json.dumps(payload, sort_keys=True).encode())
     return h.hexdigest()[:16]
 
 
@@ -111,6 +122,31 @@ def _encode(batches: Iterator[pd.DataFrame]) -> Iterator[tuple[np.ndarray, np.nd
         if matrix is None:
             continue
         yield matrix, np.zeros(len(pdf), dtype=np.int64)
+
+
+def _write(
+    spark: SparkSession,
+    frame: pd.DataFrame,
+    url: str,
+    digest: str,
+    max_len: int,
+    stage: TrainStageConfig,
+) -> CacheInfo:
+    """The Petastorm cache of the sequence rows (reused when already written)."""
+    return write_cache(
+        spark,
+        spark.createDataFrame(frame, "row long, tokens array<long>"),
+        _encode,
+        key="row",
+        url=url,
+        table=TABLE,
+        version=0,
+        rows=len(frame),
+        width=max_len + 1,
+        fingerprint=digest,
+        rows_per_file=stage.cache_rows_per_file,
+        min_files=2 * process_count(stage),
+    )
 
 
 def fit_sasrec(
@@ -135,23 +171,12 @@ def fit_sasrec(
             "this data"
         )
     n_items = train.order.shape[1]
-    digest = _digest(rows, params, seed, n_items)
-    url = f"{lakehouse.train_cache_dir(TABLE)}/{digest}"
+    rows_digest = _digest(rows, n_items)  # one cache per (variant, seed): shared by the grid
+    digest = _digest(rows, n_items, {"params": params, "seed": seed})
+    url = f"{lakehouse.train_cache_dir(TABLE)}/{rows_digest}"
     frame = pd.DataFrame({"row": np.arange(len(rows), dtype=np.int64), "tokens": list(rows)})
-    cache = write_cache(
-        spark,
-        spark.createDataFrame(frame, "row long, tokens array<long>"),
-        _encode,
-        key="row",
-        url=url,
-        table=TABLE,
-        version=0,
-        rows=len(rows),
-        width=max_len + 1,
-        fingerprint=digest,
-        rows_per_file=stage.cache_rows_per_file,
-        min_files=2 * process_count(stage),
-    )
+    with _writing(url):
+        cache = _write(spark, frame, url, rows_digest, max_len, stage)
     config = TrainConfig(
         **{k: params[k] for k in _TRAIN_KEYS},
         seed=seed,

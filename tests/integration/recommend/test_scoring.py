@@ -321,6 +321,10 @@ def test_the_sequence_model_is_tuned_and_scored_per_variant_and_seed(spark, tmp_
         assert chosen["sasrec"][variant]["hidden"] in (8, 16)
         ndcg = results["sasrec"][variant]["all"]["ndcg@5"]["seeds"]
         assert len(ndcg) == 2 and all(0 <= v <= 1 for v in ndcg)
+    # one cache per (variant, seed), shared by the grid; one model per (variant, seed, size)
+    lakehouse = tmp_path / "lakehouse"
+    assert len(list((lakehouse / "_cache" / "train" / "recommend_sequences").iterdir())) == 6
+    assert len(list((lakehouse / "_models" / "recommend_sequences").iterdir())) == 9
 
 
 def test_a_split_without_users_scores_nothing(spark, case):
