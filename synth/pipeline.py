@@ -31,6 +31,7 @@ from synth.features import stage as features_stage
 from synth.generate.stage import run_filter, run_fuse, run_synthesize
 from synth.ingest import stage as ingest_stage
 from synth.io.delta import Lakehouse, write_json
+from synth.io.lock import RunLock
 from synth.recommend import stage as recommend_stage
 from synth.report import stage as report_stage
 from synth.simulate import stage as simulate_stage
@@ -129,8 +130,23 @@ def run(
     say = progress or log.info
     lakehouse = Lakehouse(cfg.lakehouse)
     lakehouse.check_writable()
-    source = ingest_stage.ingest_source(cfg.source, lakehouse)
-    summary = RunSummary(lakehouse=lakehouse.root, source=source.name or source.kind)
+    chosen = [s for s in STAGES if s in stages]
+    what = f"synth run ({chosen[0]} to {chosen[-1]})" if chosen else "synth run"
+    with RunLock(lakehouse, command=what):  # one run at a time per lakehouse (synth.io.lock)
+        source = ingest_stage.ingest_source(cfg.source, lakehouse)
+        summary = RunSummary(lakehouse=lakehouse.root, source=source.name or source.kind)
+        _run_stages(spark, cfg, lakehouse, stages, summary, say)
+    return summary
+
+
+def _run_stages(
+    spark: SparkSession,
+    cfg: JobConfig,
+    lakehouse: Lakehouse,
+    stages: tuple[str, ...],
+    summary: RunSummary,
+    say: Callable[[str], None],
+) -> None:
     for name in STAGES:
         stage = REGISTRY[name]
         if name not in stages or not stage.applies(cfg):
@@ -148,4 +164,3 @@ def run(
         summary.stages[name] = report.to_dict()
         say(f"[{name}] done in {summary.seconds[name]:.1f}s")
     write_json(summary.path(), summary.to_dict())
-    return summary

@@ -109,3 +109,25 @@ def test_simulate_is_passed_over_for_another_source_and_recommend_skipped_when_d
 def test_a_report_without_overrides_is_its_fields_and_no_lines():
     assert _Quiet("x").to_dict() == {"stage": "x"}
     assert _Quiet("x").summary() == ""
+
+
+def test_a_run_holds_the_lakehouse_lock_and_a_second_run_is_refused(tmp_path, monkeypatch):
+    from synth.io.lock import LOCK_FILE, LakehouseInUse, RunLock
+
+    # Setup: a stage that looks at the lock while the run holds it
+    cfg = _job(tmp_path)
+    _stand_ins(monkeypatch)
+    seen: list[str] = []
+
+    def ingest(spark: object, lakehouse: Lakehouse, cfg: JobConfig) -> StageReport:
+        seen.append(json.loads((tmp_path / "lh" / LOCK_FILE).read_text())["command"])
+        with pytest.raises(LakehouseInUse, match=r"synth run \(ingest to ingest\)"):
+            RunLock(lakehouse).acquire()  # a second run, while this one holds the lock
+        return _Quiet("ingest")
+
+    monkeypatch.setitem(REGISTRY, "ingest", Stage(ingest))  # type: ignore[arg-type]
+    # Run
+    pipeline.run(None, cfg, stages=("ingest",))  # type: ignore[arg-type]
+    # Assert: held during the run, released after
+    assert seen == ["synth run (ingest to ingest)"]
+    assert not (tmp_path / "lh" / LOCK_FILE).exists()
