@@ -22,6 +22,7 @@ import os
 import re
 import stat
 import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -383,9 +384,30 @@ def finite_json(value: object) -> object:
     return value
 
 
-def write_json(path: str, payload: dict[str, object]) -> None:
-    """Write a small JSON report next to the tables (local paths only; NaN written as null)."""
+def json_text(payload: dict[str, object]) -> str:
+    """The text :func:`write_json` writes (sorted keys, indented, NaN as null)."""
+    return json.dumps(finite_json(payload), indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
+def write_text(path: str, text: str) -> None:
+    """Write a small text file next to the tables, atomically (local paths only).
+
+    The text goes to a temporary file in the same folder, which then replaces ``path`` in one
+    rename: a reader sees the old file or the new one, never a partial one.
+    """
     local = Path(path.removeprefix("file:"))
     local.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(finite_json(payload), indent=2, sort_keys=True, allow_nan=False)
-    local.write_text(text + "\n", encoding="utf-8")
+    tmp = local.with_name(f".{local.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, local)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json(path: str, payload: dict[str, object]) -> None:
+    """Write a small JSON report next to the tables (local paths only; NaN written as null).
+
+    Atomic (:func:`write_text`).
+    """
+    write_text(path, json_text(payload))
