@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -44,12 +43,12 @@ from synth.models.base import TrainableModel, TrainConfig
 from synth.models.encoding import TableEncoder
 from synth.models.sequence import EventSequenceModel, SequenceVocabulary, encode_sequence_rows
 from synth.models.table_frame import model_rows
-from synth.refs import ARTIFACT
 from synth.schema import USER_ID, USER_PROFILE_SCHEMA
 from synth.seeding import holdout_mask
 from synth.stages import StageReport
 from synth.train.data import RowEncoder, encoder_fingerprint, fit_encoder, write_cache
 from synth.train.launch import LAUNCHERS, process_count, stage_job
+from synth.train.store import publish_model
 
 log = logging.getLogger(__name__)
 
@@ -264,8 +263,6 @@ def train_sequences(
     assert isinstance(model, EventSequenceModel)
     metrics = _holdout_losses(model, holdout_df, encoder, vocab, seq.holdout_rows, seq.train)
     target = Path(model_dir) / "model"
-    shutil.rmtree(target, ignore_errors=True)
-    model.save(target)
     history = result["history"]
     trained = [e["seconds"] for e in history[int(result["resumed_after"]) :]]
     report = SequenceTrainReport(
@@ -296,7 +293,7 @@ def train_sequences(
         "cache": cache.to_dict(),
         "device": result.get("device"),
     }
-    (target / ARTIFACT).write_text(json.dumps(artifact, indent=2, sort_keys=True), "utf-8")
+    publish_model(model, target, artifact)  # model and artifact.json, swapped in whole
     log.info("train:\n%s", report.summary())
     return report
 

@@ -19,9 +19,7 @@ continues. :func:`run` is the stage's entry point; :func:`train` takes the ``tra
 
 from __future__ import annotations
 
-import json
 import logging
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +33,7 @@ from synth.errors import InputError
 from synth.io.delta import Lakehouse, read_table, table_exists, table_version
 from synth.models.base import Synthesizer
 from synth.models.detection import detection_auc
-from synth.refs import ARTIFACT, model_id
+from synth.refs import model_id
 from synth.schema import GOLD_SCHEMAS, table_key
 from synth.seeding import holdout_mask
 from synth.stages import StageReport
@@ -43,6 +41,7 @@ from synth.stats.fidelity import quality_score, sdtypes
 from synth.train.data import build_cache, cache_url, fit_encoder
 from synth.train.launch import LAUNCHERS, process_count, stage_job
 from synth.train.sequences import train_sequences
+from synth.train.store import publish_model
 
 log = logging.getLogger(__name__)
 
@@ -160,8 +159,6 @@ def train(spark: SparkSession, lakehouse: Lakehouse, cfg: TrainStageConfig) -> T
         "detection_auc": round(detection_auc(real, synth, scored, seed=seed), 4),
     }
     target = Path(model_dir) / "model"
-    shutil.rmtree(target, ignore_errors=True)
-    model.save(target)
     report = TrainReport(
         model_id=ident,
         model_dir=str(target),
@@ -183,7 +180,7 @@ def train(spark: SparkSession, lakehouse: Lakehouse, cfg: TrainStageConfig) -> T
         "history": result["history"],
         "device": result.get("device"),
     }
-    (target / ARTIFACT).write_text(json.dumps(artifact, indent=2, sort_keys=True), "utf-8")
+    publish_model(model, target, artifact)  # model and artifact.json, swapped in whole
     return report
 
 
