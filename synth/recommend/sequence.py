@@ -39,7 +39,6 @@ from synth.config.train import TrainStageConfig
 from synth.errors import ConfigError, InvalidDataError
 from synth.models.base import TrainableModel, TrainConfig
 from synth.models.sasrec import SasRecModel, empty_encoder, sequence_rows
-from synth.recommend.metrics import top_k
 from synth.recommend.models import MODELS, FitContext, Recommender, Training
 from synth.train.data import CacheInfo, write_cache
 from synth.train.launch import LAUNCHERS, process_count, stage_job
@@ -104,10 +103,6 @@ class SasRec(Recommender):
             out[seen] = model.next_scores(tokens[seen])
         return out
 
-    def top(self, history: sp.csr_matrix, k: int, tiebreak: np.ndarray) -> np.ndarray:
-        """:func:`~synth.recommend.metrics.top_k` of :meth:`scores`."""
-        return top_k(self.scores(history), k, tiebreak)
-
 
 def _digest(rows: np.ndarray, n_items: int, extra: dict[str, Any] | None = None) -> str:
     h = hashlib.sha256(np.ascontiguousarray(rows).tobytes())
@@ -117,11 +112,9 @@ def _digest(rows: np.ndarray, n_items: int, extra: dict[str, Any] | None = None)
 
 
 def _encode(batches: Iterator[pd.DataFrame]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    for pdf in batches:
-        matrix = np.stack(pdf["tokens"].to_list()).astype(np.float32) if len(pdf) else None
-        if matrix is None:
-            continue
-        yield matrix, np.zeros(len(pdf), dtype=np.int64)
+    for pdf in batches:  # item tokens as float32 rows; nothing is ever replaced
+        if len(pdf):
+            yield np.stack(pdf["tokens"].to_list()).astype(np.float32), np.zeros(len(pdf), np.int64)
 
 
 def _write(
