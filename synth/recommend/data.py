@@ -17,6 +17,7 @@ outside it cannot be recommended, and held-out pairs on them stay counted as mis
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -169,8 +170,7 @@ class RecData:
         real pairs kept are the same in every variant).
         """
         train, history = self._pairs(variant, seed, keep)
-        matrix = self.matrix(train)
-        return matrix, matrix if history is None else self.matrix(history)
+        return self._both(train, history, self.matrix)
 
     def orders(
         self, variant: Variant, seed: int, keep: float
@@ -180,8 +180,26 @@ class RecData:
         The same pairs (same sparsity pattern): what a sequence model orders a user's items by.
         """
         train, history = self._pairs(variant, seed, keep)
-        matrix = self.order_matrix(train)
-        return matrix, matrix if history is None else self.order_matrix(history)
+        return self._both(train, history, self.order_matrix)
+
+    def variant_and_orders(
+        self, variant: Variant, seed: int, keep: float
+    ) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix, sp.csr_matrix]:
+        """:meth:`variant` and :meth:`orders` from one subsample of the pairs."""
+        train, history = self._pairs(variant, seed, keep)
+        return (
+            *self._both(train, history, self.matrix),
+            *self._both(train, history, self.order_matrix),
+        )
+
+    @staticmethod
+    def _both(
+        train: pd.DataFrame,
+        history: pd.DataFrame | None,
+        build: Callable[[pd.DataFrame], sp.csr_matrix],
+    ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        matrix = build(train)
+        return matrix, matrix if history is None else build(history)
 
 
 def _made_sparse(

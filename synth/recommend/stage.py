@@ -264,8 +264,9 @@ def _fit_and_score(
         Built once, shared by the models.
         """
         if (variant, seed) not in built:
-            train, history = data.variant(variant, seed, rc.subsample)
-            train_order, history_order = data.orders(variant, seed, rc.subsample)
+            train, history, train_order, history_order = data.variant_and_orders(
+                variant, seed, rc.subsample
+            )
             built[(variant, seed)] = (
                 Training(train, train_order),
                 history,

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from synth.config.train import TrainConfig
+from synth.io.delta import write_text
 from synth.models import gan, sasrec, sequence, vae  # noqa: F401  (registers the model classes)
 from synth.models.base import EpochLog, TrainableModel
 from synth.models.encoding import TableEncoder
@@ -120,10 +121,7 @@ def write_checkpoint(model: TrainableModel, checkpoint_dir: str, epoch: int, kee
     model.save_optimizers(partial)
     shutil.rmtree(final, ignore_errors=True)
     partial.rename(final)
-    marker = Path(checkpoint_dir) / LATEST
-    tmp = marker.with_suffix(".tmp")
-    tmp.write_text(str(epoch))
-    os.replace(tmp, marker)
+    write_text(str(Path(checkpoint_dir) / LATEST), str(epoch))  # atomic: temporary + rename
     for old in sorted(Path(checkpoint_dir).glob("epoch-*")):
         if old.name.endswith(".partial"):
             shutil.rmtree(old, ignore_errors=True)

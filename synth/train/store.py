@@ -11,7 +11,6 @@ publish of that target removes.
 
 from __future__ import annotations
 
-import json
 import shutil
 import uuid
 from pathlib import Path
@@ -34,7 +33,7 @@ def publish_model(model: TrainableModel, target: Path, artifact: dict[str, Any])
     partial = target.with_name(f"{target.name}.partial-{token}")
     try:
         model.save(partial)
-        (partial / ARTIFACT).write_text(json_text(json.loads(json.dumps(artifact))), "utf-8")
+        (partial / ARTIFACT).write_text(json_text(artifact), "utf-8")
         old = target.with_name(f"{target.name}.old-{token}")
         if target.exists():
             target.rename(old)

@@ -98,3 +98,12 @@ def test_pairs_without_times_are_a_clear_error():
     data.real = data.real.drop(columns="last_us")
     with pytest.raises(InvalidDataError, match="last_us"):
         data.orders("real", seed=0, keep=1.0)
+
+
+def test_variant_and_orders_equal_the_two_calls():
+    data = _data()
+    for variant in ("real", "fused", "synthetic"):
+        got = data.variant_and_orders(variant, seed=3, keep=0.7)
+        want = (*data.variant(variant, seed=3, keep=0.7), *data.orders(variant, seed=3, keep=0.7))
+        for a, b in zip(got, want, strict=True):
+            assert (a != b).nnz == 0
