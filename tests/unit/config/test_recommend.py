@@ -35,3 +35,18 @@ def test_defaults_follow_the_protocol():
 def test_bad_values_are_rejected_with_their_key_path(recommend, message):
     with pytest.raises(ConfigError, match=message):
         parse_model(JobConfig, {"source": SOURCE, "recommend": recommend}, where="job.yaml")
+
+
+@pytest.mark.parametrize(
+    ("sasrec", "message"),
+    [
+        ({"hidden": [32, 30], "heads": 4}, r"hidden values \[30\] are not multiples of heads 4"),
+        ({"hidden": [32, 32]}, r"recommend.models.sasrec.hidden: repeated values"),
+        ({"hidden": [0]}, r"recommend.models.sasrec.hidden must be >= 1"),
+    ],
+)
+def test_bad_sasrec_settings_are_refused_with_the_fix(sasrec, message):
+    from synth.config.recommend import RecommendConfig
+
+    with pytest.raises((ConfigError, ValueError), match=message):
+        RecommendConfig.model_validate({"models": {"sasrec": sasrec}})
