@@ -12,13 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 from pyspark.sql import SparkSession
 
 from synth.config.job import JobConfig
 from synth.config.train import TrainStageConfig
 from synth.errors import InputError
+from synth.io import files
 from synth.io.delta import Lakehouse, table_exists, table_version
 
 ARTIFACT = "artifact.json"
@@ -52,23 +52,23 @@ class ModelRef:
 def resolve_model(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> ModelRef:
     """The model to sample: ``synthesize.model_dir``, or the one the ``train`` config produces."""
     if cfg.synthesize.model_dir:
-        folder = Path(cfg.synthesize.model_dir)
+        folder = cfg.synthesize.model_dir
     else:
         path = lakehouse.gold_table(cfg.train.table)
         if not table_exists(spark, path):
             raise InputError(f"gold table {path} does not exist: run the `features` stage first")
         ident = model_id(cfg.train, table_version(spark, path))
-        folder = Path(lakehouse.model_dir(cfg.train.table, ident)) / "model"
-    artifact = folder / ARTIFACT
-    if not artifact.is_file():
+        folder = files.join(lakehouse.model_dir(cfg.train.table, ident), "model")
+    artifact = files.join(folder, ARTIFACT)
+    if not files.is_file(artifact):
         raise InputError(
             f"no trained model at {folder} ({ARTIFACT} missing): run the `train` stage with this "
             "config first, or set synthesize.model_dir to a model folder"
         )
-    data = json.loads(artifact.read_text(encoding="utf-8"))
+    data = files.read_json(artifact)
     config = data.get("config", {})
     return ModelRef(
-        model_dir=str(folder),
+        model_dir=folder,
         model_id=str(data["model_id"]),
         table=str(data["table"]),
         table_path=str(data["table_path"]),

@@ -48,3 +48,26 @@ def lakehouse(tmp_path: Path) -> object:
     from synth.io.delta import Lakehouse
 
     return Lakehouse(str(tmp_path / "lakehouse"))
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[object]:
+    """moto's S3-compatible server on loopback, for the whole session (tests/s3.py)."""
+    from tests.s3 import s3_server as start
+
+    with start() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_bucket(s3_server: object, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh bucket, with this process's AWS environment pointing at the test server."""
+    from synth.io import files
+    from tests.s3 import S3Server
+
+    assert isinstance(s3_server, S3Server)
+    for key, value in s3_server.env.items():
+        monkeypatch.setenv(key, value)
+    files.configure_s3(None)  # forget clients made for other settings
+    yield s3_server.new_bucket()
+    files.configure_s3(None)

@@ -29,11 +29,9 @@ the error names the versions of the models that are there.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -47,6 +45,7 @@ from synth.config.job import JobConfig
 from synth.errors import InputError, InvalidDataError
 from synth.generate.behaviour import Catalog, events_frame, session_id_strings, time_column
 from synth.generate.sampler import ModelBlob
+from synth.io import files
 from synth.io.delta import Lakehouse, table_exists, table_version
 from synth.models.encoding import TableEncoder
 from synth.models.sequence import (
@@ -86,14 +85,14 @@ def resolve_sequence_model(
             raise InputError(f"gold table {path} does not exist: run the `features` stage first")
         versions[name] = table_version(spark, path)
     ident = sequence_model_id(cfg.train, versions)
-    folder = Path(lakehouse.model_dir(SEQUENCES, ident)) / "model"
-    artifact = folder / ARTIFACT
-    if not artifact.is_file():
+    folder = files.join(lakehouse.model_dir(SEQUENCES, ident), "model")
+    if not files.is_file(files.join(folder, ARTIFACT)):
         others = []
-        for found in sorted(Path(lakehouse.model_dir(SEQUENCES, "x")).parent.glob("*/model")):
+        store = files.parent_of(lakehouse.model_dir(SEQUENCES, ident))
+        for name in files.list_names(store):
             try:
-                data = json.loads((found / ARTIFACT).read_text(encoding="utf-8"))
-                others.append(f"{found.parent.name} (versions {data.get('versions')})")
+                data = files.read_json(files.join(store, name, "model", ARTIFACT))
+                others.append(f"{name} (versions {data.get('versions')})")
             except (OSError, ValueError):
                 continue
         seen = f"; models there, trained on other versions or settings: {others}" if others else ""
@@ -102,7 +101,7 @@ def resolve_sequence_model(
             f"train.sequence config (expected {folder}){seen}: run the `train` stage with "
             "synthesize.fusion.behaviour.model: learned"
         )
-    return SequenceRef(str(folder), ident, versions)
+    return SequenceRef(folder, ident, versions)
 
 
 def _arrow_schema() -> pa.Schema:

@@ -25,10 +25,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -53,6 +51,7 @@ import synth.models.gan  # noqa: F401  (registers the model class with Synthesiz
 import synth.models.vae  # noqa: F401
 from synth.errors import InvalidDataError
 from synth.features.profiles import item_text
+from synth.io import files as storage
 from synth.models.base import Synthesizer, TrainableModel
 from synth.models.encoding import ColumnSpec, DenseShares, TableEncoder
 from synth.models.table_frame import FIRST_SUFFIX
@@ -93,16 +92,15 @@ class ModelBlob:
     key: str
 
     @classmethod
-    def from_dir(cls, folder: str | Path) -> ModelBlob:
-        """Read the model files of ``folder`` (written by ``TrainableModel.save``)."""
-        folder = Path(folder)
-        missing = [f for f in MODEL_FILES if not (folder / f).is_file()]
-        if missing:
+    def from_dir(cls, folder: str) -> ModelBlob:
+        """Read the model files of ``folder`` (any URI; written by ``TrainableModel.save``)."""
+        try:
+            files = storage.read_folder(str(folder), MODEL_FILES)
+        except FileNotFoundError as exc:
             raise InvalidDataError(
-                f"{folder} is not a saved model (missing {missing}): run the `train` stage or "
-                "set synthesize.model_dir to a model folder"
-            )
-        files = {f: (folder / f).read_bytes() for f in MODEL_FILES}
+                f"{folder} is not a saved model ({exc}): run the `train` stage or set "
+                "synthesize.model_dir to a model folder"
+            ) from exc
         digest = hashlib.sha256()
         for name in MODEL_FILES:
             digest.update(name.encode() + b"\0" + files[name])
@@ -112,10 +110,7 @@ class ModelBlob:
         """The model (any kind), loaded once per process (later calls return the same one)."""
         model = _MODELS.get(self.key)
         if model is None:
-            with tempfile.TemporaryDirectory(prefix="synth-model-") as tmp:
-                for name, data in self.files.items():
-                    Path(tmp, name).write_bytes(data)
-                model = TrainableModel.load(tmp)
+            model = TrainableModel.from_files(self.files, where=f"model {self.key}")
             for module in model._modules().values():
                 module.eval()
             _MODELS[self.key] = model

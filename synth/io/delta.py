@@ -22,7 +22,6 @@ import os
 import re
 import stat
 import tempfile
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -35,6 +34,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from synth.config.job import SimulatorSource
 from synth.errors import ConfigError
+from synth.io import files
 from synth.schema import GOLD_SCHEMAS
 
 JVM_ERRORS: tuple[type[Exception], ...] = (Py4JJavaError, PySparkException)
@@ -390,24 +390,14 @@ def json_text(payload: dict[str, object]) -> str:
 
 
 def write_text(path: str, text: str) -> None:
-    """Write a small text file next to the tables, atomically (local paths only).
+    """Write a small text file next to the tables, atomically, on any lakehouse URI.
 
-    The text goes to a temporary file in the same folder, which then replaces ``path`` in one
-    rename: a reader sees the old file or the new one, never a partial one.
+    Through the file layer (:func:`synth.io.files.write_text`): a reader sees the old file or the
+    new one, never a partial one.
     """
-    local = Path(path.removeprefix("file:"))
-    local.parent.mkdir(parents=True, exist_ok=True)
-    tmp = local.with_name(f".{local.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, local)
-    finally:
-        tmp.unlink(missing_ok=True)
+    files.write_text(path, text)
 
 
 def write_json(path: str, payload: dict[str, object]) -> None:
-    """Write a small JSON report next to the tables (local paths only; NaN written as null).
-
-    Atomic (:func:`write_text`).
-    """
-    write_text(path, json_text(payload))
+    """Write a small JSON report next to the tables (NaN written as null), atomically."""
+    files.write_text(path, json_text(payload))

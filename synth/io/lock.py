@@ -16,8 +16,15 @@ Takeover renames the stale file to a unique name first (one rename wins), then c
 moved the lock it judged stale (another run may have taken it over in between; then that run's
 lock is put back and this one is refused).
 
-Scope: local lakehouse folders (``/path``, ``file:``). A lakehouse on an object store or HDFS is
-not locked yet (a warning says so): see the README's limitations.
+On a lakehouse that is not a local folder (an object store, HDFS) the lock is the same JSON
+object, written through the file layer (:mod:`synth.io.files`). Neither pyarrow's S3 client nor
+Hadoop 3.4.1's s3a offers a create-if-absent write, so it is *write-then-verify*: a run that
+finds no lock writes its own, waits ``settle_s`` (default 2 s) and reads it back; only the run
+whose token is there then proceeds (S3, GCS and ADLS are strongly consistent for reads after
+writes). Two runs starting within the same couple of seconds are thereby kept apart; the
+residual race (a run that looked for the lock more than ``settle_s`` before writing its own) is
+caught by the heartbeat, which checks the token every ``heartbeat_s`` and reports a lost lock.
+A stale lock is removed only while it still holds the stale token, then created anew.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -35,6 +43,7 @@ from pathlib import Path
 from types import TracebackType
 
 from synth.errors import SynthError
+from synth.io import files
 from synth.io.delta import Lakehouse
 
 log = logging.getLogger(__name__)
@@ -86,15 +95,19 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _read(path: Path) -> Holder | None:
+def _read(path: str) -> Holder | None:
     """The holder in ``path``; None when the file is gone. An unreadable file is stale."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(files.read_text(path))
         return Holder(**data)
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, TypeError):
+    except (ValueError, TypeError):
         return Holder("?", "?", -1, "(unreadable lock file)", "?", "")
+
+
+def _text(holder: Holder) -> str:
+    return json.dumps(asdict(holder))
 
 
 class RunLock:
@@ -105,6 +118,8 @@ class RunLock:
         command: What holds it, for the message another run gets (e.g. ``synth run``).
         stale_after_s: A lock whose heartbeat is older than this is stale (any host).
         heartbeat_s: How often the holder rewrites its heartbeat.
+        settle_s: On a store without atomic create (object stores), how long a run waits
+            between writing its lock and reading it back.
     """
 
     def __init__(
@@ -114,6 +129,7 @@ class RunLock:
         command: str = "synth run",
         stale_after_s: float = 600.0,
         heartbeat_s: float = 30.0,
+        settle_s: float = 2.0,
     ) -> None:
         if heartbeat_s <= 0 or stale_after_s <= 2 * heartbeat_s:
             raise ValueError(
@@ -121,8 +137,10 @@ class RunLock:
                 f"({heartbeat_s}) > 0, or a live run's lock would look stale"
             )
         self.lakehouse = lakehouse
-        local = lakehouse.local_root()
-        self.path = None if local is None else Path(local) / LOCK_FILE
+        self.path = files.join(lakehouse.root, LOCK_FILE)
+        local = files.local_path(self.path) if files.kind_of(self.path) == "local" else None
+        self._local = None if local is None else Path(local)
+        self.settle_s = settle_s
         self.command = command
         self.stale_after_s = stale_after_s
         self.heartbeat_s = heartbeat_s
@@ -133,14 +151,7 @@ class RunLock:
     # -- acquiring ---------------------------------------------------------------------------------
     def acquire(self) -> RunLock:
         """Take the lock, or raise :class:`LakehouseInUse` naming the live holder."""
-        if self.path is None:
-            log.warning(
-                "lakehouse %s is not a local folder: runs on it are not locked against each "
-                "other (one run at a time is up to you)",
-                self.lakehouse.root,
-            )
-            return self
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        files.make_dirs(self.lakehouse.root)
         now = _now()
         mine = Holder(
             token=uuid.uuid4().hex,
@@ -173,12 +184,21 @@ class RunLock:
         )
 
     def _create(self, holder: Holder) -> bool:
-        """Publish ``holder`` at :attr:`path` unless a lock is there (atomic)."""
-        assert self.path is not None
-        tmp = self.path.with_name(f"{LOCK_FILE}.{holder.token}.tmp")
-        tmp.write_text(json.dumps(asdict(holder)), encoding="utf-8")
+        """Publish ``holder`` at :attr:`path` unless a lock is there.
+
+        Atomic on a local folder (hard link); write-then-verify elsewhere (module docstring).
+        """
+        if self._local is None:
+            if files.exists(self.path):
+                return False
+            files.write_text(self.path, _text(holder))
+            time.sleep(self.settle_s)
+            current = _read(self.path)
+            return current is not None and current.token == holder.token
+        tmp = self._local.with_name(f"{LOCK_FILE}.{holder.token}.tmp")
+        tmp.write_text(_text(holder), encoding="utf-8")
         try:
-            os.link(tmp, self.path)
+            os.link(tmp, self._local)
             return True
         except FileExistsError:
             return False
@@ -195,27 +215,38 @@ class RunLock:
         return None
 
     def _take_over(self, stale: Holder, reason: str) -> None:
-        assert self.path is not None
-        moved = self.path.with_name(f"{LOCK_FILE}.stale-{uuid.uuid4().hex}")
-        try:
-            os.rename(self.path, moved)
-        except FileNotFoundError:
-            return  # another run moved it first
-        got = _read(moved)
-        if got is not None and got.token != stale.token:
-            # a live lock published after we read the stale one: put it back, unless yet
-            # another run already holds the name
-            with contextlib.suppress(FileExistsError):
-                os.link(moved, self.path)
-            moved.unlink(missing_ok=True)
+        if self._local is None:
+            current = _read(self.path)
+            if current is None or current.token != stale.token:
+                return  # released or taken over meanwhile
+            files.remove(self.path)
+        elif not self._move_away(self._local, stale):
             return
-        moved.unlink(missing_ok=True)
         log.warning(
             "lakehouse %s: took over the stale run lock of %s: %s",
             self.lakehouse.root,
             stale.describe(),
             reason,
         )
+
+    @staticmethod
+    def _move_away(path: Path, stale: Holder) -> bool:
+        """Rename the stale lock away (one rename wins); False when it was not ``stale``'s."""
+        moved = path.with_name(f"{LOCK_FILE}.stale-{uuid.uuid4().hex}")
+        try:
+            os.rename(path, moved)
+        except FileNotFoundError:
+            return False  # another run moved it first
+        got = _read(str(moved))
+        if got is not None and got.token != stale.token:
+            # a live lock published after we read the stale one: put it back, unless yet
+            # another run already holds the name
+            with contextlib.suppress(FileExistsError):
+                os.link(moved, path)
+            moved.unlink(missing_ok=True)
+            return False
+        moved.unlink(missing_ok=True)
+        return True
 
     # -- holding -----------------------------------------------------------------------------------
     def _start_heartbeat(self) -> None:
@@ -229,7 +260,7 @@ class RunLock:
 
     def beat(self) -> None:
         """Rewrite the heartbeat now (the holder's thread does it every ``heartbeat_s``)."""
-        if self.path is None or self.holder is None:
+        if self.holder is None:
             return
         current = _read(self.path)
         if current is None or current.token != self.holder.token:
@@ -242,9 +273,7 @@ class RunLock:
             self._stop.set()
             return
         self.holder = Holder(**{**asdict(self.holder), "heartbeat_at": _now()})
-        tmp = self.path.with_name(f"{LOCK_FILE}.{self.holder.token}.tmp")
-        tmp.write_text(json.dumps(asdict(self.holder)), encoding="utf-8")
-        os.replace(tmp, self.path)
+        files.write_text(self.path, _text(self.holder))  # atomic replace
 
     def release(self) -> None:
         """Give the lock back (only this run's own lock is removed)."""
@@ -252,11 +281,11 @@ class RunLock:
         if self._beat is not None:
             self._beat.join(timeout=5)
             self._beat = None
-        if self.path is None or self.holder is None:
+        if self.holder is None:
             return
         current = _read(self.path)
         if current is not None and current.token == self.holder.token:
-            self.path.unlink(missing_ok=True)
+            files.remove(self.path)
         self.holder = None
 
     def __enter__(self) -> RunLock:

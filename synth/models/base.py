@@ -24,13 +24,15 @@ import pandas as pd
 
 from synth.config.train import TrainConfig
 from synth.errors import InvalidDataError, NotFittedError
+from synth.io import files
 from synth.models.encoding import ColumnSpec, Span, TableEncoder
 from synth.stats.fidelity import column_shape, sdtypes
 
 try:
     import torch
     from safetensors import SafetensorError
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load as _load_tensors
+    from safetensors.torch import save as save_tensors
     from torch.nn import functional as nnf
 except ImportError as exc:  # pragma: no cover - the ml extra is installed by bin/bootstrap
     from synth.errors import SetupError
@@ -42,6 +44,12 @@ log = logging.getLogger(__name__)
 MODEL_FORMAT_VERSION = 1
 WEIGHTS_FILE, ENCODER_FILE, MODEL_FILE = "model.safetensors", "encoder.json", "model.json"
 OPTIMIZER_FILE, OPTIMIZER_META = "optimizer.safetensors", "optimizer.json"
+
+
+def load_tensors(data: bytes, device: str = "cpu") -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file's bytes, on ``device``."""
+    tensors = _load_tensors(data)
+    return tensors if device == "cpu" else {k: t.to(device) for k, t in tensors.items()}
 
 
 @dataclass(frozen=True)
@@ -215,8 +223,8 @@ class TrainableModel(ABC):
             for opt, names in self._optimized().items()
         }
 
-    def save_optimizers(self, folder: str | Path) -> None:
-        """Write the optimizers' state (tensors as safetensors, the rest as JSON) for resuming."""
+    def optimizer_files(self) -> dict[str, bytes]:
+        """The optimizers' state as files (tensors as safetensors, the rest as JSON)."""
         tensors: dict[str, torch.Tensor] = {}
         meta: dict[str, Any] = {}
         for name, optimizer in self.optimizers.items():
@@ -229,16 +237,20 @@ class TrainableModel(ABC):
                     else:
                         scalars.setdefault(str(index), {})[key] = value
             meta[name] = {"param_groups": state["param_groups"], "scalars": scalars}
-        folder = Path(folder)
-        save_file(tensors, str(folder / OPTIMIZER_FILE))
-        (folder / OPTIMIZER_META).write_text(json.dumps(meta, sort_keys=True), encoding="utf-8")
+        return {
+            OPTIMIZER_FILE: save_tensors(tensors),
+            OPTIMIZER_META: json.dumps(meta, sort_keys=True).encode("utf-8"),
+        }
 
-    def load_optimizers(self, folder: str | Path) -> None:
-        """Restore :meth:`save_optimizers` (the networks must be built: :meth:`setup` / load)."""
-        folder = Path(folder)
-        meta = json.loads((folder / OPTIMIZER_META).read_text(encoding="utf-8"))
+    def load_optimizers(self, folder: str) -> None:
+        """Restore :meth:`optimizer_files` from ``folder`` (any URI).
+
+        The networks must be built (:meth:`setup` / load).
+        """
+        found = files.read_folder(folder, (OPTIMIZER_FILE, OPTIMIZER_META))
+        meta = json.loads(found[OPTIMIZER_META])
         # on the CPU: load_state_dict moves moments to the parameters' device, keeps Adam's step
-        tensors = load_file(str(folder / OPTIMIZER_FILE), device="cpu")
+        tensors = load_tensors(found[OPTIMIZER_FILE])
         for name, optimizer in self.optimizers.items():
             state: dict[int, dict[str, Any]] = {}
             for key, tensor in tensors.items():
@@ -264,19 +276,15 @@ class TrainableModel(ABC):
             ]
         )
 
-    def save(self, path: str | Path) -> Path:
-        """Write the model folder (tensors, encoder JSON, model JSON)."""
+    def model_files(self) -> dict[str, bytes]:
+        """The model folder's files: tensors (safetensors), encoder JSON, model JSON."""
         if self.encoder is None:
             raise NotFittedError(f"{self.name} is not fitted: nothing to save")
-        folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
         tensors = {
             f"{key}.{name}": tensor.detach().cpu().contiguous()
             for key, module in self._modules().items()
             for name, tensor in module.state_dict().items()
         }
-        save_file(tensors, str(folder / WEIGHTS_FILE))
-        (folder / ENCODER_FILE).write_text(self.encoder.to_json(), encoding="utf-8")
         meta = {
             "format_version": MODEL_FORMAT_VERSION,
             "model": self.name,
@@ -284,32 +292,47 @@ class TrainableModel(ABC):
             "config": self._config(),
             "history": [asdict(e) for e in self.history],
         }
-        (folder / MODEL_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True), "utf-8")
+        return {
+            WEIGHTS_FILE: save_tensors(tensors),
+            ENCODER_FILE: self.encoder.to_json().encode("utf-8"),
+            MODEL_FILE: json.dumps(meta, indent=2, sort_keys=True).encode("utf-8"),
+        }
+
+    def save(self, path: str | Path) -> str:
+        """Write the model folder at ``path`` (any lakehouse URI), whole: ``model.json`` last."""
+        folder = str(path)
+        files.publish_folder(folder, self.model_files(), commit=MODEL_FILE)
         return folder
 
     @classmethod
     def load(cls, path: str | Path, *, device: str = "cpu") -> TrainableModel:
-        """Read a model folder written by :meth:`save` (any registered model class)."""
-        folder = Path(path)
-        missing = [
-            f for f in (WEIGHTS_FILE, ENCODER_FILE, MODEL_FILE) if not (folder / f).is_file()
-        ]
-        if missing:
-            raise InvalidDataError(f"{folder} is not a saved model: missing {missing}")
-        meta = json.loads((folder / MODEL_FILE).read_text(encoding="utf-8"))
+        """Read a model folder written by :meth:`save` (any registered model class, any URI)."""
+        folder = str(path)
+        try:
+            found = files.read_folder(folder, (WEIGHTS_FILE, ENCODER_FILE, MODEL_FILE))
+        except FileNotFoundError as exc:
+            raise InvalidDataError(f"{folder} is not a saved model: {exc}") from exc
+        return cls.from_files(found, device=device, where=folder)
+
+    @classmethod
+    def from_files(
+        cls, found: Mapping[str, bytes], *, device: str = "cpu", where: str = "model"
+    ) -> TrainableModel:
+        """Build a model from the files of :meth:`model_files` (``where`` names them in errors)."""
+        meta = json.loads(found[MODEL_FILE])
         if meta.get("format_version") != MODEL_FORMAT_VERSION:
             raise InvalidDataError(
-                f"{folder / MODEL_FILE}: model format version {meta.get('format_version')!r}, "
+                f"{where}/{MODEL_FILE}: model format version {meta.get('format_version')!r}, "
                 f"this synth reads {MODEL_FORMAT_VERSION}: retrain the model with this version"
             )
         model_cls = TrainableModel.registry.get(meta.get("model", ""))
         if model_cls is None:
-            raise InvalidDataError(f"{folder}: unknown model {meta.get('model')!r}")
+            raise InvalidDataError(f"{where}: unknown model {meta.get('model')!r}")
         train = TrainConfig(**{**meta["train"], "device": device})
         model = model_cls._from_config(meta["config"], train)
-        model.setup(TableEncoder.from_json((folder / ENCODER_FILE).read_text("utf-8")))
+        model.setup(TableEncoder.from_json(found[ENCODER_FILE].decode("utf-8")))
         try:
-            tensors = load_file(str(folder / WEIGHTS_FILE), device=device)
+            tensors = load_tensors(found[WEIGHTS_FILE], device=device)
             for key, module in model._modules().items():
                 prefix = f"{key}."
                 module.load_state_dict(
@@ -317,8 +340,8 @@ class TrainableModel(ABC):
                 )
         except (SafetensorError, OSError, RuntimeError, ValueError) as exc:  # shape mismatch too
             raise InvalidDataError(
-                f"{folder / WEIGHTS_FILE} is corrupt, truncated or does not match "
-                f"{folder / MODEL_FILE} ({type(exc).__name__}: {str(exc)[:200]}): retrain the "
+                f"{where}/{WEIGHTS_FILE} is corrupt, truncated or does not match "
+                f"{where}/{MODEL_FILE} ({type(exc).__name__}: {str(exc)[:200]}): retrain the "
                 "model or restore the folder"
             ) from exc
         model.history = [EpochLog(**e) for e in meta["history"]]

@@ -7,11 +7,10 @@ file alone (:mod:`synth.report.html`).
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 from typing import Any, TypeGuard
 
+from synth.io import files
 from synth.io.delta import Lakehouse
 from synth.recommend.metrics import paired_test
 from synth.refs import ARTIFACT
@@ -23,15 +22,12 @@ MIA_AUC_MAX = 0.6
 EXACT_MATCH_MAX = 0.0
 
 
-def _local(path: str) -> Path:
-    """A lakehouse path as a local one (``file:`` URIs too)."""
-    return Path(path.removeprefix("file:"))
-
-
-def _read(path: Path) -> dict[str, Any]:
-    if not path.is_file():
+def _read(path: str) -> dict[str, Any]:
+    """The JSON object at ``path`` (any lakehouse URI); {} when there is none."""
+    try:
+        data = files.read_json(path)
+    except FileNotFoundError:
         return {}
-    data = json.loads(path.read_text(encoding="utf-8"))
     return data if isinstance(data, dict) else {}
 
 
@@ -278,9 +274,9 @@ def _significant(comparison: dict[str, Any], alpha: float | None) -> bool | None
 
 def assemble(lakehouse: Lakehouse, run_id: str, model_dir: str) -> dict[str, Any]:
     """The run's ``metrics.json`` content."""
-    recommend = _read(_local(lakehouse.run_file(run_id, "recommend.json")))
-    evaluate = _read(_local(lakehouse.run_file(run_id, "evaluate.json")))
-    artifact = _read(Path(model_dir) / ARTIFACT)
+    recommend = _read(lakehouse.run_file(run_id, "recommend.json"))
+    evaluate = _read(lakehouse.run_file(run_id, "evaluate.json"))
+    artifact = _read(files.join(model_dir, ARTIFACT))
     checked = targets(recommend, evaluate)
     return {
         "run": {
@@ -300,5 +296,5 @@ def assemble(lakehouse: Lakehouse, run_id: str, model_dir: str) -> dict[str, Any
             "epochs": artifact.get("epochs"),
             "backend": artifact.get("backend"),
         },
-        "cleaning": _read(_local(lakehouse.report_file("clean_accounting.json"))),
+        "cleaning": _read(lakehouse.report_file("clean_accounting.json")),
     }

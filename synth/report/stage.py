@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 from pyspark.sql import SparkSession
 
 from synth.config.job import JobConfig
 from synth.errors import InvalidDataError
+from synth.io import files
 from synth.io.delta import Lakehouse, finite_json, json_text, write_text
 from synth.refs import resolve_model, resolve_run_id
 from synth.report.html import render, stray_numbers
@@ -50,7 +50,7 @@ def run(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> PublishRep
     # rendered from the JSON text as it will be written (what a reader of metrics.json sees)
     text_json = json_text(metrics)
     written = json.loads(text_json)
-    page = Path(folder.removeprefix("file:"), "report.html")
+    page = files.join(folder, "report.html")
     text = render(written)
     stray = stray_numbers(text, written)
     if stray:  # a rendering bug: never publish a number that metrics.json does not hold
@@ -60,12 +60,12 @@ def run(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> PublishRep
         )
     # published together, after the check: each file replaced atomically, one right after
     # the other (only a crash between the two renames leaves the new page beside the old JSON)
-    write_text(str(page), text)
+    write_text(page, text)
     write_text(lakehouse.run_file(run, "metrics.json"), text_json)
     return PublishReport(
         run_id=run,
         metrics_json=lakehouse.run_file(run, "metrics.json"),
-        report_html=str(page),
+        report_html=page,
         headline=written["verdict"]["headline"],
         targets_met=int(written["targets_met"]),
         targets_total=int(written["targets_total"]),

@@ -7,15 +7,14 @@ settings, so a folder already holding these settings is reused, not written agai
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 from pyspark.sql import SparkSession
 
 from synth.config.job import JobConfig, SimulatorSource
 from synth.errors import InputError
+from synth.io import files
 from synth.io.delta import Lakehouse, write_json
 from synth.simulate.simulator import simulate_events
 from synth.simulate.writer import write_event_csv
@@ -40,13 +39,14 @@ def simulate_to_landing(
 ) -> SimulateReport:
     """Write the simulated CSV files, unless the landing folder already holds these settings."""
     target = lakehouse.landing_dir(source)
-    marker = Path(target.removeprefix("file:")) / SIM_MARKER
+    marker = files.join(target, SIM_MARKER)
     settings = source.settings_hash()
-    if marker.is_file() and json.loads(marker.read_text()).get("settings_hash") == settings:
+    recorded = _recorded_settings(marker)
+    if recorded == settings:
         log.info("simulate: %s already holds these settings (%s); reusing it", target, settings)
         return SimulateReport(landing=target, settings_hash=settings, reused=True)
-    ours = marker.is_file() or source.landing is None  # default folders belong to the job
-    if not ours and marker.parent.exists() and any(marker.parent.iterdir()):
+    ours = recorded is not None or source.landing is None  # default folders belong to the job
+    if not ours and files.list_names(target):
         raise InputError(
             f"landing folder {target} is not empty and was not written by the simulator; "
             "pick an empty `source.landing` folder or remove that setting"
@@ -55,10 +55,18 @@ def simulate_to_landing(
     log.info("simulate: ~%s events -> %s", f"{source.simulator.events:,}", target)
     write_event_csv(simulate_events(spark, source.simulator), target, compression=compression)
     write_json(
-        str(marker),
+        marker,
         {"settings_hash": settings, "simulator": source.simulator.model_dump(mode="json")},
     )
     return SimulateReport(landing=target, settings_hash=settings, reused=False)
+
+
+def _recorded_settings(marker: str) -> str | None:
+    """The settings hash in the landing folder's marker; None when there is no marker."""
+    try:
+        return str(files.read_json(marker).get("settings_hash"))
+    except FileNotFoundError:
+        return None
 
 
 def run(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> SimulateReport:

@@ -24,18 +24,23 @@ import io
 import json
 import logging
 import math
+import posixpath
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.filesystem as pafs_legacy
+import pyarrow.fs as pafs
+from fsspec.implementations.arrow import ArrowFSWrapper
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, FloatType, LongType, StructField, StructType
 
 from synth.errors import InvalidDataError
+from synth.io import files
 from synth.io.delta import Lakehouse
 from synth.models.encoding import TableEncoder
 from synth.models.table_frame import ModelFrame, model_frame, model_rows
@@ -110,20 +115,12 @@ def cache_url(
     return f"{root}/v{version}-{encoder_fingerprint(encoder)}-layout{CACHE_LAYOUT}{holdout}"
 
 
-def _local(url: str) -> Path | None:
-    """The local path of ``url``, or None for a remote store (no metadata file then)."""
-    for prefix in ("file://", "file:"):
-        if url.startswith(prefix):
-            return Path(url[len(prefix) :])
-    return None if "://" in url else Path(url)
-
-
 def read_cache_info(url: str) -> CacheInfo | None:
-    """The metadata of a complete cache at ``url``, or None."""
-    local = _local(url)
-    if local is None or not (local / CACHE_META).is_file():
+    """The metadata of a complete cache at ``url`` (any lakehouse URI), or None."""
+    try:
+        data = files.read_json(files.join(url, CACHE_META))
+    except FileNotFoundError:
         return None
-    data = json.loads((local / CACHE_META).read_text(encoding="utf-8"))
     return CacheInfo(**{"layout": 1, **data})  # files before layout 2 did not record it
 
 
@@ -209,10 +206,10 @@ def write_cache(
         for matrix, replaced in encode(batches):
             yield pd.DataFrame({VECTOR: list(matrix), REPLACED: replaced})
 
-    files = max(min_files, math.ceil(rows / rows_per_file))
-    log.info("train: encoding %d rows x %d values into %d files at %s", rows, width, files, url)
+    parts = max(min_files, math.ceil(rows / rows_per_file))
+    log.info("train: encoding %d rows x %d values into %d files at %s", rows, width, parts, url)
     (
-        df.repartition(files, F.col(key))
+        df.repartition(parts, F.col(key))
         .sortWithinPartitions(key)  # the same rows in the same order on every rebuild
         .mapInPandas(to_frames, out_schema)  # type: ignore[arg-type]
         .write.mode("overwrite")
@@ -231,12 +228,11 @@ def write_cache(
         fingerprint=fingerprint,
         rows=rows,
         width=width,
-        files=files,
+        files=parts,
         replaced_cells=int(counted["r"] or 0),
     )
-    local = _local(url)
-    if local is not None:
-        (local / CACHE_META).write_text(json.dumps(info.to_dict(), indent=2), encoding="utf-8")
+    # written last: a cache without it (a kill mid-write) is rebuilt, never read
+    files.write_text(files.join(url, CACHE_META), json.dumps(info.to_dict(), indent=2))
     if info.replaced_cells:
         log.warning(
             "train: %d cells held values the encoder's sample had not seen; encoded as "
@@ -246,9 +242,74 @@ def write_cache(
     return info
 
 
-def petastorm_url(url: str) -> str:
-    """Petastorm wants a URL with a scheme: a local path becomes ``file://``."""
-    return url if "://" in url else f"file://{Path(url).resolve()}"
+def petastorm_source(url: str) -> tuple[str, pafs_legacy.FileSystem | None]:
+    """The URL and file system to give Petastorm for the cache at ``url``.
+
+    A local cache is a ``file://`` URL that Petastorm resolves itself. For any other store,
+    Petastorm 0.13.1 would resolve the URL through fsspec's s3fs / gcsfs / adlfs (not installed:
+    the file layer's pyarrow client is used instead), and it reads through pyarrow's *legacy*
+    dataset API, which needs a legacy file system: :class:`PetastormFileSystem` over the file
+    layer's client, with the path given as ``file:///<bucket>/<key>``.
+    """
+    local = files.local_path(url)
+    if local is not None:
+        return f"file://{local}", None
+    fs, path = files.resolve(url)
+    return f"file:///{path.lstrip('/')}", PetastormFileSystem(fs, files.kind_of(url) == "object")
+
+
+class PetastormFileSystem(pafs_legacy.DaskFileSystem):  # type: ignore[misc]
+    """The file layer's pyarrow client, as the legacy file system Petastorm's reader needs.
+
+    Only what the reader calls (``isdir``, ``isfile``, ``exists``, ``ls``, ``walk``, ``open``
+    for reading); on an object store the leading ``/`` Petastorm keeps on a path is dropped.
+    """
+
+    def __init__(self, fs: pafs.FileSystem, strip_root: bool) -> None:
+        super().__init__(ArrowFSWrapper(fs))
+        self._arrow = fs
+        self._strip_root = strip_root
+
+    def _path(self, path: object) -> str:
+        text = str(path)
+        return text.lstrip("/") if self._strip_root else text
+
+    def _type(self, path: object) -> pafs.FileType:
+        return self._arrow.get_file_info(self._path(path)).type
+
+    def isdir(self, path: object) -> bool:
+        """Whether a folder is at ``path``."""
+        return bool(self._type(path) == pafs.FileType.Directory)
+
+    def isfile(self, path: object) -> bool:
+        """Whether a file is at ``path``."""
+        return bool(self._type(path) == pafs.FileType.File)
+
+    def exists(self, path: object) -> bool:
+        """Whether anything is at ``path``."""
+        return bool(self._type(path) != pafs.FileType.NotFound)
+
+    def ls(self, path: object, detail: bool = False) -> list[str]:
+        """The paths directly under ``path``."""
+        infos = self._arrow.get_file_info(pafs.FileSelector(self._path(path)))
+        return sorted(i.path for i in infos)
+
+    def open(self, path: object, mode: str = "rb") -> Any:
+        """``path`` opened for reading."""
+        if mode != "rb":
+            raise ValueError(f"PetastormFileSystem opens files for reading only, not {mode!r}")
+        return self._arrow.open_input_file(self._path(path))
+
+    def walk(self, path: object) -> Iterator[tuple[str, list[str], list[str]]]:
+        """``os.walk`` over the store, from ``path``."""
+        infos = self._arrow.get_file_info(pafs.FileSelector(self._path(path)))
+        folders = sorted(
+            posixpath.basename(i.path) for i in infos if i.type == pafs.FileType.Directory
+        )
+        names = sorted(posixpath.basename(i.path) for i in infos if i.type == pafs.FileType.File)
+        yield str(path), folders, names
+        for folder in folders:
+            yield from self.walk(posixpath.join(str(path), folder))
 
 
 def read_shard(url: str, width: int, *, rank: int, size: int, seed: int) -> np.ndarray:
@@ -278,8 +339,10 @@ def _read_batches(url: str, *, rank: int, size: int, seed: int) -> list[np.ndarr
     from petastorm import make_batch_reader
 
     chunks: list[np.ndarray] = []
+    source, filesystem = petastorm_source(url)
     with make_batch_reader(
-        petastorm_url(url),
+        source,
+        filesystem=filesystem,
         schema_fields=[VECTOR],
         cur_shard=rank if size > 1 else None,
         shard_count=size if size > 1 else None,

@@ -24,19 +24,16 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from synth.config.train import TrainConfig
-from synth.io.delta import write_text
+from synth.io import files
 from synth.models import gan, sasrec, sequence, vae  # noqa: F401  (registers the model classes)
-from synth.models.base import EpochLog, TrainableModel
+from synth.models.base import MODEL_FILE, EpochLog, TrainableModel
 from synth.models.encoding import TableEncoder
 from synth.train.collective import COLLECTIVES, Collective
 from synth.train.data import read_shard
@@ -83,13 +80,16 @@ def epoch_generator(seed: int, rank: int, epoch: int) -> torch.Generator:
 
 def latest_epoch(checkpoint_dir: str) -> int:
     """The last epoch with a complete checkpoint, 0 when none."""
-    marker = Path(checkpoint_dir) / LATEST
-    return int(marker.read_text().strip()) if marker.is_file() else 0
+    marker = files.join(checkpoint_dir, LATEST)
+    try:
+        return int(files.read_text(marker).strip())
+    except FileNotFoundError:
+        return 0
 
 
-def checkpoint_path(checkpoint_dir: str, epoch: int) -> Path:
+def checkpoint_path(checkpoint_dir: str, epoch: int) -> str:
     """The folder of epoch ``epoch``'s checkpoint."""
-    return Path(checkpoint_dir) / f"epoch-{epoch:05d}"
+    return files.join(checkpoint_dir, f"epoch-{epoch:05d}")
 
 
 def best_epoch(history: list[EpochLog]) -> int:
@@ -109,26 +109,27 @@ def should_stop(history: list[EpochLog], patience: int) -> bool:
     return len(later) >= patience
 
 
-def write_checkpoint(model: TrainableModel, checkpoint_dir: str, epoch: int, keep: int = 0) -> Path:
+def write_checkpoint(model: TrainableModel, checkpoint_dir: str, epoch: int, keep: int = 0) -> str:
     """Save weights, optimizer state and history for ``epoch``; then point LATEST at it.
 
-    Older checkpoints are removed except the previous epoch's and epoch ``keep``'s.
+    The epoch's folder is complete before ``LATEST`` names it (write-then-commit, on any store:
+    :func:`synth.io.files.publish_folder`), so a kill at any moment leaves a resumable
+    checkpoint. Older checkpoints are removed except the previous epoch's and epoch ``keep``'s.
     """
     final = checkpoint_path(checkpoint_dir, epoch)
-    partial = final.with_name(final.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    model.save(partial)
-    model.save_optimizers(partial)
-    shutil.rmtree(final, ignore_errors=True)
-    partial.rename(final)
-    write_text(str(Path(checkpoint_dir) / LATEST), str(epoch))  # atomic: temporary + rename
-    for old in sorted(Path(checkpoint_dir).glob("epoch-*")):
-        if old.name.endswith(".partial"):
-            shutil.rmtree(old, ignore_errors=True)
+    files.publish_folder(
+        final, {**model.optimizer_files(), **model.model_files()}, commit=MODEL_FILE
+    )
+    files.write_text(files.join(checkpoint_dir, LATEST), str(epoch))  # atomic
+    for name in files.list_names(checkpoint_dir):
+        if not name.startswith("epoch-"):
             continue
-        number = int(old.name.split("-")[1])
+        if not name[len("epoch-") :].isdigit():  # a publish's leftover (.partial-, .old-)
+            files.remove(files.join(checkpoint_dir, name))
+            continue
+        number = int(name[len("epoch-") :])
         if number < epoch - 1 and number != keep:
-            shutil.rmtree(old, ignore_errors=True)
+            files.remove(files.join(checkpoint_dir, name))
     return final
 
 
@@ -163,16 +164,16 @@ def train_worker(job: TrainJob) -> dict[str, Any] | None:
             if rank == 0:
                 log.info("train: resuming after epoch %d from %s", done, job.checkpoint_dir)
     elif rank == 0:
-        shutil.rmtree(job.checkpoint_dir, ignore_errors=True)
+        files.remove(job.checkpoint_dir)
     if rank == 0:
-        Path(job.checkpoint_dir).mkdir(parents=True, exist_ok=True)
+        files.make_dirs(job.checkpoint_dir)
     collective.prepare(model)
     stop_after = int(os.environ.get(STOP_AFTER_ENV, "0"))
     patience = int(job.train.get("patience", 0))
     every = max(1, int(job.train.get("validate_every", 1)))
     validation = None
     if job.validation_path and rank == 0:
-        validation = torch.from_numpy(np.load(job.validation_path))
+        validation = torch.from_numpy(files.read_npy(job.validation_path))
     rows_seen, last = 0, start - 1
     try:
         for epoch in range(start, epochs + 1):
@@ -244,6 +245,6 @@ def train_worker(job: TrainJob) -> dict[str, Any] | None:
         "world_size": size,
         "rows_per_epoch": rows_seen // max(1, last - start + 1),
         "history": [entry.__dict__ for entry in model.history],
-        "checkpoint": str(checkpoint_path(job.checkpoint_dir, chosen)),
+        "checkpoint": checkpoint_path(job.checkpoint_dir, chosen),
         "device": device,
     }

@@ -27,7 +27,6 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -38,6 +37,7 @@ from pyspark.sql import functions as F
 from synth.config.job import JobConfig
 from synth.config.train import TrainStageConfig
 from synth.errors import InputError, InvalidDataError
+from synth.io import files
 from synth.io.delta import Lakehouse, read_table, table_exists, table_version
 from synth.models.base import TrainableModel, TrainConfig
 from synth.models.encoding import TableEncoder
@@ -262,12 +262,12 @@ def train_sequences(
     model = TrainableModel.load(result["checkpoint"])
     assert isinstance(model, EventSequenceModel)
     metrics = _holdout_losses(model, holdout_df, encoder, vocab, seq.holdout_rows, seq.train)
-    target = Path(model_dir) / "model"
+    target = files.join(model_dir, "model")
     history = result["history"]
     trained = [e["seconds"] for e in history[int(result["resumed_after"]) :]]
     report = SequenceTrainReport(
         model_id=ident,
-        model_dir=str(target),
+        model_dir=target,
         versions=versions,
         backend=cfg.backend,
         world_size=int(result["world_size"]),
@@ -306,10 +306,9 @@ def _validation_rows(
     if pdf.empty:
         return None
     matrix, _ = next(encode(iter([pdf])))
-    path = Path(model_dir) / "validation.npy"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, matrix.astype(np.float32))
-    return str(path)
+    path = files.join(model_dir, "validation.npy")
+    files.write_bytes(path, files.npy_bytes(matrix.astype(np.float32)))
+    return path
 
 
 def _holdout_losses(

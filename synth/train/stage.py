@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from pyspark.sql import SparkSession
@@ -30,6 +29,7 @@ from pyspark.sql import SparkSession
 from synth.config.job import JobConfig
 from synth.config.train import TrainStageConfig
 from synth.errors import InputError
+from synth.io import files
 from synth.io.delta import Lakehouse, read_table, table_exists, table_version
 from synth.models.base import Synthesizer
 from synth.models.detection import detection_auc
@@ -158,10 +158,10 @@ def train(spark: SparkSession, lakehouse: Lakehouse, cfg: TrainStageConfig) -> T
         "column_pair_trends": round(quality.column_pair_trends, 4),
         "detection_auc": round(detection_auc(real, synth, scored, seed=seed), 4),
     }
-    target = Path(model_dir) / "model"
+    target = files.join(model_dir, "model")
     report = TrainReport(
         model_id=ident,
-        model_dir=str(target),
+        model_dir=target,
         table=cfg.table,
         table_path=path,
         delta_version=version,

@@ -8,8 +8,9 @@ import os
 
 import pytest
 
-from synth.io import delta
+from synth.io import files
 from synth.io.delta import write_json, write_text
+from synth.io.files import StorageError
 
 
 def test_write_text_replaces_the_file_and_leaves_no_temporary_file(tmp_path):
@@ -27,10 +28,10 @@ def test_a_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
     def broken(src: object, dst: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(delta.os, "replace", broken)
-    with pytest.raises(OSError, match="disk full"):
+    monkeypatch.setattr(files.os, "replace", broken)
+    with pytest.raises(StorageError, match=r"could not write .*metrics.json: disk full"):
         write_text(str(target), "new")
-    monkeypatch.setattr(delta.os, "replace", os.replace)
+    monkeypatch.setattr(files.os, "replace", os.replace)
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
 

@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from synth.io import files
 from synth.io.delta import Lakehouse
 from synth.io.lock import LOCK_FILE, LakehouseInUse, RunLock
 
 HOLD = """
 import sys, time
+from synth.io import files
 from synth.io.delta import Lakehouse
 from synth.io.lock import RunLock
 lock = RunLock(Lakehouse(sys.argv[1]), command="holder-under-test").acquire()
@@ -28,6 +30,7 @@ time.sleep(120)
 
 RACE = """
 import sys, time
+from synth.io import files
 from synth.io.delta import Lakehouse
 from synth.io.lock import LakehouseInUse, RunLock
 start = float(sys.argv[2])
@@ -143,8 +146,64 @@ def test_a_heartbeat_slower_than_the_stale_age_is_refused(tmp_path):
         RunLock(Lakehouse(str(tmp_path)), stale_after_s=10, heartbeat_s=6)
 
 
-def test_a_lakehouse_on_a_remote_store_is_not_locked_and_says_so(caplog):
+# -- on an object store (moto's S3 server): write-then-verify ---------------------------------
+
+
+def test_on_an_object_store_a_live_run_is_named_and_a_killed_one_is_taken_over(s3_bucket, caplog):
+    root = f"s3a://{s3_bucket}/lh"
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, root], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "held"
+    try:
+        with pytest.raises(LakehouseInUse) as refused:
+            RunLock(Lakehouse(root), settle_s=0.2).acquire()
+        message = str(refused.value)
+        assert "holder-under-test" in message and f"pid {proc.pid}" in message
+        assert f"{root}/{LOCK_FILE}" in message
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
     with caplog.at_level(logging.WARNING, logger="synth.io.lock"):
-        with RunLock(Lakehouse("s3a://bucket/lh")) as lock:
-            assert lock.holder is None
-    assert "not locked against each other" in caplog.text
+        lock = RunLock(Lakehouse(root), settle_s=0.2).acquire()
+    try:
+        assert lock.holder is not None and lock.holder.pid == os.getpid()
+        assert f"process {proc.pid} on this host no longer exists" in caplog.text
+        assert files.read_json(f"{root}/{LOCK_FILE}")["token"] == lock.holder.token
+    finally:
+        lock.release()
+    assert files.list_names(root) == []
+
+
+def test_on_an_object_store_of_two_runs_starting_together_one_wins(s3_bucket):
+    start = time.time() + 2.0
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACE, f"s3a://{s3_bucket}/lh", str(start)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outcomes = sorted(p.communicate(timeout=60)[0].strip() for p in procs)
+    assert outcomes == ["refused", "won"]
+
+
+def test_on_an_object_store_a_stale_heartbeat_is_taken_over(s3_bucket, caplog):
+    root = f"s3a://{s3_bucket}/lh"
+    holder = {
+        "token": "t0",
+        "host": "other-host",
+        "pid": 1,
+        "command": "synth run (ingest to report)",
+        "started_at": "2026-01-01T00:00:00+00:00",
+        "heartbeat_at": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
+    }
+    files.write_text(f"{root}/{LOCK_FILE}", json.dumps(holder))
+    with pytest.raises(LakehouseInUse, match="other-host"):
+        RunLock(Lakehouse(root), settle_s=0.2).acquire()
+    holder["heartbeat_at"] = "2026-01-01T00:00:00+00:00"
+    files.write_text(f"{root}/{LOCK_FILE}", json.dumps(holder))
+    with caplog.at_level(logging.WARNING, logger="synth.io.lock"):
+        with RunLock(Lakehouse(root), settle_s=0.2) as lock:
+            assert lock.holder is not None and lock.holder.host == socket.gethostname()
+    assert "last heartbeat is" in caplog.text

@@ -161,7 +161,7 @@ def test_a_prefix_with_unknown_items_and_types_is_continued(world: dict[str, obj
 def test_save_load_round_trip_and_corrupt_weights(world: dict[str, object], tmp_path: Path) -> None:
     model, encoded = world["model"], world["encoded"]
     assert isinstance(model, EventSequenceModel)
-    folder = model.save(tmp_path / "m")
+    folder = Path(model.save(tmp_path / "m"))
     loaded = TrainableModel.load(folder)
     assert isinstance(loaded, EventSequenceModel)
     assert np.array_equal(loaded.product_ids, model.product_ids)

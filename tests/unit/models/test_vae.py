@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -98,7 +99,7 @@ class TestVAE:
         assert len(loaded.history) == len(fitted.history)
 
     def test_load_refuses_other_versions_and_non_models(self, fitted, tmp_path):
-        folder = fitted.save(tmp_path / "m")
+        folder = Path(fitted.save(tmp_path / "m"))
         meta = json.loads((folder / MODEL_FILE).read_text())
         meta["format_version"] = 0
         (folder / MODEL_FILE).write_text(json.dumps(meta))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -93,18 +95,18 @@ class TestCheckpoints:
         for epoch in range(1, 5):
             write_checkpoint(model, str(tmp_path), epoch)
         kept = sorted(p.name for p in tmp_path.glob("epoch-*"))
-        assert kept == [checkpoint_path(str(tmp_path), e).name for e in (3, 4)]
+        assert kept == [Path(checkpoint_path(str(tmp_path), e)).name for e in (3, 4)]
         assert latest_epoch(str(tmp_path)) == 4
         # the best epoch's checkpoint is kept too
         write_checkpoint(model, str(tmp_path), 5, keep=2)
         write_checkpoint(model, str(tmp_path), 6, keep=2)
         kept = sorted(p.name for p in tmp_path.glob("epoch-*"))
-        assert kept == [checkpoint_path(str(tmp_path), e).name for e in (5, 6)]
+        assert kept == [Path(checkpoint_path(str(tmp_path), e)).name for e in (5, 6)]
         write_checkpoint(model, str(tmp_path), 7, keep=6)
         write_checkpoint(model, str(tmp_path), 8, keep=6)
         write_checkpoint(model, str(tmp_path), 9, keep=6)
         kept = sorted(p.name for p in tmp_path.glob("epoch-*"))
-        assert kept == [checkpoint_path(str(tmp_path), e).name for e in (6, 8, 9)]
+        assert kept == [Path(checkpoint_path(str(tmp_path), e)).name for e in (6, 8, 9)]
 
 
 def _history(scores: list[float | None]) -> list[EpochLog]:

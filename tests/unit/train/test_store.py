@@ -7,6 +7,8 @@ import math
 
 import pytest
 
+from synth.io import files
+from synth.io.files import StorageError
 from synth.models.base import TrainableModel, TrainConfig
 from synth.models.sasrec import SasRecModel, empty_encoder
 from synth.refs import ARTIFACT
@@ -35,11 +37,27 @@ def test_a_failed_write_keeps_the_previous_model(tmp_path, monkeypatch):
     publish_model(_model(1), target, {"run": 1})
     broken = _model(2)
 
-    def fail(path: object) -> None:
-        raise OSError("disk full")
+    real_resolve = files.resolve
 
-    monkeypatch.setattr(broken, "save", fail)
-    with pytest.raises(OSError, match="disk full"):
+    class FailsOnSecondFile:  # the local file system, but the second file written fails
+        def __init__(self, fs: object) -> None:
+            self.fs, self.opened = fs, 0
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.fs, name)
+
+        def open_output_stream(self, path: str) -> object:
+            self.opened += 1
+            if self.opened == 2:
+                raise OSError("disk full")
+            return self.fs.open_output_stream(path)
+
+    def resolve(uri: str) -> tuple[object, str]:
+        fs, path = real_resolve(uri)
+        return FailsOnSecondFile(fs), path
+
+    monkeypatch.setattr(files, "resolve", resolve)
+    with pytest.raises(StorageError, match="disk full"):
         publish_model(broken, target, {"run": 2})
     assert json.loads((target / ARTIFACT).read_text()) == {"run": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
