@@ -30,8 +30,8 @@ from synth.evaluate import stage as evaluate_stage
 from synth.features import stage as features_stage
 from synth.generate.stage import run_filter, run_fuse, run_synthesize
 from synth.ingest import stage as ingest_stage
-from synth.io.delta import Lakehouse, write_json
-from synth.io.lock import RunLock
+from synth.io.delta import Lakehouse, connect_store, single_driver_log_store, write_json
+from synth.io.lock import SINGLE_DRIVER_NOTE, RunLock
 from synth.recommend import stage as recommend_stage
 from synth.report import stage as report_stage
 from synth.simulate import stage as simulate_stage
@@ -130,9 +130,12 @@ def run(
     say = progress or log.info
     lakehouse = Lakehouse(cfg.lakehouse)
     lakehouse.check_writable()
+    connect_store(spark, lakehouse)  # a store that cannot be used fails here, cause named
     chosen = [s for s in STAGES if s in stages]
     what = f"synth run ({chosen[0]} to {chosen[-1]})" if chosen else "synth run"
-    with RunLock(lakehouse, command=what):  # one run at a time per lakehouse (synth.io.lock)
+    note = SINGLE_DRIVER_NOTE if single_driver_log_store(spark, lakehouse.root) else ""
+    # one run at a time per lakehouse (synth.io.lock)
+    with RunLock(lakehouse, command=what, note=note):
         source = ingest_stage.ingest_source(cfg.source, lakehouse)
         summary = RunSummary(lakehouse=lakehouse.root, source=source.name or source.kind)
         _run_stages(spark, cfg, lakehouse, stages, summary, say)

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
 from synth.errors import ConfigError, SetupError
-from synth.jars import delta_jar_paths, project_root
+from synth.jars import connector_jar_paths, delta_jar_paths, project_root
 
 PROFILES: tuple[str, ...] = ("local", "standalone", "yarn", "kubernetes", "databricks")
 _SYNTH_PREFIX = "synth."
@@ -144,6 +145,11 @@ def _submitted_conf() -> dict[str, str]:
     return dict(SparkConf(loadDefaults=True).getAll())
 
 
+def default_warehouse() -> str:
+    """The unused catalog warehouse of a synth session: a per-user folder in the temp dir."""
+    return str(Path(tempfile.gettempdir()) / f"synth-spark-warehouse-{os.getuid()}")
+
+
 def session_conf(
     profile: str | os.PathLike[str],
     overrides: Mapping[str, str] | None = None,
@@ -167,6 +173,9 @@ def session_conf(
         return conf
     for key, value in DELTA_SESSION_CONF.items():
         conf.setdefault(key, value)
+    # synth's tables are path-based: the catalog's warehouse is unused, but Spark creates it at
+    # start-up, by default as ./spark-warehouse wherever the job happens to run
+    conf.setdefault("spark.sql.warehouse.dir", default_warehouse())
     if submitted is not None:
         if conf.get("spark.jars.packages") and "spark.jars.packages" not in submitted:
             raise ConfigError(
@@ -183,7 +192,8 @@ def session_conf(
         # not whatever `python3` is first on PATH (which lacks numpy, torch, ...).
         conf.setdefault("spark.pyspark.python", sys.executable)
     if conf.get("synth.delta.jars", "cache") == "cache":
-        jars = [str(p) for p in delta_jar_paths()]
+        # Delta's, and the s3a connector's where the cache holds it (bin/bootstrap fetches it)
+        jars = [str(p) for p in (*delta_jar_paths(), *connector_jar_paths())]
         existing = [j for j in conf.get("spark.jars", "").split(",") if j]
         conf["spark.jars"] = ",".join([*existing, *jars])
     return conf

@@ -401,3 +401,91 @@ def write_text(path: str, text: str) -> None:
 def write_json(path: str, payload: dict[str, object]) -> None:
     """Write a small JSON report next to the tables (NaN written as null), atomically."""
     files.write_text(path, json_text(payload))
+
+
+MULTI_CLUSTER_LOG_STORE = "io.delta.storage.S3DynamoDBLogStore"
+_LOG_STORE_KEYS = ("spark.delta.logStore.s3a.impl", "spark.delta.logStore.s3.impl")
+
+
+def single_driver_log_store(spark: SparkSession, root: str) -> bool:
+    """Whether Delta commits to ``root`` through its S3 single-driver log store.
+
+    That is Delta's default for ``s3a:`` / ``s3:`` paths (``S3SingleDriverLogStore``): correct only
+    while one driver writes a table at a time. Only the multi-cluster log store
+    (:data:`MULTI_CLUSTER_LOG_STORE`, with a DynamoDB table) makes concurrent writers safe.
+    """
+    if files.scheme_of(root) not in files.S3_SCHEMES:
+        return False
+    configured = [spark.conf.get(k, None) or "" for k in _LOG_STORE_KEYS]
+    return not any(MULTI_CLUSTER_LOG_STORE in value for value in configured)
+
+
+_QUICK_CHECK = {"fs.s3a.retry.limit": "1", "fs.s3a.attempts.maximum": "1"}
+
+
+def connect_store(spark: SparkSession, lakehouse: Lakehouse) -> None:
+    """Check, before any stage runs, that Spark and the file layer both reach the lakehouse.
+
+    For a lakehouse that is not a local folder: the file layer takes its S3 settings from the
+    session's Hadoop configuration (``fs.s3a.*``; :func:`synth.io.files.s3_settings_from_hadoop`),
+    Spark's Hadoop client looks the root up, and the file layer writes, reads back and removes a
+    probe object. A missing connector, an unreachable store, refused or missing credentials and
+    a missing bucket each fail here, in seconds, with the cause and the fix named.
+
+    Raises:
+        ConfigError: Spark has no file system for the root's scheme (a connector jar missing).
+        synth.io.files.StorageError: The store cannot be used (the cause is named).
+    """
+    root = lakehouse.root
+    if files.kind_of(root) == "local":
+        return
+    scheme = files.scheme_of(root)
+    hadoop = spark._jsc.hadoopConfiguration()  # noqa: SLF001 - PySpark exposes no other handle
+    if scheme in files.S3_SCHEMES:
+        conf = {key: hadoop.get(key) for key in files.HADOOP_S3_KEYS.values()}
+        files.configure_s3(files.s3_settings_from_hadoop({k: v for k, v in conf.items() if v}))
+    jvm = spark._jvm  # noqa: SLF001
+    assert jvm is not None
+    # a private client for the check, retrying little: s3a's default retry policy takes about
+    # 107 s to give up on a closed port (measured here), 1 s with these settings
+    check = jvm.org.apache.hadoop.conf.Configuration(hadoop)
+    for key, value in _QUICK_CHECK.items():
+        check.set(key, value)
+    try:
+        path = jvm.org.apache.hadoop.fs.Path(root)
+        client = jvm.org.apache.hadoop.fs.FileSystem.newInstance(path.toUri(), check)
+        try:
+            client.exists(path)
+        finally:
+            client.close()
+    except JVM_ERRORS as exc:
+        text = jvm_error_text(exc)
+        if "No FileSystem for scheme" in text or "ClassNotFoundException" in text:
+            raise ConfigError(_no_connector(root, scheme)) from exc
+        raise files.storage_error(
+            root, "reach (from Spark's Hadoop client)", _first_cause(text)
+        ) from exc
+    files.probe(root)
+
+
+def _first_cause(text: str) -> Exception:
+    """The innermost ``Caused by:`` line of a JVM failure (the actual reason), as an exception."""
+    causes = re.findall(r"Caused by: ([^\n]+)", text)
+    first = causes[-1] if causes else (text.strip().splitlines() or [""])[0]
+    return OSError(f"{first}\n{text}")  # the reason first; the whole text to classify
+
+
+def _no_connector(root: str, scheme: str) -> str:
+    if scheme in files.S3_SCHEMES:
+        fix = (
+            "the s3a connector (hadoop-aws 3.4.1 and its AWS SDK jars) is not on Spark's "
+            "classpath. Fix: run `python -m synth.jars` (bin/bootstrap does) so sessions built by "
+            'synth add it, or pass it to spark-submit: --jars "$(python -m synth.jars --list)"'
+        )
+    else:
+        fix = (
+            f"Spark has no Hadoop file system for {scheme}:. Fix: put the cluster's connector for "
+            f"{scheme}: on the driver's and executors' classpath (gcs-connector for gs:, "
+            "hadoop-azure for abfss:; Databricks and Dataproc ship theirs)"
+        )
+    return f"lakehouse {root}: {fix}."

@@ -41,7 +41,7 @@ import re
 import threading
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 from urllib.parse import unquote, urlparse
 
@@ -77,8 +77,8 @@ class S3Settings:
     endpoint: str = ""
     region: str = ""
     access_key: str = ""
-    secret_key: str = ""
-    session_token: str = ""
+    secret_key: str = field(default="", repr=False)  # never in logs or messages
+    session_token: str = field(default="", repr=False)
     connect_timeout_s: float = 5.0
     request_timeout_s: float = 30.0
     attempts: int = 3
@@ -293,27 +293,32 @@ def _make_filesystem(kind: str, authority: str) -> pafs.FileSystem:
 
 _CAUSES: tuple[tuple[re.Pattern[str], str], ...] = (
     (
-        re.compile(r"NoSuchBucket|bucket does not exist|Bucket .* not found", re.I),
+        re.compile(
+            r"NoSuchBucket|bucket does not exist|UnknownStoreException|Bucket .* not found", re.I
+        ),
         "the bucket does not exist. Fix: create it, or correct the bucket in `lakehouse:`",
     ),
     (
         re.compile(
-            r"InvalidAccessKeyId|SignatureDoesNotMatch|ACCESS_DENIED|AccessDenied|No credentials|"
-            r"credentials|Forbidden|HTTP status 403",
+            r"curlCode: (6|7|28)|Couldn't connect|Could not connect|Connection refused|"
+            r"Failed to connect|resolve host|UnknownHostException|ConnectException|"
+            r"ConnectTimeoutException|Unable to execute HTTP request|timed out|"
+            r"Network is unreachable",
+            re.I,
+        ),
+        "the store cannot be reached. Fix: check fs.s3a.endpoint / AWS_ENDPOINT_URL (host, "
+        "port, http or https) and the network between this machine and the store",
+    ),
+    (
+        re.compile(
+            r"InvalidAccessKeyId|SignatureDoesNotMatch|signature we calculated|ACCESS_DENIED|"
+            r"AccessDenied|NoAuthWithAWSException|No AWS Credentials|No credentials|"
+            r"Forbidden|Status Code: 403|HTTP status 403",
             re.I,
         ),
         "the store refused the credentials. Fix: set fs.s3a.access.key / fs.s3a.secret.key "
         "(spark_conf) or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, or give the machine a role "
         "that may read and write the lakehouse",
-    ),
-    (
-        re.compile(
-            r"curlCode: (6|7|28)|Couldn't connect|Could not connect|Connection refused|"
-            r"Failed to connect|resolve host|Timeout|timed out|Network is unreachable",
-            re.I,
-        ),
-        "the store cannot be reached. Fix: check fs.s3a.endpoint / AWS_ENDPOINT_URL (host, "
-        "port, http or https) and the network between this machine and the store",
     ),
 )
 

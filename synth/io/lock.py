@@ -49,6 +49,13 @@ from synth.io.delta import Lakehouse
 log = logging.getLogger(__name__)
 
 LOCK_FILE = "_run.lock"
+SINGLE_DRIVER_NOTE = (
+    "This lakehouse is on S3 with Delta's single-driver log store (S3SingleDriverLogStore, "
+    "Delta's default there): two drivers writing its tables at once can lose commits, so "
+    "concurrent runs are refused. To write from several clusters, configure the multi-cluster "
+    "log store (spark.delta.logStore.s3a.impl=io.delta.storage.S3DynamoDBLogStore with its "
+    "DynamoDB table); synth still runs one pipeline at a time per lakehouse."
+)
 
 
 class LakehouseInUse(SynthError):
@@ -120,6 +127,7 @@ class RunLock:
         heartbeat_s: How often the holder rewrites its heartbeat.
         settle_s: On a store without atomic create (object stores), how long a run waits
             between writing its lock and reading it back.
+        note: A sentence added to the refusal another run gets (e.g. :data:`SINGLE_DRIVER_NOTE`).
     """
 
     def __init__(
@@ -130,6 +138,7 @@ class RunLock:
         stale_after_s: float = 600.0,
         heartbeat_s: float = 30.0,
         settle_s: float = 2.0,
+        note: str = "",
     ) -> None:
         if heartbeat_s <= 0 or stale_after_s <= 2 * heartbeat_s:
             raise ValueError(
@@ -141,6 +150,7 @@ class RunLock:
         local = files.local_path(self.path) if files.kind_of(self.path) == "local" else None
         self._local = None if local is None else Path(local)
         self.settle_s = settle_s
+        self.note = note
         self.command = command
         self.stale_after_s = stale_after_s
         self.heartbeat_s = heartbeat_s
@@ -175,7 +185,7 @@ class RunLock:
                     f"lakehouse {self.lakehouse.root} is in use by {current.describe()}. Wait "
                     f"for that run to finish. If it is dead and its lock was not detected as "
                     f"stale (a heartbeat is stale after {self.stale_after_s:.0f}s), remove "
-                    f"{self.path}."
+                    f"{self.path}.{' ' + self.note if self.note else ''}"
                 )
             self._take_over(current, reason)
         raise LakehouseInUse(

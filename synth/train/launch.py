@@ -15,6 +15,7 @@ from pyspark.sql import SparkSession
 
 from synth.config.train import TrainStageConfig
 from synth.errors import InputError
+from synth.io import files
 from synth.train.data import CacheInfo
 from synth.train.loop import TrainJob, train_worker
 
@@ -55,6 +56,7 @@ def stage_job(
         use_gpu=cfg.use_gpu,
         threads=max(1, (os.cpu_count() or 1) // process_count(cfg)),
         validation_path=validation_path,
+        storage=files.s3_settings().to_dict(),
     )
 
 

@@ -63,6 +63,7 @@ class TrainJob:
     use_gpu: bool = False
     threads: int = 1
     validation_path: str | None = None
+    storage: dict[str, Any] | None = None  # the driver's S3 settings (synth.io.files.S3Settings)
 
 
 def build_model(job: TrainJob, device: str) -> TrainableModel:
@@ -146,6 +147,8 @@ def restore(model: TrainableModel, checkpoint_dir: str, epoch: int, device: str)
 def train_worker(job: TrainJob) -> dict[str, Any] | None:
     """Train on this process's shard; rank 0 returns the run's summary, the others None."""
     torch.set_num_threads(max(1, job.threads))
+    if job.storage is not None:  # reach the lakehouse's store as the driver does
+        files.configure_s3(job.storage)
     if job.use_gpu:
         os.environ["SYNTH_USE_GPU"] = "1"
     collective: Collective = COLLECTIVES[job.backend]()

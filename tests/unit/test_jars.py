@@ -11,7 +11,14 @@ import pytest
 
 from synth import jars
 from synth.errors import SetupError
-from synth.jars import DELTA_ARTIFACTS, delta_jar_paths, fetch
+from synth.jars import (
+    ALL_ARTIFACTS,
+    DELTA_ARTIFACTS,
+    S3A_ARTIFACTS,
+    connector_jar_paths,
+    delta_jar_paths,
+    fetch,
+)
 
 SPARK_JAR = DELTA_ARTIFACTS[0]
 STORAGE_JAR = DELTA_ARTIFACTS[1]
@@ -20,7 +27,9 @@ STORAGE_JAR = DELTA_ARTIFACTS[1]
 @pytest.fixture(scope="module")
 def cached_jars() -> dict[str, Path]:
     """The real jar cache filled by bin/bootstrap, keyed by download URL."""
-    return {a.url: p for a, p in zip(DELTA_ARTIFACTS, delta_jar_paths(), strict=True)}
+    paths = [*delta_jar_paths(), *connector_jar_paths()]
+    assert len(paths) == len(ALL_ARTIFACTS), "run bin/bootstrap: the jar cache is incomplete"
+    return {a.url: p for a, p in zip(ALL_ARTIFACTS, paths, strict=True)}
 
 
 @pytest.fixture
@@ -68,7 +77,7 @@ class TestFetch:
 
         paths = fetch(jar_copies)
 
-        assert paths == [jar_copies / a.file_name for a in DELTA_ARTIFACTS]
+        assert paths == [jar_copies / a.file_name for a in ALL_ARTIFACTS]
         assert {p.name: p.stat().st_mtime_ns for p in jar_copies.iterdir()} == before
 
     def test_fetch_corrupt_jar_replaced(
@@ -84,7 +93,7 @@ class TestFetch:
         assert requested == [SPARK_JAR.url]
         assert sha1(corrupt) == SPARK_JAR.sha1
         assert (jar_copies / STORAGE_JAR.file_name).stat().st_mtime_ns == storage_mtime
-        assert paths == [jar_copies / a.file_name for a in DELTA_ARTIFACTS]
+        assert paths == [jar_copies / a.file_name for a in ALL_ARTIFACTS]
         assert part_files(jar_copies) == []
 
     def test_fetch_missing_jars_downloaded_into_empty_dir(
@@ -95,10 +104,11 @@ class TestFetch:
 
         fetch(directory)
 
-        assert requested == [a.url for a in DELTA_ARTIFACTS]
-        assert [sha1(directory / a.file_name) for a in DELTA_ARTIFACTS] == [
-            a.sha1 for a in DELTA_ARTIFACTS
+        assert requested == [a.url for a in ALL_ARTIFACTS]
+        assert [sha1(directory / a.file_name) for a in ALL_ARTIFACTS] == [
+            a.sha1 for a in ALL_ARTIFACTS
         ]
+        assert connector_jar_paths(directory) == [directory / a.file_name for a in S3A_ARTIFACTS]
 
     def test_fetch_checksum_mismatch_raises_and_leaves_no_part_file(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -179,7 +189,7 @@ def test_list_prints_the_cached_jars_for_spark_submit(
     assert jars.main(["--list", "--dir", str(jar_copies)]) == 0
 
     printed = capsys.readouterr().out.strip().split(",")
-    assert printed == [str(jar_copies / a.file_name) for a in DELTA_ARTIFACTS]
+    assert printed == [str(jar_copies / a.file_name) for a in ALL_ARTIFACTS]
 
 
 def test_list_of_an_empty_cache_fails_and_fetches_nothing(

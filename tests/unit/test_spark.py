@@ -8,7 +8,7 @@ from pyspark.sql import SparkSession
 
 from synth import spark as synth_spark
 from synth.errors import ConfigError, SetupError
-from synth.jars import DELTA_ARTIFACTS, jars_dir
+from synth.jars import DELTA_ARTIFACTS, S3A_ARTIFACTS, jars_dir
 from synth.spark import (
     DELTA_SESSION_CONF,
     PROFILES,
@@ -152,7 +152,7 @@ class TestSessionConf:
         for key, value in DELTA_SESSION_CONF.items():
             assert conf[key] == value
         assert conf["spark.jars"].split(",") == [
-            str(jars_dir() / a.file_name) for a in DELTA_ARTIFACTS
+            str(jars_dir() / a.file_name) for a in (*DELTA_ARTIFACTS, *S3A_ARTIFACTS)
         ]
         assert conf["spark.master"] == "local[2]"
         assert "spark.jars.packages" not in conf
@@ -165,7 +165,9 @@ class TestSessionConf:
         assert conf["spark.master"] == "local[1]"
         jars = conf["spark.jars"].split(",")
         assert jars[0] == "/opt/extra.jar"
-        assert jars[1:] == [str(jars_dir() / a.file_name) for a in DELTA_ARTIFACTS]
+        assert jars[1:] == [
+            str(jars_dir() / a.file_name) for a in (*DELTA_ARTIFACTS, *S3A_ARTIFACTS)
+        ]
 
     def test_session_conf_databricks_adds_nothing(self, empty_jars_dir: Path) -> None:
         # No Delta conf and no jar lookup: the cluster provides both (the jar dir here is empty).

@@ -1,0 +1,188 @@
+"""An s3a:// lakehouse end to end, on moto's S3-compatible server (tests/s3.py).
+
+Spark writes the tables through Hadoop's s3a connector (the jars bin/bootstrap caches); the
+file layer writes everything else through pyarrow. The job runs as a user runs it (`synth run`
+in a fresh process), from an empty working folder, which stays empty.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from synth.io import files
+from synth.io.delta import Lakehouse, connect_store
+from synth.io.files import StorageError
+from synth.train.loop import STOP_AFTER_ENV
+from tests.s3 import S3Server, free_port
+
+pytestmark = pytest.mark.spark
+
+ROOT = Path(__file__).resolve().parents[3]
+
+# the smallest job that runs every stage (the simulator's default shop, scaled down)
+JOB = """\
+lakehouse: {lakehouse}
+source:
+  kind: simulator
+  simulator: {{seed: 7, events: 5000, days: 3}}
+train: {{train: {{epochs: 3, patience: 0, validation_fraction: 0.0}}}}
+synthesize: {{rows: 2000, block_rows: 500}}
+recommend:
+  seeds: [0, 1]
+  models: {{als: {{rank: 8, max_iter: 3, reg_params: [0.5]}}, item_knn: {{neighbours: [20, 50]}}}}
+evaluate: {{privacy: {{rows: 200}}, utility: {{rows: 500}}, fidelity: {{rows: 500}}}}
+"""
+
+
+def _profile(folder: Path, server: S3Server) -> Path:
+    """The `local` Spark profile plus the s3a settings of the test server."""
+    text = (ROOT / "spark_conf" / "local.conf").read_text(encoding="utf-8")
+    extra = "".join(f"{key} {value}\n" for key, value in server.spark_conf.items())
+    path = folder / "s3.conf"
+    path.write_text(text + extra, encoding="utf-8")
+    return path
+
+
+def _synth(
+    work: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "synth", *args],
+        cwd=work,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        text=True,
+        capture_output=True,
+        timeout=1500,
+        check=False,
+    )
+
+
+def _objects(root: str) -> list[str]:
+    fs, path = files.resolve(root)
+    import pyarrow.fs as pafs
+
+    infos = fs.get_file_info(pafs.FileSelector(path, recursive=True))
+    return sorted(i.path[len(path) + 1 :] for i in infos if i.type == pafs.FileType.File)
+
+
+@pytest.mark.timeout(1800)
+def test_the_default_job_runs_on_an_s3a_lakehouse_and_resumes_after_a_kill_in_train(
+    s3_server: S3Server, s3_bucket: str, tmp_path: Path
+) -> None:
+    # Setup: an empty bucket, an empty working folder, the job and the profile outside it
+    root = f"s3a://{s3_bucket}/lh"
+    work = tmp_path / "work"
+    work.mkdir()
+    config = tmp_path / "job.yaml"
+    config.write_text(JOB.format(lakehouse=root), encoding="utf-8")
+    profile = _profile(tmp_path, s3_server)
+    args = ("run", "--config", str(config), "--spark-profile", str(profile))
+    # Run: killed right after train's first checkpoint, then run again from train, resuming
+    killed = _synth(work, *args, env={STOP_AFTER_ENV: "1"})
+    assert killed.returncode == 137, killed.stdout[-3000:] + killed.stderr[-3000:]
+    checkpoints = [o for o in _objects(root) if o.startswith("_models/") and "/checkpoints/" in o]
+    assert any(o.endswith("checkpoints/LATEST") for o in checkpoints), checkpoints
+    resumed = _synth(work, *args, "--from", "train", "--resume")
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-5000:]
+    # Assert: the run resumed after epoch 1, and everything is in the bucket
+    assert "resuming after epoch 1" in resumed.stdout + resumed.stderr
+    objects = _objects(root)
+    tables = {o.split("/_delta_log/")[0] for o in objects if "/_delta_log/" in o}
+    assert {"silver/events", "gold/user_profiles", "gold/item_profiles"} <= tables
+    assert any(t.startswith("bronze/") for t in tables)
+    assert any(t.startswith("synthetic/") for t in tables) and any(
+        t.startswith("fused/") for t in tables
+    )
+    reports = [o for o in objects if o.startswith("_reports/")]
+    assert any(o.endswith("/report.html") for o in reports), reports
+    assert any(o.endswith("/metrics.json") for o in reports), reports
+    models = [o for o in objects if o.startswith("_models/")]
+    assert any(o.endswith("/model/artifact.json") for o in models), models
+    assert any(o.endswith("/model/model.safetensors") for o in models), models
+    assert any(o.startswith("_cache/train/") for o in objects)
+    assert any(o.startswith("landing/") for o in objects)
+    assert "_run.lock" not in objects  # released
+    summary = json.loads(files.read_text(f"{root}/_reports/run_summary.json"))
+    artifact = next(
+        o for o in models if o.endswith("/model/artifact.json") and "user_profiles" in o
+    )
+    trained = json.loads(files.read_text(f"{root}/{artifact}"))
+    assert trained["resumed_after"] == 1
+    assert "report" in summary["stages"]
+    assert sorted(p.name for p in work.iterdir()) == []  # nothing written where it ran
+
+
+# -- a store that cannot be used: each cause named before any stage runs ----------------------
+
+
+@pytest.fixture
+def hadoop(spark: object) -> object:
+    """The session's Hadoop configuration, restored after the test."""
+    conf = spark._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
+    keys = (
+        "fs.s3a.endpoint",
+        "fs.s3a.access.key",
+        "fs.s3a.secret.key",
+        "fs.s3a.path.style.access",
+        "fs.s3a.endpoint.region",
+    )
+    saved = {k: conf.get(k) for k in keys}
+    yield conf
+    for key, value in saved.items():
+        if value is None:
+            conf.unset(key)
+        else:
+            conf.set(key, value)
+    files.configure_s3(None)
+
+
+def _point(conf: object, endpoint: str, key: str = "synth-test-key", secret: str = "x") -> None:
+    conf.set("fs.s3a.endpoint", endpoint)  # type: ignore[attr-defined]
+    conf.set("fs.s3a.endpoint.region", "us-east-1")  # type: ignore[attr-defined]
+    conf.set("fs.s3a.path.style.access", "true")  # type: ignore[attr-defined]
+    conf.set("fs.s3a.access.key", key)  # type: ignore[attr-defined]
+    conf.set("fs.s3a.secret.key", secret)  # type: ignore[attr-defined]
+
+
+def test_a_reachable_bucket_passes(spark, hadoop, s3_server: S3Server, s3_bucket: str) -> None:
+    _point(hadoop, s3_server.endpoint)
+    connect_store(spark, Lakehouse(f"s3a://{s3_bucket}/lh"))
+    assert files.s3_settings().endpoint == s3_server.endpoint  # taken from fs.s3a.*
+
+
+def test_a_bucket_that_does_not_exist(spark, hadoop, s3_server: S3Server) -> None:
+    _point(hadoop, s3_server.endpoint)
+    with pytest.raises(StorageError, match=r"s3a://no-such-bucket-y/lh.*the bucket does not exist"):
+        connect_store(spark, Lakehouse("s3a://no-such-bucket-y/lh"))
+
+
+def test_an_unreachable_store(spark, hadoop) -> None:
+    _point(hadoop, f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(StorageError, match=r"from Spark's Hadoop client.*cannot be reached"):
+        connect_store(spark, Lakehouse("s3a://bucket-z/lh"))
+
+
+def test_refused_credentials(spark, hadoop) -> None:
+    from tests.s3 import s3_server
+
+    os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = "0"  # a server that checks keys (knows none)
+    try:
+        with s3_server() as strict:
+            _point(hadoop, strict.endpoint, key="AKIAWRONG", secret="wrong")
+            with pytest.raises(StorageError, match=r"refused the credentials\. Fix: set fs\.s3a"):
+                connect_store(spark, Lakehouse("s3a://bucket-w/lh"))
+    finally:
+        del os.environ["INITIAL_NO_AUTH_ACTION_COUNT"]
+
+
+def test_a_scheme_without_a_connector_jar(spark) -> None:
+    with pytest.raises(
+        Exception, match=r"gs://b/lh: Spark has no Hadoop file system for gs:.*gcs-connector"
+    ):
+        connect_store(spark, Lakehouse("gs://b/lh"))
