@@ -13,7 +13,9 @@ Set up, on the Airflow workers:
 - an Airflow connection ``synth_spark`` of type Spark whose host is the master
   (``yarn``, ``spark://host:7077`` or ``k8s://https://...``) and whose extra sets the deploy mode;
 - the config the jobs run, ``SYNTH_CONFIG`` (default configs/cluster.yaml under SYNTH_HOME),
-  whose lakehouse every node can reach.
+  whose lakehouse every node can reach;
+- optionally ``SYNTH_WHEEL`` (default ``$SYNTH_HOME/dist/synth-<version>-py3-none-any.whl``) and
+  ``SYNTH_TASK_RETRIES`` (default 1, 5 minutes apart).
 
 Written for Airflow 3 (``airflow.sdk``). ``tests/infra`` loads this file with the locked Airflow
 (``.cache/venv-infra``) and checks the tasks against ``synth.stages.STAGES`` and the
@@ -47,7 +49,8 @@ VERSION = "0.1.0"  # synth's version: the wheel's name
 
 SYNTH_HOME = os.environ.get("SYNTH_HOME", "/opt/synth")
 CONFIG = os.environ.get("SYNTH_CONFIG", f"{SYNTH_HOME}/configs/cluster.yaml")
-WHEEL = f"{SYNTH_HOME}/dist/synth-{VERSION}-py3-none-any.whl"
+WHEEL = os.environ.get("SYNTH_WHEEL", f"{SYNTH_HOME}/dist/synth-{VERSION}-py3-none-any.whl")
+RETRIES = int(os.environ.get("SYNTH_TASK_RETRIES", "1"))  # a failed stage is retried once
 DELTA_JARS = ",".join(
     f"{SYNTH_HOME}/.cache/jars/{name}-4.0.1.jar" for name in ("delta-spark_2.13", "delta-storage")
 )
@@ -69,7 +72,7 @@ with DAG(
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,  # the stages of two runs would write the same Delta tables
-    default_args={"retries": 1, "retry_delay": timedelta(minutes=5), "owner": "synth"},
+    default_args={"retries": RETRIES, "retry_delay": timedelta(minutes=5), "owner": "synth"},
     tags=["synth", "spark"],
 ) as dag:
     tasks = [
@@ -82,7 +85,12 @@ with DAG(
             py_files=WHEEL,
             jars=DELTA_JARS,
             driver_memory="4g",
-            env_vars={"PYSPARK_PYTHON": PYTHON, "PYSPARK_DRIVER_PYTHON": PYTHON},
+            env_vars={
+                "PYSPARK_PYTHON": PYTHON,
+                "PYSPARK_DRIVER_PYTHON": PYTHON,
+                # the jobs' Spark profiles (the driver runs in the Airflow worker's folder)
+                "SYNTH_SPARK_CONF_DIR": f"{SYNTH_HOME}/spark_conf",
+            },
             conf={"spark.sql.session.timeZone": "UTC"},
             execution_timeout=timedelta(hours=4 if stage == "train" else 2),
             **EXECUTORS.get(stage, DEFAULT_EXECUTOR),

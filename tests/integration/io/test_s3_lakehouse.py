@@ -16,8 +16,14 @@ from pathlib import Path
 import pytest
 
 from synth.io import files
-from synth.io.delta import Lakehouse, connect_store
+from synth.io.delta import (
+    MULTI_CLUSTER_LOG_STORE,
+    Lakehouse,
+    connect_store,
+    single_driver_log_store,
+)
 from synth.io.files import StorageError
+from synth.io.lock import SINGLE_DRIVER_NOTE, LakehouseInUse, RunLock
 from synth.train.loop import STOP_AFTER_ENV
 from tests.s3 import S3Server, free_port
 
@@ -186,3 +192,26 @@ def test_a_scheme_without_a_connector_jar(spark) -> None:
         Exception, match=r"gs://b/lh: Spark has no Hadoop file system for gs:.*gcs-connector"
     ):
         connect_store(spark, Lakehouse("gs://b/lh"))
+
+
+# -- Delta on S3: one writing driver ---------------------------------------------------------
+
+
+def test_s3_uses_the_single_driver_log_store_unless_the_multi_cluster_one_is_set(spark) -> None:
+    assert single_driver_log_store(spark, "s3a://b/lh")
+    assert not single_driver_log_store(spark, "/tmp/lh")
+    spark.conf.set("spark.delta.logStore.s3a.impl", MULTI_CLUSTER_LOG_STORE)
+    try:
+        assert not single_driver_log_store(spark, "s3a://b/lh")
+    finally:
+        spark.conf.unset("spark.delta.logStore.s3a.impl")
+
+
+def test_a_second_run_on_s3_is_refused_with_the_log_store_explained(s3_bucket: str) -> None:
+    lakehouse = Lakehouse(f"s3a://{s3_bucket}/lh")
+    with RunLock(lakehouse, settle_s=0.2, note=SINGLE_DRIVER_NOTE):
+        with pytest.raises(LakehouseInUse) as refused:
+            RunLock(lakehouse, settle_s=0.2, note=SINGLE_DRIVER_NOTE).acquire()
+    message = str(refused.value)
+    assert "is in use by" in message and "S3SingleDriverLogStore" in message
+    assert "spark.delta.logStore.s3a.impl=io.delta.storage.S3DynamoDBLogStore" in message
