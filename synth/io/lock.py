@@ -266,7 +266,12 @@ class RunLock:
 
     def _heartbeat(self) -> None:
         while not self._stop.wait(self.heartbeat_s):
-            self.beat()
+            try:
+                self.beat()
+            except SynthError as exc:  # a store unreachable for a moment: beat again later
+                log.warning(
+                    "lakehouse %s: the run lock's heartbeat failed: %s", self.lakehouse.root, exc
+                )
 
     def beat(self) -> None:
         """Rewrite the heartbeat now (the holder's thread does it every ``heartbeat_s``)."""

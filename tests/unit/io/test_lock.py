@@ -207,3 +207,30 @@ def test_on_an_object_store_a_stale_heartbeat_is_taken_over(s3_bucket, caplog):
         with RunLock(Lakehouse(root), settle_s=0.2) as lock:
             assert lock.holder is not None and lock.holder.host == socket.gethostname()
     assert "last heartbeat is" in caplog.text
+
+
+def test_a_heartbeat_that_cannot_reach_the_store_warns_and_beats_again(
+    tmp_path, caplog, monkeypatch
+):
+    from synth.io import lock as lock_module
+    from synth.io.files import StorageError
+
+    real_read, failures = lock_module._read, []
+
+    def flaky(path: str):
+        if not failures:
+            failures.append(path)
+            raise StorageError(f"could not read {path}: the store cannot be reached")
+        return real_read(path)
+
+    lock = RunLock(Lakehouse(str(tmp_path / "lh")), stale_after_s=10, heartbeat_s=0.1).acquire()
+    try:
+        first = json.loads((tmp_path / "lh" / LOCK_FILE).read_text())["heartbeat_at"]
+        with caplog.at_level(logging.WARNING, logger="synth.io.lock"):
+            monkeypatch.setattr(lock_module, "_read", flaky)
+            time.sleep(1.5)
+        assert failures and "heartbeat failed" in caplog.text
+        assert lock._beat is not None and lock._beat.is_alive()
+        assert json.loads((tmp_path / "lh" / LOCK_FILE).read_text())["heartbeat_at"] >= first
+    finally:
+        lock.release()
