@@ -160,6 +160,9 @@ class Reason:
     # Removed duplicates are counted, not quarantined.
     EXACT_DUPLICATE = "exact_duplicate"
     NEAR_DUPLICATE = "near_duplicate"
+    # a row of a file that was ingested again later (re-exported at the same path, changed):
+    # the later ingest's rows replace all of the earlier one's
+    SUPERSEDED = "superseded_by_reexport"
 
     QUARANTINE: tuple[str, ...] = (
         MALFORMED_ROW,
@@ -173,7 +176,7 @@ class Reason:
         BAD_QUANTITY,
         BOT_USER,
     )
-    DUPLICATES: tuple[str, ...] = (EXACT_DUPLICATE, NEAR_DUPLICATE)
+    DUPLICATES: tuple[str, ...] = (EXACT_DUPLICATE, NEAR_DUPLICATE, SUPERSEDED)
 
 
 class PriceMissing:

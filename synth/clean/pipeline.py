@@ -41,7 +41,6 @@ from synth.io.delta import (
 )
 from synth.schema import (
     EVENT_TYPES,
-    INGEST_TIME,
     QUARANTINE_SCHEMA,
     RAW_EXTRA,
     RAW_EXTRA_TYPE,
@@ -99,7 +98,7 @@ class CleanReport(StageReport):
 
 
 # Bronze lineage that neither silver nor quarantine keeps: dropped before the shuffle.
-_UNUSED_LINEAGE = (SOURCE_FILE_SIZE, SOURCE_FILE_MTIME, INGEST_TIME)
+_UNUSED_LINEAGE = (SOURCE_FILE_SIZE, SOURCE_FILE_MTIME)  # the ingest time bounds event times
 # Per-product prices are broadcast to the imputation join when there are at most this many
 # products (larger catalogs use a shuffled join).
 BROADCAST_ITEMS_MAX = 2_000_000
@@ -107,7 +106,7 @@ BROADCAST_ITEMS_MAX = 2_000_000
 
 def flag_events(bronze: DataFrame, spec: ParseSpec, cfg: CleanConfig) -> DataFrame:
     """Return bronze parsed, shuffled by user and marked by the duplicate and bot rules. Lazy."""
-    parsed = parse_events(bronze.drop(*_UNUSED_LINEAGE), spec, cfg.prices)
+    parsed = parse_events(bronze.drop(*_UNUSED_LINEAGE), spec, cfg.prices, cfg.timestamps)
     return (
         parsed.repartition(PKEY)
         .transform(flag_duplicates, cfg.dedup)

@@ -29,7 +29,14 @@ from synth.clean.parse import (
     parse_reason,
     parse_timestamp,
 )
-from synth.config.clean import BotConfig, DedupConfig, PriceConfig, SessionConfig, SplitConfig
+from synth.config.clean import (
+    BotConfig,
+    DedupConfig,
+    PriceConfig,
+    SessionConfig,
+    SplitConfig,
+    TimestampWindow,
+)
 from synth.ingest.adapters import ParseSpec
 from synth.schema import (
     BRAND,
@@ -42,6 +49,7 @@ from synth.schema import (
     EXTRA_TIME_OFFSET,
     EXTRA_USER_FALLBACK,
     INGEST_ID,
+    INGEST_TIME,
     PRICE,
     PRICE_IMPUTED,
     PRICE_LOG_Z_CATEGORY,
@@ -77,6 +85,7 @@ SESSION_OUT = "_session"
 _RAW = "_raw"
 # dispositions that the duplicate and bot rules give to rows that parsed fine
 _PARSE_OK_MARKS = (Reason.EXACT_DUPLICATE, Reason.NEAR_DUPLICATE, Reason.BOT_USER)
+_LATEST_INGEST = "_latest_ingest"  # per source file: the ingest whose rows count
 
 
 def _tiebreak() -> list[Column]:
@@ -93,8 +102,18 @@ def raw_extra_key() -> Column:
     return F.array_sort(F.map_entries(F.col(RAW_EXTRA)))
 
 
-def parse_events(bronze: DataFrame, spec: ParseSpec, prices: PriceConfig) -> DataFrame:
+def parse_events(
+    bronze: DataFrame, spec: ParseSpec, prices: PriceConfig, window: TimestampWindow
+) -> DataFrame:
     """Add typed columns and the parse-level quarantine reason (as :data:`DISPOSITION`).
+
+    A time outside ``window`` (before its earliest date, or later than the row's ingest time
+    plus its tolerance) does not parse: ``bad_timestamp``.
+
+    Re-exports: a file ingested more than once (the same path, changed: bronze keeps every
+    version) counts by its latest ingest only; the rows of its earlier ingests are
+    ``superseded_by_reexport`` (counted with the removed duplicates), so a corrected export
+    replaces the earlier one whole and its corrected values are the ones kept.
 
     Also adds :data:`PKEY`: the user id for parseable rows, and a spread negative key for rows
     already quarantined, so they neither skew nor join any user's windows.
@@ -128,6 +147,15 @@ def parse_events(bronze: DataFrame, spec: ParseSpec, prices: PriceConfig) -> Dat
         offset=extra(EXTRA_TIME_OFFSET) if spec.time_offset_unit else None,
         offset_unit=spec.time_offset_unit,
     )
+    latest = F.col(INGEST_TIME) + F.make_dt_interval(
+        F.lit(0), F.lit(0), F.lit(0), F.lit(round(window.max_future_hours * 3600, 6))
+    )
+    earliest = F.lit(window.earliest.isoformat()).cast("timestamp")
+    ts = F.when((ts >= earliest) & (ts <= latest), ts)
+    last_ingest = bronze.groupBy(SOURCE_FILE).agg(
+        F.max(F.struct(F.col(INGEST_TIME), F.col(INGEST_ID)))[INGEST_ID].alias(_LATEST_INGEST)
+    )
+    bronze = bronze.join(F.broadcast(last_ingest), SOURCE_FILE, "left")
     typed = bronze.select(
         "*",
         ts.alias(TS),
@@ -137,8 +165,9 @@ def parse_events(bronze: DataFrame, spec: ParseSpec, prices: PriceConfig) -> Dat
         ident(CATEGORY_ID).alias(CID),
         parse_price(F.col(PRICE)).alias(PRICE_D),
         quantity.alias(QTY),
-    )
-    reason = parse_reason(
+    ).drop(INGEST_TIME)
+    superseded = F.col(INGEST_ID) != F.col(_LATEST_INGEST)
+    parsed = parse_reason(
         raw_record=F.col(RAW_RECORD),
         ts=F.col(TS),
         event_type=F.col(ETYPE),
@@ -151,6 +180,8 @@ def parse_events(bronze: DataFrame, spec: ParseSpec, prices: PriceConfig) -> Dat
         prices=prices,
         quantity_ok=quantity_ok,
     )
+    reason = F.when(superseded, F.lit(Reason.SUPERSEDED)).otherwise(parsed)
+
     spread = -(
         F.pmod(
             F.xxhash64(
@@ -164,7 +195,7 @@ def parse_events(bronze: DataFrame, spec: ParseSpec, prices: PriceConfig) -> Dat
         "*",
         reason.alias(DISPOSITION),
         F.when(reason.isNull(), F.col(UID)).otherwise(spread).alias(PKEY),
-    )
+    ).drop(_LATEST_INGEST)
 
 
 def _mark(current: Column, condition: Column, reason: str) -> Column:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from pydantic import Field, model_validator
 
 from synth.config.base import StrictModel
@@ -38,6 +40,19 @@ class PriceConfig(StrictModel):
                 f"max_price ({self.max_price}) must be greater than min_price ({self.min_price})"
             )
         return self
+
+
+class TimestampWindow(StrictModel):
+    """Event times that can be real; outside the window an event is ``bad_timestamp``.
+
+    An event before ``earliest`` (e-commerce logs start in the 1990s), or more than
+    ``max_future_hours`` after the moment its file was ingested, is implausible: one event dated
+    9999-12-31 would otherwise set every user's recency to millions of days. The bound is relative
+    to each row's recorded ingest time, so a rerun on the same bronze gives the same silver.
+    """
+
+    earliest: date = date(1990, 1, 1)
+    max_future_hours: float = Field(default=24.0, ge=0, le=24 * 366)
 
 
 class SessionConfig(StrictModel):
@@ -79,6 +94,7 @@ class CleanConfig(StrictModel):
             before writing anything, naming the top reasons, an example raw row of each and the
             config key that changes the outcome (0 disables the check; an empty silver is
             always refused).
+        timestamps: The window of plausible event times (:class:`TimestampWindow`).
     """
 
     require_price: bool = False
@@ -88,3 +104,4 @@ class CleanConfig(StrictModel):
     prices: PriceConfig = PriceConfig()
     sessions: SessionConfig = SessionConfig()
     split: SplitConfig = SplitConfig()
+    timestamps: TimestampWindow = TimestampWindow()
