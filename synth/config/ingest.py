@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import available_timezones
 
 from pydantic import Field, field_validator, model_validator
 
@@ -83,6 +83,51 @@ class TimeOffset(StrictModel):
     unit: Literal["s", "ms", "us"] = "ms"
 
 
+# Spark's datetime pattern letters (Spark 3+: java.time's, less the week-based ones)
+_PATTERN_LETTERS = set("GyDMLdQqEFahKkHmsSVzOXxZ")
+_WEEK_BASED = {
+    "Y": "the week-based year; for the calendar year use 'y' (e.g. yyyy-MM-dd)",
+    "w": "the week of a week-based year",
+    "W": "the week of the month",
+    "u": "the day-of-week number; for the day name use 'E'",
+    "e": "the localized day of week; for the day name use 'E'",
+    "c": "the localized day of week; for the day name use 'E'",
+}
+
+
+def check_datetime_pattern(pattern: str) -> None:
+    """Raise ValueError when Spark cannot parse with ``pattern`` (naming the letter and a fix).
+
+    Checked here, at config validation, so a bad pattern fails before anything is ingested
+    rather than in the ``clean`` stage (whose Spark error for ``Y`` speaks of "week-based
+    patterns"). Text in single quotes is literal; ``[...]`` marks optional sections.
+    """
+    quoted = False
+    for char in pattern:
+        if char == "'":
+            quoted = not quoted
+            continue
+        if quoted or not char.isalpha():
+            continue
+        if char in _WEEK_BASED:
+            raise ValueError(
+                f"timestamp format {pattern!r}: '{char}' is {_WEEK_BASED[char]}; Spark does not "
+                "parse week-based fields"
+            )
+        if char not in _PATTERN_LETTERS:
+            raise ValueError(
+                f"timestamp format {pattern!r}: '{char}' is not a Spark datetime pattern letter; "
+                f"put literal text in single quotes (e.g. yyyy-MM-dd'{char}'HH:mm:ss)"
+            )
+    if quoted:
+        raise ValueError(f"timestamp format {pattern!r}: a quote (') is not closed")
+
+
+def _zone_names() -> frozenset[str]:
+    """Region names Java knows too (the IANA names less zoneinfo's local aliases)."""
+    return frozenset(available_timezones()) - {"Factory", "localtime", "posixrules"}
+
+
 class TimestampSpec(StrictModel):
     """How to parse the event time column.
 
@@ -106,20 +151,30 @@ class TimestampSpec(StrictModel):
                 f"give a format: one of {list(TIMESTAMP_PRESETS)} or a Spark datetime pattern "
                 "(or a list of them)"
             )
+        for pattern in formats:
+            if pattern not in TIMESTAMP_PRESETS:
+                check_datetime_pattern(pattern)
         return value
 
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        if re.fullmatch(r"(UTC|GMT)?[+-]\d{1,2}(:\d{2})?|UTC|GMT|Z", value):
+        offset = re.fullmatch(r"(?:UTC|GMT)?([+-])(\d{1,2})(?::(\d{2}))?", value)
+        if offset:
+            hours, minutes = int(offset.group(2)), int(offset.group(3) or 0)
+            if hours > 18 or minutes > 59 or (hours == 18 and minutes):
+                raise ValueError(
+                    f"time zone offset {value!r} is out of range: offsets run from -18:00 to "
+                    "+18:00 (e.g. '+01:00')"
+                )
             return value
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        if value in ("UTC", "GMT", "Z"):
+            return value
+        if value not in _zone_names():
             raise ValueError(
                 f"unknown time zone {value!r}: use a region such as 'Europe/Berlin', 'UTC' or an "
                 "offset such as '+01:00'"
-            ) from None
+            )
         return value
 
     def formats(self) -> tuple[str, ...]:

@@ -141,6 +141,10 @@ class Lakehouse:
         """Return the bronze table path of a source: ``bronze/<source>_events``."""
         return self.table_path("bronze", f"{source}_events")
 
+    def empty_files_manifest(self, source: str) -> str:
+        """The record of a source's files that held no data rows (ingested as 0 rows)."""
+        return self._under(f"bronze/_empty_files/{source}.json")
+
     def silver_table(self) -> str:
         """Return the silver events table path: ``silver/events``."""
         return self.table_path("silver", "events")

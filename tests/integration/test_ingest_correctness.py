@@ -87,3 +87,26 @@ class TestReexports:
         assert report.quarantined == {}
         silver = read_table(spark, lakehouse.silver_table()).toPandas()
         assert set(silver.price) == {12.0}
+
+
+class TestEmptyFiles:
+    def test_a_header_only_file_is_recorded_and_reruns_stay_idempotent(
+        self, spark, lakehouse, tmp_path
+    ):
+        # Setup: a good file beside a header-only one
+        folder = tmp_path / "l"
+        _write_csv(folder / "a.csv", [_row("2019-10-01 00:01:00 UTC", user=1)])
+        _write_csv(folder / "empty.csv", [])
+        source = Rees46MultiCategorySource(name="t", paths=[str(folder)])
+        # Run: ingest, rerun, then a second header-only file arrives, then rerun again
+        first = ingest(spark, source, lakehouse)
+        second = ingest(spark, source, lakehouse)
+        _write_csv(folder / "empty2.csv", [])
+        third = ingest(spark, source, lakehouse)
+        fourth = ingest(spark, source, lakehouse)
+        # Assert: the empty files are recorded as ingested with 0 rows; reruns add nothing
+        assert first.rows_added == 1 and sorted(first.rows_per_file.values()) == [0, 1]
+        assert second.new_files == [] and len(second.skipped_files) == 2
+        assert third.rows_added == 0 and len(third.new_files) == 1
+        assert fourth.new_files == [] and len(fourth.skipped_files) == 3
+        assert read_table(spark, lakehouse.bronze_table("t")).count() == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -131,3 +132,42 @@ class TestGenericSource:
         )
         assert src.timestamp.formats() == ("M/d/yyyy H:mm", "iso")
         assert src.extra_columns() == {"time_offset": "ms"}
+
+
+class TestTimestampSettings:
+    """A bad format or time zone fails at config validation, before anything is ingested."""
+
+    @pytest.mark.parametrize(
+        ("timestamp", "message"),
+        [
+            (
+                {"format": "YYYY-MM-dd HH:mm:ss"},
+                r"'Y' is the week-based year; for the calendar year use 'y'",
+            ),
+            (
+                {"format": "yyyy-MM-ddTHH:mm:ss"},
+                r"'T' is not a Spark datetime pattern letter; put literal",
+            ),
+            ({"format": ["iso", "dd.MM.yyyy 'at HH:mm"]}, r"a quote \(\'\) is not closed"),
+            ({"timezone": "+25:00"}, r"offset '\+25:00' is out of range: offsets run from -18:00"),
+            ({"timezone": "Mars/Olympus"}, r"unknown time zone 'Mars/Olympus'"),
+            ({"timezone": "localtime"}, r"unknown time zone 'localtime'"),
+        ],
+    )
+    def test_refused_with_the_key_and_a_fix(self, timestamp, message):
+        where = r"source\.generic\.timestamp\.(format|timezone)"
+        with pytest.raises(ConfigError, match=where) as refused:
+            _job(_source(timestamp=timestamp))
+        assert re.search(message, str(refused.value)), str(refused.value)
+
+    @pytest.mark.parametrize(
+        "timestamp",
+        [
+            {"format": "yyyy-MM-dd'T'HH:mm:ss.SSSXXX"},
+            {"format": ["epoch_ms", "M/d/yyyy H:mm"], "timezone": "Europe/Berlin"},
+            {"format": "dd.MM.yyyy HH:mm", "timezone": "-05:30"},
+            {"format": "iso", "timezone": "GMT+8"},
+        ],
+    )
+    def test_valid_settings_pass(self, timestamp):
+        assert isinstance(_job(_source(timestamp=timestamp)).source, GenericSource)
