@@ -37,6 +37,7 @@ from synth.features.profiles import (
 from synth.features.sequences import user_sequences
 from synth.io.delta import (
     Lakehouse,
+    last_commit_metadata,
     read_table,
     replace_table,
     table_exists,
@@ -210,6 +211,41 @@ def _check_required(df: DataFrame, name: str) -> None:
         raise InvalidDataError(f"internal error: gold {name} has nulls in required columns {bad}")
 
 
+def check_silver_current(spark: SparkSession, lakehouse: Lakehouse) -> None:
+    """Refuse a silver table that is not the clean of its bronze table's current version.
+
+    ``clean`` commits quarantine, then silver, each recording the bronze version it was built
+    from (commit metadata ``bronze_table``, ``bronze_version``). A clean killed between the two
+    commits, or bronze appended to since the last clean, leaves silver behind its bronze: gold
+    built from it would be stale while looking up to date.
+
+    Raises:
+        InputError: Silver was built from an older bronze version, or quarantine from another
+            one than silver (the message says which, and to run the clean stage).
+    """
+    silver = last_commit_metadata(spark, lakehouse.silver_table())
+    btable, built_from = silver.get("bronze_table"), silver.get("bronze_version")
+    if not btable or built_from is None:
+        return  # a silver table written before lineage was recorded: nothing to compare
+    qtable = lakehouse.quarantine_table()
+    if table_exists(spark, qtable):
+        quarantined = last_commit_metadata(spark, qtable).get("bronze_version")
+        if quarantined is not None and quarantined != built_from:
+            raise InputError(
+                f"silver ({lakehouse.silver_table()}) was built from bronze v{built_from} of "
+                f"{btable} but quarantine ({qtable}) from v{quarantined}: a clean was "
+                "interrupted between its two commits. Run the clean stage again."
+            )
+    if table_exists(spark, btable):
+        current = table_version(spark, btable)
+        if str(current) != str(built_from):
+            raise InputError(
+                f"silver ({lakehouse.silver_table()}) was built from bronze v{built_from} of "
+                f"{btable}, which is at v{current} now (ingested since, or a clean was "
+                "interrupted): run the clean stage before features."
+            )
+
+
 def build_features(
     spark: SparkSession, lakehouse: Lakehouse, cfg: FeaturesConfig, *, force: bool = False
 ) -> FeaturesReport:
@@ -222,6 +258,7 @@ def build_features(
     stable = lakehouse.silver_table()
     if not table_exists(spark, stable):
         raise InputError(f"no silver table at {stable}: run the clean stage first")
+    check_silver_current(spark, lakehouse)
     version = table_version(spark, stable)
     fp = features_fingerprint(cfg)
     props = {PROP_SILVER_TABLE: stable, PROP_SILVER_VERSION: str(version), PROP_FINGERPRINT: fp}

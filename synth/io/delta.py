@@ -236,6 +236,8 @@ def write_table(
         writer = writer.option("mergeSchema", "true")
     if partition_by:
         writer = writer.partitionBy(*partition_by)
+    spark = df.sparkSession
+    before = table_version(spark, path) if properties and table_exists(spark, path) else None
     if properties:
         writer = writer.option("userMetadata", json.dumps(properties, sort_keys=True))
     try:
@@ -245,7 +247,30 @@ def write_table(
         if refused is not None:
             raise refused from exc
         raise
-    return table_version(df.sparkSession, path)
+    version = table_version(spark, path)
+    if properties and version == before:
+        # Delta 4.0 skips the commit of an empty table overwritten with no rows; the lineage
+        # must still move (readers compare it), so it is recorded in a commit of its own
+        version = _record_lineage(spark, path, properties)
+    return version
+
+
+def _record_lineage(spark: SparkSession, path: str, properties: dict[str, str]) -> int:
+    """Commit ``properties`` as ``userMetadata`` without changing the data; the new version."""
+    text = json.dumps(properties, sort_keys=True)
+    key = "spark.databricks.delta.commitInfo.userMetadata"
+    target = qualified_path(spark, path).replace("`", "``")
+    previous = spark.conf.get(key, None)
+    spark.conf.set(key, text)
+    try:
+        literal = text.replace("\\", "\\\\").replace("'", "\\'")
+        spark.sql(f"ALTER TABLE delta.`{target}` SET TBLPROPERTIES ('synth.lineage' = '{literal}')")
+    finally:
+        if previous is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, previous)
+    return table_version(spark, path)
 
 
 def jvm_error_text(exc: BaseException) -> str:

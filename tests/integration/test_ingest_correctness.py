@@ -150,3 +150,50 @@ class TestConcurrentRuns:
         assert "Traceback" not in refused and "DELTA_CONCURRENT_APPEND" not in refused
         (table,) = [p for p in (tmp_path / "lh" / "bronze").iterdir() if not p.name.startswith("_")]
         assert read_table(spark, str(table)).count() == 5
+
+
+class TestInterruptedClean:
+    def test_features_refuses_silver_behind_bronze_or_a_half_committed_clean(
+        self, spark, lakehouse, tmp_path, monkeypatch
+    ):
+        from synth.clean import pipeline as clean_pipeline
+        from synth.config.features import FeaturesConfig
+        from synth.errors import InputError
+        from synth.features.pipeline import build_features
+
+        # Setup: a cleaned source, then a second file ingested (bronze v1, silver from v0)
+        folder = tmp_path / "l"
+        times = [f"2019-10-0{d} 0{h}:00:00 UTC" for d in range(1, 4) for h in range(5)]
+        _write_csv(
+            folder / "a.csv",
+            [_row(t, user=i % 4 + 1, product=300 + i % 6) for i, t in enumerate(times)],
+        )
+        source = Rees46MultiCategorySource(name="t", paths=[str(folder)])
+        ingest(spark, source, lakehouse)
+        clean(spark, source, CleanConfig(), lakehouse)
+        _write_csv(folder / "b.csv", [_row("2019-10-03 09:00:00 UTC", user=2, product=301)])
+        ingest(spark, source, lakehouse)
+        # Run / Assert: features names the stale silver
+        with pytest.raises(
+            InputError, match=r"built from bronze v0 of .* at v1 now .* run the clean"
+        ):
+            build_features(spark, lakehouse, FeaturesConfig())
+        # Run: a clean killed between its quarantine and silver commits
+        real, calls = clean_pipeline.write_table, []
+
+        def dies_on_silver(df, path, **kwargs):
+            calls.append(path)
+            if path == lakehouse.silver_table():
+                raise KeyboardInterrupt("killed")
+            return real(df, path, **kwargs)
+
+        monkeypatch.setattr(clean_pipeline, "write_table", dies_on_silver)
+        with pytest.raises(KeyboardInterrupt):
+            clean(spark, source, CleanConfig(), lakehouse)
+        monkeypatch.setattr(clean_pipeline, "write_table", real)
+        # Assert: the half-committed clean is named; a clean again makes features run
+        with pytest.raises(InputError, match=r"interrupted between its two commits"):
+            build_features(spark, lakehouse, FeaturesConfig())
+        clean(spark, source, CleanConfig(), lakehouse)
+        report = build_features(spark, lakehouse, FeaturesConfig())
+        assert report.rebuilt and report.tables["user_profiles"]["rows"] > 0
