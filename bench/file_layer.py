@@ -15,6 +15,7 @@ that is what decides the choice, beside the fact that the training workers have 
 
 from __future__ import annotations
 
+import argparse
 import os
 import time
 import uuid
@@ -78,8 +79,10 @@ def _jvm(spark: Any, root: str, data: bytes, count: int) -> dict[str, float]:
     }
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     """Run both clients on both stores; print and write the result."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.parse_args(argv)
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
     local_root = WORK / "file_layer"
     metrics: dict[str, float] = {}

@@ -15,6 +15,7 @@ BENCHMARKS = (
     "behaviour",
     "calibrate_simulator",
     "features",
+    "file_layer",
     "generators",
     "ingest_clean",
     "models_cuda",
