@@ -25,7 +25,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
-from urllib.parse import unquote, urlparse
 
 from delta.tables import DeltaTable
 from py4j.protocol import Py4JJavaError
@@ -75,10 +74,7 @@ class Lakehouse:
         """
         if not _SCHEME.match(self.root):
             return self.root
-        parsed = urlparse(self.root)
-        if parsed.scheme.lower() == "file" and parsed.netloc in ("", "localhost"):
-            return unquote(parsed.path) or "/"
-        return None
+        return files.local_path(self.root) if files.scheme_of(self.root) == "file" else None
 
     def check_writable(self) -> None:
         """Check that a local root is, or can be created as, a folder this process can write.
@@ -236,8 +232,6 @@ def write_table(
         writer = writer.option("mergeSchema", "true")
     if partition_by:
         writer = writer.partitionBy(*partition_by)
-    spark = df.sparkSession
-    before = table_version(spark, path) if properties and table_exists(spark, path) else None
     if properties:
         writer = writer.option("userMetadata", json.dumps(properties, sort_keys=True))
     try:
@@ -247,12 +241,15 @@ def write_table(
         if refused is not None:
             raise refused from exc
         raise
-    version = table_version(spark, path)
-    if properties and version == before:
+    spark = df.sparkSession
+    last = DeltaTable.forPath(spark, path).history(1).select("version", "userMetadata").first()
+    assert last is not None
+    recorded = json.loads(last["userMetadata"]) if last["userMetadata"] else {}
+    if properties and recorded != properties:
         # Delta 4.0 skips the commit of an empty table overwritten with no rows; the lineage
         # must still move (readers compare it), so it is recorded in a commit of its own
-        version = _record_lineage(spark, path, properties)
-    return version
+        return _record_lineage(spark, path, properties)
+    return int(last["version"])
 
 
 def _record_lineage(spark: SparkSession, path: str, properties: dict[str, str]) -> int:

@@ -360,9 +360,7 @@ def storage_error(uri: str, action: str, exc: BaseException) -> StorageError:
 def _errors(uri: str, action: str) -> Iterator[None]:
     try:
         yield
-    except FileNotFoundError:
-        raise
-    except (SynthError, NotADirectoryError, IsADirectoryError):
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError, SynthError):
         raise
     except OSError as exc:
         if "Path does not exist" in str(exc) or "NoSuchKey" in str(exc):
