@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 from synth.schema import BRONZE_SCHEMA, EVENT_COLUMNS
 
@@ -92,3 +93,30 @@ def make_silver(spark, rows: list[dict[str, object]], *, partitions: int = 2):  
 
     data = [tuple(r[c] for c in SILVER_SCHEMA.names) for r in rows]
     return spark.createDataFrame(data, SILVER_SCHEMA).repartition(partitions)
+
+
+REES46_HEADER = (
+    "event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session"
+)
+
+
+def write_csv(path: Path, lines: list[str], header: str = REES46_HEADER) -> Path:
+    """Write ``header`` and ``lines`` as a CSV file at ``path`` (its folder made); the path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join([header, *lines]) + "\n")
+    return path
+
+
+# the smallest simulator job that runs every stage (YAML, `lakehouse` to fill in)
+SMALL_PIPELINE_JOB = """\
+lakehouse: {lakehouse}
+source:
+  kind: simulator
+  simulator: {{seed: 7, events: 5000, days: 3}}
+train: {{train: {{epochs: 3, patience: 0, validation_fraction: 0.0}}}}
+synthesize: {{rows: 2000, block_rows: 500}}
+recommend:
+  seeds: [0, 1]
+  models: {{als: {{rank: 8, max_iter: 3, reg_params: [0.5]}}, item_knn: {{neighbours: [20, 50]}}}}
+evaluate: {{privacy: {{rows: 200}}, utility: {{rows: 500}}, fidelity: {{rows: 500}}}}
+"""

@@ -19,25 +19,13 @@ import pytest
 
 from synth.stages import STAGES
 from synth.train.loop import STOP_AFTER_ENV
+from tests.factories import SMALL_PIPELINE_JOB
 
 pytestmark = pytest.mark.spark
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA_BIN = ROOT / ".cache" / "venv-infra" / "bin"
 LOGICAL_DATE = "2026-12-05"
-
-JOB = """\
-lakehouse: {lakehouse}
-source:
-  kind: simulator
-  simulator: {{seed: 7, events: 5000, days: 3}}
-train: {{train: {{epochs: 3, patience: 0, validation_fraction: 0.0}}}}
-synthesize: {{rows: 2000, block_rows: 500}}
-recommend:
-  seeds: [0, 1]
-  models: {{als: {{rank: 8, max_iter: 3, reg_params: [0.5]}}, item_knn: {{neighbours: [20, 50]}}}}
-evaluate: {{privacy: {{rows: 200}}, utility: {{rows: 500}}, fidelity: {{rows: 500}}}}
-"""
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +44,7 @@ def airflow(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     assert built.returncode == 0, built.stderr[-3000:]
     (wheel,) = (folder / "dist").glob("synth-*.whl")
     config = folder / "job.yaml"
-    config.write_text(JOB.format(lakehouse=folder / "lakehouse"), encoding="utf-8")
+    config.write_text(SMALL_PIPELINE_JOB.format(lakehouse=folder / "lakehouse"), encoding="utf-8")
     env = {
         k: v
         for k, v in os.environ.items()

@@ -16,13 +16,11 @@ from synth.errors import InputError, SchemaMismatchError
 from synth.ingest.bronze import ingest
 from synth.io.delta import read_table, table_exists
 from tests.conftest import shared_data
+from tests.factories import REES46_HEADER, write_csv
 
 pytestmark = pytest.mark.spark
 
 REPO = Path(__file__).resolve().parents[2]
-HEADER = (
-    "event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session"
-)
 LINES = [
     "2019-10-01 00:00:00 UTC,view,100,2053013555631882655,electronics.smartphone,acme,10.00,1,s1",
     "2019-10-01 00:00:00 UTC,view,100,2053013555631882655,electronics.smartphone,acme,10.00,1,s1",
@@ -34,24 +32,18 @@ LINES = [
 ]
 
 
-def _write_csv(path: Path, lines: list[str], header: str = HEADER) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join([header, *lines]) + "\n")
-    return path
-
-
 class TestIngest:
     def test_ingest_idempotent_and_appends_new_files(self, spark, lakehouse, tmp_path):
         # Setup
         landing = tmp_path / "landing"
-        _write_csv(landing / "day1.csv", LINES)
+        write_csv(landing / "day1.csv", LINES)
         source = Rees46MultiCategorySource(name="t", paths=[str(landing)])
         # Run: first ingest, same files again, then a new file
         first = ingest(spark, source, lakehouse)
         again = ingest(spark, source, lakehouse)
-        _write_csv(landing / "day2.csv.gz", []).unlink()
+        write_csv(landing / "day2.csv.gz", []).unlink()
         with gzip.open(landing / "day2.csv.gz", "wt") as fh:
-            fh.write("\n".join([HEADER, *LINES[:2]]) + "\n")
+            fh.write("\n".join([REES46_HEADER, *LINES[:2]]) + "\n")
         third = ingest(spark, source, lakehouse)
         # Assert
         assert first.rows_added == 7 and len(first.new_files) == 1
@@ -73,8 +65,8 @@ class TestIngest:
         assert not table_exists(spark, lakehouse.bronze_table("rees46_multi_category"))
 
     def test_ingest_header_mismatch_names_expected_and_found(self, spark, lakehouse, tmp_path):
-        bad = _write_csv(tmp_path / "in" / "x.csv", ["1,2"], header="time,kind")
-        good = _write_csv(tmp_path / "in" / "a.csv", LINES)
+        bad = write_csv(tmp_path / "in" / "x.csv", ["1,2"], header="time,kind")
+        good = write_csv(tmp_path / "in" / "a.csv", LINES)
         source = Rees46MultiCategorySource(paths=[str(good), str(bad)])
         with pytest.raises(SchemaMismatchError) as err:
             ingest(spark, source, lakehouse)
@@ -85,7 +77,7 @@ class TestIngest:
         assert not table_exists(spark, lakehouse.bronze_table("rees46_multi_category"))
 
     def test_ingest_empty_inputs_rejected(self, spark, lakehouse, tmp_path):
-        header_only = _write_csv(tmp_path / "h" / "a.csv", [])
+        header_only = write_csv(tmp_path / "h" / "a.csv", [])
         with pytest.raises(InputError, match="input is empty"):
             ingest(spark, Rees46MultiCategorySource(paths=[str(header_only)]), lakehouse)
         zero = tmp_path / "z" / "b.csv"
@@ -103,7 +95,7 @@ class TestIngest:
 class TestCleanAccounting:
     def test_clean_accounts_for_every_row(self, spark, lakehouse, tmp_path):
         # Setup
-        _write_csv(tmp_path / "l" / "a.csv", LINES)
+        write_csv(tmp_path / "l" / "a.csv", LINES)
         source = Rees46MultiCategorySource(name="t", paths=[str(tmp_path / "l")])
         ingest(spark, source, lakehouse)
         # Run
@@ -124,7 +116,7 @@ class TestCleanAccounting:
         )
 
     def test_clean_is_idempotent_and_records_bronze_version(self, spark, lakehouse, tmp_path):
-        _write_csv(tmp_path / "l" / "a.csv", LINES)
+        write_csv(tmp_path / "l" / "a.csv", LINES)
         source = Rees46MultiCategorySource(name="t", paths=[str(tmp_path / "l")])
         ingest(spark, source, lakehouse)
         clean(spark, source, CleanConfig(), lakehouse)

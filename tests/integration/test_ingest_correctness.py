@@ -16,26 +16,17 @@ from synth.config.clean import CleanConfig
 from synth.config.ingest import Rees46MultiCategorySource
 from synth.ingest.bronze import ingest
 from synth.io.delta import read_table
+from tests.factories import write_csv
 
 pytestmark = pytest.mark.spark
 
 ROOT = Path(__file__).resolve().parents[2]
-
-HEADER = (
-    "event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session"
-)
 
 
 def _row(time: str, user: int, product: int = 100, price: str = "10.00", kind: str = "view") -> str:
     return (
         f"{time},{kind},{product},2053013555631882655,electronics.phone,acme,{price},{user},s{user}"
     )
-
-
-def _write_csv(path: Path, lines: list[str]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join([HEADER, *lines]) + "\n")
-    return path
 
 
 class TestImplausibleTimes:
@@ -45,7 +36,7 @@ class TestImplausibleTimes:
         # Setup: ordinary October 2019 events, one dated 9999-12-31, one 1970-01-01
         lines = [_row(f"2019-10-01 00:0{i}:00 UTC", user=i) for i in range(1, 6)]
         lines += [_row("9999-12-31 23:59:59 UTC", user=7), _row("1970-01-01 00:00:01 UTC", user=8)]
-        _write_csv(tmp_path / "l" / "a.csv", lines)
+        write_csv(tmp_path / "l" / "a.csv", lines)
         source = Rees46MultiCategorySource(name="t", paths=[str(tmp_path / "l")])
         ingest(spark, source, lakehouse)
         # Run
@@ -58,7 +49,7 @@ class TestImplausibleTimes:
 
     def test_the_window_is_configurable(self, spark, lakehouse, tmp_path):
         lines = [_row("2019-10-01 00:01:00 UTC", user=1), _row("1985-06-01 00:00:00 UTC", user=2)]
-        _write_csv(tmp_path / "l" / "a.csv", lines)
+        write_csv(tmp_path / "l" / "a.csv", lines)
         source = Rees46MultiCategorySource(name="t", paths=[str(tmp_path / "l")])
         ingest(spark, source, lakehouse)
         cfg = parse_model(CleanConfig, {"timestamps": {"earliest": "1980-01-01"}}, where="clean")
@@ -71,7 +62,7 @@ class TestReexports:
         # Setup: 100 events at 10.00, ingested and cleaned
         path = tmp_path / "l" / "a.csv"
         times = [f"2019-10-01 {i // 60:02d}:{i % 60:02d}:00 UTC" for i in range(100)]
-        _write_csv(path, [_row(t, user=i % 7 + 1, product=200 + i) for i, t in enumerate(times)])
+        write_csv(path, [_row(t, user=i % 7 + 1, product=200 + i) for i, t in enumerate(times)])
         source = Rees46MultiCategorySource(name="t", paths=[str(tmp_path / "l")])
         ingest(spark, source, lakehouse)
         clean(spark, source, CleanConfig(), lakehouse)
@@ -79,7 +70,7 @@ class TestReexports:
         rows = [
             _row(t, user=i % 7 + 1, product=200 + i, price="12.00") for i, t in enumerate(times)
         ]
-        _write_csv(path, rows)
+        write_csv(path, rows)
         stat = path.stat()
         os.utime(path, (stat.st_atime, stat.st_mtime + 60))
         again = ingest(spark, source, lakehouse)
@@ -99,13 +90,13 @@ class TestEmptyFiles:
     ):
         # Setup: a good file beside a header-only one
         folder = tmp_path / "l"
-        _write_csv(folder / "a.csv", [_row("2019-10-01 00:01:00 UTC", user=1)])
-        _write_csv(folder / "empty.csv", [])
+        write_csv(folder / "a.csv", [_row("2019-10-01 00:01:00 UTC", user=1)])
+        write_csv(folder / "empty.csv", [])
         source = Rees46MultiCategorySource(name="t", paths=[str(folder)])
         # Run: ingest, rerun, then a second header-only file arrives, then rerun again
         first = ingest(spark, source, lakehouse)
         second = ingest(spark, source, lakehouse)
-        _write_csv(folder / "empty2.csv", [])
+        write_csv(folder / "empty2.csv", [])
         third = ingest(spark, source, lakehouse)
         fourth = ingest(spark, source, lakehouse)
         # Assert: the empty files are recorded as ingested with 0 rows; reruns add nothing
@@ -120,7 +111,7 @@ class TestConcurrentRuns:
     def test_two_ingests_at_once_one_runs_the_other_is_refused_by_name(self, spark, tmp_path):
         # Setup: a source folder and a job config; two real `synth ingest` processes
         folder = tmp_path / "l"
-        _write_csv(folder / "a.csv", [_row(f"2019-10-01 00:0{i}:00 UTC", user=i) for i in range(5)])
+        write_csv(folder / "a.csv", [_row(f"2019-10-01 00:0{i}:00 UTC", user=i) for i in range(5)])
         config = tmp_path / "job.yaml"
         config.write_text(
             f"lakehouse: {tmp_path / 'lh'}\n"
@@ -164,14 +155,14 @@ class TestInterruptedClean:
         # Setup: a cleaned source, then a second file ingested (bronze v1, silver from v0)
         folder = tmp_path / "l"
         times = [f"2019-10-0{d} 0{h}:00:00 UTC" for d in range(1, 4) for h in range(5)]
-        _write_csv(
+        write_csv(
             folder / "a.csv",
             [_row(t, user=i % 4 + 1, product=300 + i % 6) for i, t in enumerate(times)],
         )
         source = Rees46MultiCategorySource(name="t", paths=[str(folder)])
         ingest(spark, source, lakehouse)
         clean(spark, source, CleanConfig(), lakehouse)
-        _write_csv(folder / "b.csv", [_row("2019-10-03 09:00:00 UTC", user=2, product=301)])
+        write_csv(folder / "b.csv", [_row("2019-10-03 09:00:00 UTC", user=2, product=301)])
         ingest(spark, source, lakehouse)
         # Run / Assert: features names the stale silver
         with pytest.raises(

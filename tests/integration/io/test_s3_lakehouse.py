@@ -25,25 +25,12 @@ from synth.io.delta import (
 from synth.io.files import StorageError
 from synth.io.lock import SINGLE_DRIVER_NOTE, LakehouseInUse, RunLock
 from synth.train.loop import STOP_AFTER_ENV
+from tests.factories import SMALL_PIPELINE_JOB
 from tests.s3 import S3Server, free_port
 
 pytestmark = pytest.mark.spark
 
 ROOT = Path(__file__).resolve().parents[3]
-
-# the smallest job that runs every stage (the simulator's default shop, scaled down)
-JOB = """\
-lakehouse: {lakehouse}
-source:
-  kind: simulator
-  simulator: {{seed: 7, events: 5000, days: 3}}
-train: {{train: {{epochs: 3, patience: 0, validation_fraction: 0.0}}}}
-synthesize: {{rows: 2000, block_rows: 500}}
-recommend:
-  seeds: [0, 1]
-  models: {{als: {{rank: 8, max_iter: 3, reg_params: [0.5]}}, item_knn: {{neighbours: [20, 50]}}}}
-evaluate: {{privacy: {{rows: 200}}, utility: {{rows: 500}}, fidelity: {{rows: 500}}}}
-"""
 
 
 def _profile(folder: Path, server: S3Server) -> Path:
@@ -86,7 +73,7 @@ def test_the_default_job_runs_on_an_s3a_lakehouse_and_resumes_after_a_kill_in_tr
     work = tmp_path / "work"
     work.mkdir()
     config = tmp_path / "job.yaml"
-    config.write_text(JOB.format(lakehouse=root), encoding="utf-8")
+    config.write_text(SMALL_PIPELINE_JOB.format(lakehouse=root), encoding="utf-8")
     profile = _profile(tmp_path, s3_server)
     args = ("run", "--config", str(config), "--spark-profile", str(profile))
     # Run: killed right after train's first checkpoint, then run again from train, resuming
