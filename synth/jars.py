@@ -5,7 +5,7 @@ cache; it never resolves packages (no ``spark.jars.packages``) and so never need
 
 The s3a connector (for an ``s3a://`` lakehouse) is ``hadoop-aws`` 3.4.1, the Hadoop of PySpark
 4.0.1, with the AWS SDK v2 modules it loads (2.24.6, the version it was built against) instead
-of the SDK's 558 MB ``bundle`` jar: 30 jars, about 8.7 MB. The set was found by running s3a
+of the SDK's single ``bundle`` jar: 30 jars. The set was found by running s3a
 against an S3-compatible server (Delta write, append, overwrite, read; listing, rename, delete)
 and is tested the same way (``tests/integration/io``).
 

@@ -472,8 +472,8 @@ def connect_store(spark: SparkSession, lakehouse: Lakehouse) -> None:
         files.configure_s3(files.s3_settings_from_hadoop({k: v for k, v in conf.items() if v}))
     jvm = spark._jvm  # noqa: SLF001
     assert jvm is not None
-    # a private client for the check, retrying little: s3a's default retry policy takes about
-    # 107 s to give up on a closed port (measured here), 1 s with these settings
+    # a private client for the check, retrying little: s3a's default retry policy retries a
+    # refused connection for minutes before it gives up
     check = jvm.org.apache.hadoop.conf.Configuration(hadoop)
     for key, value in _QUICK_CHECK.items():
         check.set(key, value)

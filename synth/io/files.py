@@ -262,7 +262,6 @@ def _make_filesystem(kind: str, authority: str) -> pafs.FileSystem:
             request_timeout=s.request_timeout_s,
             retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=s.attempts),
             # the files here are small: uploading each part synchronously saves a thread hop
-            # (22.8 against 25.8 ms per 2 KB object on moto, measured here)
             background_writes=False,
         )
     if kind == "gs":
