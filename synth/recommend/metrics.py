@@ -34,38 +34,74 @@ def _eps(span: np.ndarray, n_items: int) -> np.ndarray:
     return np.maximum(span, 1.0) * 1e-9 / n_items
 
 
-TOP_K_CHUNK = 64  # items per chunk of the top-k pre-selection
+LANES = 64  # items per group of the top-k pre-selection
+WIDE_GROUPS = 4  # rows with more than this many times k candidate groups are ranked whole
 
 
-def top_k(scores: np.ndarray, k: int, tiebreak: np.ndarray) -> np.ndarray:
+def top_k(
+    scores: np.ndarray, k: int, tiebreak: np.ndarray, rank: np.ndarray | None = None
+) -> np.ndarray:
     """Each row's ``k`` best items, best first; equal scores are ordered by ``tiebreak``.
 
     ``tiebreak`` (one value per item, larger first; e.g. popularity) also fills the list of a
-    user whose scores are all equal. Scores are adjusted by a tiny tie-break term (distinct per
-    item), then each row's items are cut into chunks of :data:`TOP_K_CHUNK`: the ``k``-th
-    largest chunk maximum is a value at least ``k`` items reach, so only items at or above it
-    can be in the top ``k`` and only those are sorted.
+    user whose scores are all equal; ``rank`` is :func:`tie_rank` of it, when the caller ranks
+    many blocks against one tie-break. Each score is adjusted by a tiny tie-break term
+    (distinct per item) and the ``k`` largest adjusted scores win.
+
+    Only candidates are adjusted and sorted: the items are cut into :data:`LANES`-item groups
+    (group ``g``: items ``g, g + G, g + 2G, ...`` for ``G`` groups, so a group's maxima are an
+    elementwise maximum of contiguous slices); the ``k``-th largest group maximum, lowered by
+    the largest tie-break term, is a floor no item of the top ``k`` is below, and only groups
+    reaching it hold candidates (the last ``n_items mod LANES`` items always are). A row with
+    more than :data:`WIDE_GROUPS` ``k`` such groups (many equal scores) is ranked whole.
     """
     n_rows, n_items = scores.shape
     k = min(k, n_items)
     if n_rows == 0:
         return np.zeros((0, k), dtype=np.int64)
+    if rank is None:
+        rank = tie_rank(tiebreak)
     span = np.maximum(scores.max(axis=1, keepdims=True), -scores.min(axis=1, keepdims=True))
-    adjusted = scores - _eps(span, n_items) * tie_rank(tiebreak)[None, :]
-    starts = np.arange(0, n_items, TOP_K_CHUNK)
-    if len(starts) <= k:
-        return _sorted_top(adjusted, np.arange(n_items)[None, :].repeat(n_rows, axis=0), k)
-    maxima = np.maximum.reduceat(adjusted, starts, axis=1)
-    floor = -np.partition(-maxima, k - 1, axis=1)[:, k - 1 : k]
-    rows, items = np.nonzero(adjusted >= floor)
-    counts = np.bincount(rows, minlength=n_rows)
-    slot = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
-    width = int(counts.max())
-    cand_items = np.zeros((n_rows, width), dtype=np.int64)
-    cand_values = np.full((n_rows, width), -np.inf)
-    cand_items[rows, slot] = items
-    cand_values[rows, slot] = adjusted[rows, items]
-    return _sorted_top(cand_values, cand_items, k)
+    eps = _eps(span, n_items)
+    n_groups = n_items // LANES
+    if n_groups <= WIDE_GROUPS * k:
+        return _whole(scores, eps, rank, k)
+    body = n_groups * LANES
+    maxima = scores[:, :body].reshape(n_rows, LANES, n_groups).max(axis=1)
+    floor = -np.partition(-maxima, k - 1, axis=1)[:, k - 1 : k] - eps * n_items
+    reach = maxima >= floor
+    wide = reach.sum(axis=1) > WIDE_GROUPS * k
+    out = np.empty((n_rows, k), dtype=np.int64)
+    if wide.any():
+        rows = np.flatnonzero(wide)
+        out[rows] = _whole(scores[rows], eps[rows], rank, k)
+    narrow = np.flatnonzero(~wide)
+    if len(narrow):
+        row, group = np.nonzero(reach[narrow])
+        items = (group[:, None] + n_groups * np.arange(LANES)[None, :]).ravel()
+        row = np.repeat(row, LANES)
+        if body < n_items:  # the items past the last whole group: candidates of every row
+            row = np.concatenate([row, np.repeat(np.arange(len(narrow)), n_items - body)])
+            items = np.concatenate([items, np.tile(np.arange(body, n_items), len(narrow))])
+            order = np.argsort(row, kind="stable")
+            row, items = row[order], items[order]
+        source = narrow[row]
+        values = scores[source, items] - eps[source, 0] * rank[items]
+        counts = np.bincount(row, minlength=len(narrow))
+        slot = np.arange(len(row)) - np.repeat(np.cumsum(counts) - counts, counts)
+        width = int(counts.max())
+        cand_items = np.zeros((len(narrow), width), dtype=np.int64)
+        cand_values = np.full((len(narrow), width), -np.inf)
+        cand_items[row, slot] = items
+        cand_values[row, slot] = values
+        out[narrow] = _sorted_top(cand_values, cand_items, k)
+    return out
+
+
+def _whole(scores: np.ndarray, eps: np.ndarray, rank: np.ndarray, k: int) -> np.ndarray:
+    """:func:`top_k` of every item of each row."""
+    adjusted = scores - eps * rank[None, :]
+    return _sorted_top(adjusted, np.broadcast_to(np.arange(scores.shape[1]), scores.shape), k)
 
 
 def _sorted_top(values: np.ndarray, items: np.ndarray, k: int) -> np.ndarray:
@@ -75,7 +111,9 @@ def _sorted_top(values: np.ndarray, items: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(np.take_along_axis(items, part, axis=1), order, axis=1)
 
 
-def top_k_sparse(scores: sp.csr_matrix, k: int, tiebreak: np.ndarray) -> np.ndarray:
+def top_k_sparse(
+    scores: sp.csr_matrix, k: int, tiebreak: np.ndarray, rank: np.ndarray | None = None
+) -> np.ndarray:
     """:func:`top_k` of non-negative scores given sparse (absent = 0): the same lists.
 
     Only each row's stored items and the ``k`` best items by ``tiebreak`` can be in its list:
@@ -86,7 +124,8 @@ def top_k_sparse(scores: sp.csr_matrix, k: int, tiebreak: np.ndarray) -> np.ndar
     k = min(k, n_items)
     if n_rows == 0:
         return np.zeros((0, k), dtype=np.int64)
-    rank = tie_rank(tiebreak)
+    if rank is None:
+        rank = tie_rank(tiebreak)
     best = np.argsort(rank, kind="stable")[:k]  # the k best items by tie-break
     scores = scores.tocsr()
     scores.sum_duplicates()

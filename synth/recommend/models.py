@@ -78,9 +78,18 @@ class Recommender(ABC):
     def scores(self, history: sp.csr_matrix) -> np.ndarray:
         """Dense ``(rows, items)`` scores of the users whose history rows are given."""
 
-    def top(self, history: sp.csr_matrix, k: int, tiebreak: np.ndarray) -> np.ndarray:
-        """Each history row's ``k`` best items (:func:`~synth.recommend.metrics.top_k`)."""
-        return top_k(self.scores(history), k, tiebreak)
+    def top(
+        self,
+        history: sp.csr_matrix,
+        k: int,
+        tiebreak: np.ndarray,
+        rank: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Each history row's ``k`` best items (:func:`~synth.recommend.metrics.top_k`).
+
+        ``rank``: ``tie_rank(tiebreak)`` when the caller has it (it ranks many blocks).
+        """
+        return top_k(self.scores(history), k, tiebreak, rank)
 
 
 class Popularity(Recommender):
@@ -93,9 +102,15 @@ class Popularity(Recommender):
         """The same scores for everyone."""
         return np.broadcast_to(self.popularity, (history.shape[0], len(self.popularity))).copy()
 
-    def top(self, history: sp.csr_matrix, k: int, tiebreak: np.ndarray) -> np.ndarray:
+    def top(
+        self,
+        history: sp.csr_matrix,
+        k: int,
+        tiebreak: np.ndarray,
+        rank: np.ndarray | None = None,
+    ) -> np.ndarray:
         """One list, ranked once, for every row."""
-        one = top_k(self.popularity[None, :], k, tiebreak)
+        one = top_k(self.popularity[None, :], k, tiebreak, rank)
         return np.repeat(one, history.shape[0], axis=0)
 
 
@@ -116,13 +131,19 @@ class ItemKnn(Recommender):
         """History x similarity."""
         return np.asarray((history @ self.similarity).todense(), dtype=np.float64)
 
-    def top(self, history: sp.csr_matrix, k: int, tiebreak: np.ndarray) -> np.ndarray:
+    def top(
+        self,
+        history: sp.csr_matrix,
+        k: int,
+        tiebreak: np.ndarray,
+        rank: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Ranked from the sparse product when it is sparse (strengths, similarities >= 0)."""
         product = (history @ self.similarity).tocsr()
         sparse = product.nnz <= SPARSE_TOP_SHARE * product.shape[0] * product.shape[1]
         if sparse and (not product.nnz or product.data.min() >= 0):
-            return top_k_sparse(product, k, tiebreak)
-        return top_k(product.toarray(), k, tiebreak)
+            return top_k_sparse(product, k, tiebreak, rank)
+        return top_k(product.toarray(), k, tiebreak, rank)
 
 
 def _top_per_row(matrix: sp.csr_matrix, keep: int) -> sp.csr_matrix:

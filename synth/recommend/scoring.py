@@ -3,11 +3,12 @@
 The evaluated users of a held-out split (:class:`Split`, at most ``max_eval_users``) and their
 history rows of one (variant, seed) become a small DataFrame (:func:`user_blocks`: one row per
 user, history and held-out items as index arrays), built once and shared by every model scored
-on that (variant, seed). :func:`score` broadcasts a fitted model and runs one ``mapInArrow``
-pass: each task ranks its users a block at a time (at most :data:`BLOCK_CELLS` users x items
-scores in memory, never the whole users x items matrix), computes Recall / NDCG / MAP@K per
-user (:mod:`synth.recommend.metrics`) and emits per-segment sums, counts and the items its
-lists cover; the driver adds those up. Every core scores; the numbers equal a single-process
+on that (variant, seed). :func:`score_many` broadcasts fitted models and runs one
+``mapInArrow`` pass for all of them: each task decodes its users a block at a time, every model
+ranks the block (at most :data:`BLOCK_CELLS` users x items scores in memory, never the whole
+users x items matrix), and per model it computes Recall / NDCG / MAP@K per user
+(:mod:`synth.recommend.metrics`) and emits per-segment sums, counts and the items its lists
+cover; the driver adds those up per model. Every core scores; the numbers equal a single-process
 evaluation of the same users (tested to 1e-9).
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,7 +26,7 @@ import scipy.sparse as sp
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
-from synth.recommend.metrics import METRICS, SEGMENTS, hits, user_metrics
+from synth.recommend.metrics import METRICS, SEGMENTS, hits, tie_rank, user_metrics
 from synth.recommend.models import Recommender
 
 # Scores of one block of users (users x catalog items): 16 MiB of float64, below glibc's largest
@@ -49,6 +51,7 @@ _BLOCK_SCHEMA = T.StructType(
 )
 _OUT_SCHEMA = T.StructType(
     [
+        T.StructField("model", T.IntegerType(), False),
         T.StructField("segment", T.StringType(), False),
         T.StructField("metric", T.StringType(), False),
         T.StructField("total", T.DoubleType(), False),
@@ -179,7 +182,8 @@ class _Totals:
                     acc[1] += len(values)
                 self.covered[(seg, k)].update(np.unique(top[mask, :k]).tolist())
 
-    def batch(self) -> pa.RecordBatch:
+    def batch(self, model: int) -> pa.RecordBatch:
+        """The sums as :data:`_OUT_SCHEMA` rows of model number ``model``."""
         segs: list[str] = []
         metrics: list[str] = []
         totals: list[float] = []
@@ -199,6 +203,7 @@ class _Totals:
             items.append(sorted(covered))
         return pa.RecordBatch.from_arrays(
             [
+                pa.array([model] * len(segs), pa.int32()),
                 pa.array(segs, pa.string()),
                 pa.array(metrics, pa.string()),
                 pa.array(totals, pa.float64()),
@@ -207,6 +212,7 @@ class _Totals:
             ],
             schema=pa.schema(
                 [
+                    pa.field("model", pa.int32(), False),
                     pa.field("segment", pa.string(), False),
                     pa.field("metric", pa.string(), False),
                     pa.field("total", pa.float64(), False),
@@ -230,40 +236,78 @@ def score(
     ``blocks`` is :func:`user_blocks` of ``split``; ``tiebreak`` orders equal scores (larger
     first; the training popularity).
     """
+    return score_many(spark, [model], blocks, split, ks, tiebreak)[0]
+
+
+def score_many(
+    spark: SparkSession,
+    models: list[Recommender],
+    blocks: DataFrame,
+    split: Split,
+    ks: tuple[int, ...],
+    tiebreak: np.ndarray,
+) -> list[dict[str, dict[str, float]]]:
+    """:func:`score` of each of ``models``, in one pass over the blocks.
+
+    Every model ranks each block of users while it is decoded, so a (variant, seed) costs
+    one Spark job and one read of its blocks however many models it scores; the figures are
+    those of scoring each model alone.
+    """
+    if not models:
+        return []
     n_items = len(tiebreak)
     kmax = max(ks)
     per_block = block_rows(n_items)
-    values = "history_order" if model.ordered else "history_values"
-    if model.ordered and blocks.where(blocks["history_order"].isNull()).limit(1).count():
+    ordered = [m.ordered for m in models]
+    if any(ordered) and blocks.where(blocks["history_order"].isNull()).limit(1).count():
+        name = type(models[ordered.index(True)]).__name__
         raise ValueError(
-            f"{type(model).__name__} scores from the pairs' event order: build the blocks with "
+            f"{name} scores from the pairs' event order: build the blocks with "
             "user_blocks(..., order=...)"
         )
-    shared = spark.sparkContext.broadcast((model, np.asarray(tiebreak, dtype=np.float64)))
+    tie = np.asarray(tiebreak, dtype=np.float64)
+    shared = spark.sparkContext.broadcast((models, tie, tie_rank(tie)))
 
     def rank_and_measure(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        fitted, tie = shared.value
-        totals = _Totals(ks)
+        fitted, tie, rank = shared.value
+        totals = [_Totals(ks) for _ in fitted]
         for batch in batches:
             for start in range(0, batch.num_rows, per_block):
                 part = batch.slice(start, per_block)
                 col = part.column
-                history = _csr(col("history_items"), col(values), n_items)
-                top = fitted.top(history, kmax, tie)
-                totals.add(
-                    top,
+                histories = {
+                    values: _csr(col("history_items"), col(values), n_items)
+                    for values in {_VALUES[m.ordered] for m in fitted}
+                }
+                truth = (
                     _csr(col("relevant"), None, n_items),
                     col("n_relevant").to_numpy(),
                     _csr(col("tail_relevant"), None, n_items),
                     col("n_tail").to_numpy(),
                     col("cold").to_numpy(zero_copy_only=False).astype(bool),
                 )
-        yield totals.batch()
+                for model, acc in zip(fitted, totals, strict=True):
+                    top = model.top(histories[_VALUES[model.ordered]], kmax, tie, rank)
+                    acc.add(top, *truth)
+        for n, acc in enumerate(totals):
+            yield acc.batch(n)
 
     try:
         rows = blocks.mapInArrow(rank_and_measure, _OUT_SCHEMA).collect()  # type: ignore[arg-type]
     finally:
         shared.destroy()  # its copies on the executors and its file on the driver
+    return [
+        _means([r for r in rows if r["model"] == n], split, ks, n_items) for n in range(len(models))
+    ]
+
+
+_VALUES = {False: "history_values", True: "history_order"}
+
+
+def _means(
+    rows: list[Any], split: Split, ks: tuple[int, ...], n_items: int
+) -> dict[str, dict[str, float]]:
+    """One model's per-task sums added up: means, coverage shares and user counts."""
     sums: dict[tuple[str, str], list[float]] = {}
     covered: dict[tuple[str, str], set[int]] = {}
     for r in rows:

@@ -10,7 +10,8 @@ Protocol (``recommend`` config):
    kept. Then one training run per seed (the seed draws the training-pair subsample and the
    model's own seed) is scored on the *test* split. Models are fitted on the driver (MLlib for
    ALS; SASRec on the ``train`` stage's backend, :mod:`synth.recommend.sequence`) and scored
-   in Spark tasks over blocks of users (:mod:`synth.recommend.scoring`).
+   in Spark tasks over blocks of users (:mod:`synth.recommend.scoring`): all candidates of a
+   variant in one validation pass, all chosen models of a (variant, seed) in one test pass.
 3. Per segment (all, cold / sparse users, long-tail items): Recall / NDCG / MAP@K and coverage,
    mean and spread over seeds; real vs fused compared per seed (paired) with a verdict: a lift
    not larger than the seed spread is ``no lift``.
@@ -44,7 +45,7 @@ from synth.recommend import sequence as _sequence  # noqa: F401  (registers the 
 from synth.recommend.data import RecData, load
 from synth.recommend.metrics import SEGMENTS, paired_test, summarise
 from synth.recommend.models import MODELS, Fit, FitContext, Recommender, Training, grids
-from synth.recommend.scoring import Split, score, user_blocks
+from synth.recommend.scoring import Split, score_many, user_blocks
 from synth.refs import resolve_model, resolve_run_id
 from synth.schema import CATEGORY_ID, REJECTED_REASON, RUN_ID, SPLIT, SPLIT_TEST, USER_ID
 from synth.stages import StageReport
@@ -216,15 +217,14 @@ Fitted = tuple[Recommender, float]  # a model and its fit's wall seconds
 def _fits(
     pool: ThreadPoolExecutor,
     context: FitContext,
-    fit: Fit,
-    jobs: list[tuple[Training, dict[str, Any], int]],
+    jobs: list[tuple[Fit, Training, dict[str, Any], int]],
 ) -> list[Future[Fitted]]:
-    """``fit`` on each (train, params, seed), up to the pool's threads at once.
+    """Each ``fit`` on its (train, params, seed), up to the pool's threads at once.
 
-    The caller scores each model as soon as it is fitted, while the next ones fit.
+    The caller scores the models as soon as they are fitted, while the next ones fit.
     """
 
-    def timed(train: Training, params: dict[str, Any], seed: int) -> Fitted:
+    def timed(fit: Fit, train: Training, params: dict[str, Any], seed: int) -> Fitted:
         t0 = time.perf_counter()
         return fit(context, train, params, seed), time.perf_counter() - t0
 
@@ -246,9 +246,12 @@ def _fit_and_score(
 ]:
     """Steps 2 and 3 of the protocol: ``(chosen, tuning, results)``.
 
-    The matrices and the scored users' blocks of a (variant, seed) are built once and shared
-    by every model; the blocks are cached in Spark until the end. ``context`` (default: the
-    session alone) gives models trained by the ``train`` stage's machinery what they need.
+    Per variant: every model's grid is fitted with the first seed and all candidates are
+    scored on validation in one pass; then per seed, the chosen models are scored on test in
+    one pass (:func:`~synth.recommend.scoring.score_many`). The matrices and the scored users'
+    blocks of a (variant, seed) are built once and shared by every model; the blocks are cached
+    in Spark until the end. ``context`` (default: the session alone) gives models trained by
+    the ``train`` stage's machinery what they need.
     """
     k0 = rc.k[0]
     context = context or FitContext(spark)
@@ -278,90 +281,124 @@ def _fit_and_score(
     splits = {"validation": validation, "test": test}
 
     def measured(
-        model: Recommender, variant: Variant, seed: int, which: str, ks: tuple[int, ...]
-    ) -> Scored:
+        models: list[Recommender], variant: Variant, seed: int, which: str, ks: tuple[int, ...]
+    ) -> list[Scored]:
         _, history, order, tiebreak = matrices(variant, seed)
         split = splits[which]
         # the synthetic variant scores real users from the real history of the same seed
         key = ("real" if variant == "synthetic" else variant, seed, which)
         if key not in cached:
             cached[key] = user_blocks(spark, split, history, partitions, order).persist()
-        return score(spark, model, cached[key], split, ks, tiebreak)
+        return score_many(spark, models, cached[key], split, ks, tiebreak)
 
+    model_grids = grids(rc.models)
     chosen: dict[str, dict[str, Any]] = {}
     tuning: dict[str, dict[str, list[dict[str, Any]]]] = {}
     results: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
     pool = ThreadPoolExecutor(max_workers=rc.fit_threads, thread_name_prefix="recommend-fit")
     try:
-        for model_name, grid in grids(rc.models).items():
-            fit = MODELS[model_name]
-            for variant in variants:
-                for seed in rc.seeds:  # built on this thread: the fits run in others
-                    matrices(variant, seed)
-                train0 = matrices(variant, rc.seeds[0])[0]
-                pending = _fits(pool, context, fit, [(train0, p, rc.seeds[0]) for p in grid])
-                candidates: list[Fitted] = []
-                best = (-math.inf, 0)
-                for n, (params, future) in enumerate(zip(grid, pending, strict=True)):
-                    candidates.append(future.result())
-                    candidate, fit_s = candidates[-1]
-                    t0 = time.perf_counter()
-                    ndcg = math.nan
-                    if len(grid) > 1:
-                        got = measured(candidate, variant, rc.seeds[0], "validation", (k0,))
-                        ndcg = got["all"][f"ndcg@{k0}"]
-                    tuning.setdefault(model_name, {}).setdefault(variant, []).append(
-                        {
-                            "params": params,
-                            f"validation_ndcg@{k0}": ndcg,
-                            "fit_seconds": round(fit_s, 2),
-                            "seconds": round(fit_s + time.perf_counter() - t0, 2),
-                        }
-                    )
-                    if n == 0 or ndcg > best[0]:
-                        best = (ndcg, n)
-                params = grid[best[1]]
-                chosen.setdefault(model_name, {})[variant] = params
-                others = _fits(
-                    pool,
-                    context,
-                    fit,
-                    [(matrices(variant, seed)[0], params, seed) for seed in rc.seeds[1:]],
+        for variant in variants:
+            for seed in rc.seeds:  # built on this thread: the fits run in others
+                matrices(variant, seed)
+            first_seed = rc.seeds[0]
+            train0 = matrices(variant, first_seed)[0]
+            candidates = {
+                name: _fits(pool, context, [(MODELS[name], train0, p, first_seed) for p in grid])
+                for name, grid in model_grids.items()
+            }
+            fitted = {name: [f.result() for f in got] for name, got in candidates.items()}
+            tuned = [name for name, grid in model_grids.items() if len(grid) > 1]
+            t0 = time.perf_counter()
+            scored = measured(
+                [m for name in tuned for m, _ in fitted[name]],
+                variant,
+                first_seed,
+                "validation",
+                (k0,),
+            )
+            pass_s = round(time.perf_counter() - t0, 2)
+            best: dict[str, int] = {}
+            for name, grid in model_grids.items():
+                ndcgs = (
+                    [scored.pop(0)["all"][f"ndcg@{k0}"] for _ in grid]
+                    if name in tuned
+                    else [math.nan]
                 )
-                first = candidates[best[1]]
-                del candidates  # the other grid models are not needed any more
-                per_seed: dict[str, dict[str, list[float]]] = {}
-                for n, seed in enumerate(rc.seeds):
-                    model, fit_s = first if n == 0 else others[n - 1].result()
-                    t0 = time.perf_counter()
-                    scored = measured(model, variant, seed, "test", rc.k)
-                    for seg, metrics in scored.items():
+                best[name] = _best(ndcgs)
+                tuning.setdefault(name, {})[variant] = [
+                    {
+                        "params": params,
+                        f"validation_ndcg@{k0}": ndcg,
+                        "fit_seconds": round(fit_s, 2),
+                        "validation_pass_seconds": pass_s if name in tuned else 0.0,
+                    }
+                    for params, ndcg, (_, fit_s) in zip(grid, ndcgs, fitted[name], strict=True)
+                ]
+                chosen.setdefault(name, {})[variant] = grid[best[name]]
+            # the other seeds' fits start now, seed by seed, while the first seed is scored
+            jobs = [
+                (MODELS[name], matrices(variant, seed)[0], chosen[name][variant], seed)
+                for seed in rc.seeds[1:]
+                for name in model_grids
+            ]
+            pending = iter(_fits(pool, context, jobs))
+            others = {seed: {name: next(pending) for name in model_grids} for seed in rc.seeds[1:]}
+            firsts = {name: fitted[name][best[name]] for name in model_grids}
+            del fitted  # the other grid models are not needed any more
+            per_seed: dict[str, dict[str, dict[str, list[float]]]] = {}
+            for n, seed in enumerate(rc.seeds):
+                models = {
+                    name: firsts[name] if n == 0 else others[seed][name].result()
+                    for name in model_grids
+                }
+                t0 = time.perf_counter()
+                got = measured([m for m, _ in models.values()], variant, seed, "test", rc.k)
+                pass_s = time.perf_counter() - t0
+                for (name, (_, fit_s)), scored_one in zip(models.items(), got, strict=True):
+                    for seg, metrics in scored_one.items():
                         for metric, value in metrics.items():
-                            per_seed.setdefault(seg, {}).setdefault(metric, []).append(value)
+                            per_seed.setdefault(name, {}).setdefault(seg, {}).setdefault(
+                                metric, []
+                            ).append(value)
                     log.info(
-                        "recommend: %s / %s / seed %d: NDCG@%d all %.4f cold %.4f "
-                        "(fit %.1fs, scored in %.1fs)",
-                        model_name,
+                        "recommend: %s / %s / seed %d: NDCG@%d all %.4f cold %.4f (fit %.1fs)",
+                        name,
                         variant,
                         seed,
                         k0,
-                        scored["all"][f"ndcg@{k0}"],
-                        scored["cold"][f"ndcg@{k0}"],
+                        scored_one["all"][f"ndcg@{k0}"],
+                        scored_one["cold"][f"ndcg@{k0}"],
                         fit_s,
-                        time.perf_counter() - t0,
                     )
-                results.setdefault(model_name, {})[variant] = {
+                log.info(
+                    "recommend: %s / seed %d: %d models scored in one pass, %.1fs",
+                    variant,
+                    seed,
+                    len(models),
+                    pass_s,
+                )
+            for name in model_grids:
+                results.setdefault(name, {})[variant] = {
                     seg: {
                         metric: {"seeds": values, **summarise(values)}
                         for metric, values in metrics.items()
                     }
-                    for seg, metrics in per_seed.items()
+                    for seg, metrics in per_seed[name].items()
                 }
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         for df in cached.values():
             df.unpersist()
     return chosen, tuning, results
+
+
+def _best(ndcgs: list[float]) -> int:
+    """The first candidate with the largest validation NDCG (the first when none is finite)."""
+    best = 0
+    for n, value in enumerate(ndcgs):
+        if value > ndcgs[best]:
+            best = n
+    return best
 
 
 def run(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> RecommendReport:

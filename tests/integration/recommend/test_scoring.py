@@ -24,13 +24,13 @@ from synth.recommend import scoring
 from synth.recommend.data import RecData
 from synth.recommend.metrics import METRICS, SEGMENTS, hits, top_k, user_metrics
 from synth.recommend.models import Als, Ease, FitContext, ItemKnn, Popularity, Recommender
-from synth.recommend.scoring import Split, score, user_blocks
+from synth.recommend.scoring import Split, score, score_many, user_blocks
 from synth.recommend.sequence import SasRec
 from synth.recommend.stage import _fit_and_score, _split, tail_items
 
 pytestmark = pytest.mark.spark
 
-N_USERS, N_ITEMS, KS = 700, 900, (5, 10)  # more than 10 chunks of TOP_K_CHUNK items
+N_USERS, N_ITEMS, KS = 700, 2_700, (5, 10)  # more than 4 x 10 groups of LANES items: pre-selected
 
 
 def _reference_top(scores: np.ndarray, k: int, tiebreak: np.ndarray) -> np.ndarray:
@@ -187,6 +187,37 @@ def test_spark_scoring_of_a_sequence_model_reads_the_event_order(spark, case, mo
     # blocks without the order are refused, not scored by strength
     with pytest.raises(ValueError, match="event order"):
         score(spark, model, user_blocks(spark, split, train, 2), split, KS, tiebreak)
+
+
+def test_one_pass_scores_every_model_as_it_scores_alone(spark, case, monkeypatch):
+    train, split, tiebreak = case
+    order = train.copy()
+    order.data = np.random.default_rng(5).uniform(1e15, 2e15, len(order.data))
+    net = SasRecModel(TrainConfig(seed=3), n_items=N_ITEMS, max_len=8, hidden=16)
+    models = [
+        *_models(train).values(),
+        SasRec.from_model(net.setup(empty_encoder())),  # type: ignore[arg-type]
+    ]
+    monkeypatch.setattr(scoring, "MAX_BLOCK_USERS", 64)
+    monkeypatch.setattr(scoring, "BLOCK_CELLS", 64 * N_ITEMS)
+    blocks = user_blocks(spark, split, train, 2, order).persist()
+    try:
+        # Run: strength-scored and order-scored models in one pass, then each alone
+        together = score_many(spark, models, blocks, split, KS, tiebreak)
+        alone = [score(spark, m, blocks, split, KS, tiebreak) for m in models]
+    finally:
+        blocks.unpersist()
+    # Assert: the same figures, model by model (NaN where a segment has no users)
+    assert len(together) == len(models)
+    for got, want in zip(together, alone, strict=True):
+        assert got.keys() == want.keys()
+        for seg in want:
+            assert got[seg].keys() == want[seg].keys()
+            for metric, value in want[seg].items():
+                assert got[seg][metric] == value or (
+                    math.isnan(value) and math.isnan(got[seg][metric])
+                )
+    assert len({round(t["all"]["ndcg@10"], 12) for t in together}) > 3  # models differ
 
 
 def test_sparse_top_k_equals_dense_top_k(case):

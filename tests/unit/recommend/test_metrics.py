@@ -12,6 +12,7 @@ from synth.recommend.metrics import (
     hits,
     paired_test,
     summarise,
+    tie_rank,
     top_k,
     top_k_sparse,
     user_metrics,
@@ -27,19 +28,39 @@ def test_top_k_orders_by_score_then_tiebreak():
     assert top.tolist() == [[1, 3, 2], [3, 2, 1]]
 
 
-def test_top_k_equals_a_full_sort_on_a_large_catalog():
-    rng = np.random.default_rng(0)
-    # many exact ties (rounded scores), an all-zero row and a constant row
-    scores = np.round(rng.normal(size=(40, 1_000)), 1)
+def _full_sort(scores: np.ndarray, k: int, pop: np.ndarray) -> np.ndarray:
+    rank = np.argsort(np.argsort(-pop, kind="stable"), kind="stable")
+    return np.array([np.lexsort((rank, -row))[:k] for row in scores])
+
+
+@pytest.mark.parametrize("n_items", [1_000, 3_001, 6_400])
+def test_top_k_equals_a_full_sort_on_a_large_catalog(n_items):
+    rng = np.random.default_rng(n_items)
+    # many exact ties (rounded scores), an all-zero row, a constant row, a row whose best
+    # items sit past the last whole group of LANES items, and negative scores
+    scores = np.round(rng.normal(size=(40, n_items)), 1)
     scores[3] = 0.0
     scores[4] = 2.5
-    pop = rng.uniform(size=1_000)
-    rank = np.argsort(np.argsort(-pop, kind="stable"), kind="stable")
-    # Run
+    scores[5, -3:] = 9.0
+    scores[6] -= 100.0
+    pop = rng.uniform(size=n_items)
+    # Run: 1,000 items rank every row whole; the larger catalogs pre-select groups
     top = top_k(scores, 10, pop)
     # Assert: by score, then by tie-break rank
-    want = np.array([np.lexsort((rank, -row))[:10] for row in scores])
-    assert np.array_equal(top, want)
+    assert np.array_equal(top, _full_sort(scores, 10, pop))
+
+
+def test_top_k_takes_a_precomputed_tie_rank_and_any_cut_off():
+    rng = np.random.default_rng(7)
+    scores = rng.normal(size=(30, 2_700)) * 1e4  # large magnitudes: the tie term scales
+    scores[:, :5] = scores[:, 5:10]  # exact ties across groups
+    pop = rng.uniform(size=2_700)
+    rank = tie_rank(pop)
+    for k in (1, 7, 20):
+        # Run
+        top = top_k(scores, k, pop, rank)
+        # Assert
+        assert np.array_equal(top, _full_sort(scores, k, pop))
 
 
 def test_sparse_top_k_fills_from_the_tiebreak_and_keeps_stored_scores():
