@@ -196,10 +196,12 @@ class RecommendConfig(StrictModel):
         max_eval_users: Evaluated users (a seeded sample of the real users with held-out
             events when there are more).
         alpha: Significance level of the paired test between real and fused.
-        fit_threads: Models fitted at once on the driver (a model's grid, then its other
-            seeds; MLlib fits run as concurrent Spark jobs) while the fitted ones are scored.
-            The results do not depend on it. On 2 local cores 2 threads gave no gain (the
-            fits and the scoring share the same cores); a cluster's driver may gain.
+        fit_threads: Models fitted at once on the driver (a variant's grids, then the other
+            seeds' models, seed by seed; MLlib fits run as concurrent Spark jobs) while the
+            fitted ones are scored.
+            The results do not depend on it. On 2 local cores 2 threads gave no gain with
+            the earlier model-by-model scoring (the fits and the scoring share the same
+            cores); a cluster's driver may gain.
         models: The recommenders.
     """
 
