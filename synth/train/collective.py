@@ -50,6 +50,9 @@ class Collective(ABC):
     def mean(self, values: dict[str, float]) -> dict[str, float]:
         """Each value averaged over the ranks (same keys on every rank)."""
 
+    def finish(self) -> None:  # noqa: B027 - optional hook
+        """Wait until every rank is done with its collectives (after a run that did not fail)."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the group (when the backend needs it)."""
 
@@ -175,6 +178,16 @@ class TorchDistributedCollective(Collective):
         tensor = torch.tensor([values[k] for k in keys], dtype=torch.float64)
         self.dist.all_reduce(tensor)
         return {k: float(v) / self.size for k, v in zip(keys, tensor.tolist(), strict=True)}
+
+    def finish(self) -> None:
+        """A barrier: no rank tears the group down while another is still using it.
+
+        Without it a rank that left the last all-reduce first could destroy the group under a
+        slower one, which then aborted at exit (``terminate called without an active
+        exception``, SIGABRT) and left the launcher's other agent in ``torchrun``'s 300 s exit
+        barrier before Spark retried the whole barrier stage.
+        """
+        self.dist.barrier()
 
     def close(self) -> None:  # noqa: D102
         self.dist.destroy_process_group()

@@ -235,6 +235,7 @@ def train_worker(job: TrainJob) -> dict[str, Any] | None:
                         best_epoch(model.history),
                     )
                 break
+        collective.finish()  # not after a failure: a rank that raised must not wait for others
     finally:
         collective.close()
     if rank != 0:
