@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"horovod {VERSION}+{local} is installed")
     else:
         subprocess.run([args.uv, "pip", "install", "--python", args.python, "--no-deps",
-                        "--reinstall", str(wheel)], check=True)  # fmt: skip
+                        "--reinstall", "--compile-bytecode", str(wheel)], check=True)  # fmt: skip
     if not args.no_check:
         horovodrun = Path(args.python).parent / "horovodrun"
         subprocess.run([str(horovodrun), "--check-build"], check=True)

@@ -13,7 +13,8 @@
   fill value and counted in the cache's metadata (``replaced_cells``): nothing is dropped
   silently.
 * :func:`read_shard`: Petastorm's batch reader over the cache, sharded by rank (row groups),
-  row-group order shuffled with a seed per epoch; returns the shard as one float32 matrix.
+  in file order; returns the shard as one float32 matrix. A training process reads it once and
+  keeps it for every epoch (the models draw their own row order each epoch).
 """
 
 from __future__ import annotations
@@ -312,10 +313,10 @@ class PetastormFileSystem(pafs_legacy.DaskFileSystem):  # type: ignore[misc]
             yield from self.walk(posixpath.join(str(path), folder))
 
 
-def read_shard(url: str, width: int, *, rank: int, size: int, seed: int) -> np.ndarray:
-    """Rank ``rank`` of ``size``'s shard of the cache, row groups in a seeded order.
+def read_shard(url: str, width: int, *, rank: int, size: int) -> np.ndarray:
+    """Rank ``rank`` of ``size``'s shard of the cache, its row groups in file order.
 
-    Returns a ``(rows, width)`` float32 matrix (the shard of one epoch).
+    Returns a ``(rows, width)`` float32 matrix.
     """
     petastorm_log = logging.getLogger("petastorm")
     level = petastorm_log.level
@@ -327,7 +328,7 @@ def read_shard(url: str, width: int, *, rank: int, size: int, seed: int) -> np.n
         warnings.simplefilter("ignore", FutureWarning)
         petastorm_log.setLevel(logging.ERROR)
         try:
-            chunks = _read_batches(url, rank=rank, size=size, seed=seed)
+            chunks = _read_batches(url, rank=rank, size=size)
         finally:
             petastorm_log.setLevel(level)
     if not chunks:
@@ -335,7 +336,7 @@ def read_shard(url: str, width: int, *, rank: int, size: int, seed: int) -> np.n
     return np.concatenate(chunks)
 
 
-def _read_batches(url: str, *, rank: int, size: int, seed: int) -> list[np.ndarray]:
+def _read_batches(url: str, *, rank: int, size: int) -> list[np.ndarray]:
     from petastorm import make_batch_reader
 
     chunks: list[np.ndarray] = []
@@ -346,10 +347,9 @@ def _read_batches(url: str, *, rank: int, size: int, seed: int) -> list[np.ndarr
         schema_fields=[VECTOR],
         cur_shard=rank if size > 1 else None,
         shard_count=size if size > 1 else None,
-        shuffle_row_groups=True,
-        seed=seed,
+        shuffle_row_groups=False,
         num_epochs=1,
-        # synchronous reading, in the seeded order: reproducible, and free of the thread pool's
+        # synchronous reading, in file order: reproducible, and free of the thread pool's
         # end-of-epoch race (measured here: with two processes reading at once, a threaded
         # reader sometimes ended an epoch with no rows)
         reader_pool_type="dummy",

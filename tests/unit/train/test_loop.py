@@ -18,6 +18,7 @@ from synth.train.loop import (
     best_epoch,
     checkpoint_path,
     epoch_generator,
+    kept_rows,
     latest_epoch,
     restore,
     should_stop,
@@ -121,3 +122,13 @@ def test_the_best_epoch_and_the_stop_come_from_the_history():
     assert not should_stop(history, patience=4)
     assert should_stop(history, patience=3)  # epochs 4, 5, 6 scored, none below 2.0
     assert not should_stop(history, patience=0)  # 0: never stop early
+
+
+def test_a_longer_shard_keeps_a_seeded_draw_of_rows_per_epoch():
+    kept = kept_rows(1000, 900, seed=3, rank=1, epoch=2)
+    assert kept.tolist() == kept_rows(1000, 900, seed=3, rank=1, epoch=2).tolist()
+    assert len(kept) == 900 and len(set(kept.tolist())) == 900
+    assert kept.tolist() == sorted(kept.tolist()) and 0 <= int(kept.min()) < int(kept.max()) < 1000
+    # another epoch or rank leaves other rows out
+    assert kept.tolist() != kept_rows(1000, 900, seed=3, rank=1, epoch=3).tolist()
+    assert kept.tolist() != kept_rows(1000, 900, seed=3, rank=0, epoch=2).tolist()
