@@ -7,9 +7,8 @@ shard's length (so every rank takes the same number of optimizer steps: a collec
 rank alone would hang the others; the rows a longer shard leaves out are drawn anew each epoch),
 and the model's own ``train_epoch`` (the single-process code of ``synth.models``, unchanged,
 which draws its own row order) runs on it with a torch generator seeded by ``(seed, rank,
-epoch)``. Losses are
-averaged over the ranks; rank 0 writes a checkpoint (weights, optimizer state, history) after
-every epoch, atomically, and keeps the last two.
+epoch)``. Losses are averaged over the ranks; rank 0 writes a checkpoint (weights, optimizer
+state, history) after every epoch, atomically, and keeps the last two.
 
 Because the per-epoch randomness depends only on ``(seed, rank, epoch)``, a run killed after
 epoch k and resumed from its checkpoint continues exactly as the uninterrupted run would have.
@@ -38,6 +37,7 @@ from synth.io import files
 from synth.models import gan, sasrec, sequence, vae  # noqa: F401  (registers the model classes)
 from synth.models.base import MODEL_FILE, EpochLog, TrainableModel
 from synth.models.encoding import TableEncoder
+from synth.seeding import derive_seed
 from synth.train.collective import COLLECTIVES, Collective
 from synth.train.data import read_shard
 
@@ -84,7 +84,7 @@ def epoch_generator(seed: int, rank: int, epoch: int) -> torch.Generator:
 
 def kept_rows(length: int, rows: int, seed: int, rank: int, epoch: int) -> torch.Tensor:
     """The ``rows`` of a ``length``-row shard an epoch trains on (a seeded draw, in shard order)."""
-    rng = torch.Generator().manual_seed(((seed * 1_000_003) + rank) * 1_000_033 + epoch)
+    rng = torch.Generator().manual_seed(derive_seed(seed, "train", "kept_rows", rank, epoch))
     return torch.randperm(length, generator=rng)[:rows].sort().values
 
 
