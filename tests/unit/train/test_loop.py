@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import torch
 
@@ -14,7 +16,9 @@ from synth.models.base import EpochLog
 from synth.models.encoding import ColumnSpec, TableEncoder
 from synth.models.gan import GAN
 from synth.models.vae import VAE
+from synth.train.data import VECTOR
 from synth.train.loop import (
+    TrainJob,
     best_epoch,
     checkpoint_path,
     epoch_generator,
@@ -22,6 +26,7 @@ from synth.train.loop import (
     latest_epoch,
     restore,
     should_stop,
+    train_worker,
     write_checkpoint,
 )
 
@@ -132,3 +137,44 @@ def test_a_longer_shard_keeps_a_seeded_draw_of_rows_per_epoch():
     # another epoch or rank leaves other rows out
     assert kept.tolist() != kept_rows(1000, 900, seed=3, rank=1, epoch=3).tolist()
     assert kept.tolist() != kept_rows(1000, 900, seed=3, rank=0, epoch=2).tolist()
+
+
+class TestShardChecks:
+    """The shard is read once, before the first epoch, and checked against the cache's rows."""
+
+    def _job(self, tmp_path: Path, cached: int, rows: int) -> TrainJob:
+        table, specs = _table(50)
+        encoder = TableEncoder(specs).fit(table)
+        cache = tmp_path / "cache"
+        cache.mkdir()
+        vectors = encoder.transform(table.head(cached)).tolist()
+        pq.write_table(
+            pa.table({VECTOR: pa.array(vectors, pa.list_(pa.float32()))}), cache / "p.parquet"
+        )
+        train = TrainConfig(epochs=2, batch_size=10, seed=0, patience=0, validation_fraction=0.0)
+        return TrainJob(
+            model="vae",
+            params={},
+            train=train.model_dump(mode="json"),
+            encoder_json=encoder.to_json(),
+            cache_url=str(cache),
+            width=encoder.width,
+            rows=rows,
+            checkpoint_dir=str(tmp_path / "checkpoints"),
+            backend="local",
+            resume=False,
+        )
+
+    def test_a_shard_short_of_the_cached_rows_is_refused(self, tmp_path):
+        with pytest.raises(
+            RuntimeError, match=r"hold 40 rows, the cache has 50: a reader lost rows"
+        ):
+            train_worker(self._job(tmp_path, cached=40, rows=50))
+
+    def test_a_shard_of_one_row_is_refused_with_the_fix(self, tmp_path):
+        with pytest.raises(RuntimeError, match=r"has 1 rows .*train\.cache_rows_per_file"):
+            train_worker(self._job(tmp_path, cached=1, rows=1))
+
+    def test_a_complete_shard_trains_every_epoch(self, tmp_path):
+        result = train_worker(self._job(tmp_path, cached=50, rows=50))
+        assert result is not None and result["epochs"] == 2 and result["rows_per_epoch"] == 50
