@@ -53,6 +53,16 @@ DELTA_SESSION_CONF: dict[str, str] = {
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
 }
 
+# Defaults every built session gets unless its profile or overrides set the key.
+# - arrow.localRelationThreshold: Spark keeps a pandas frame passed to createDataFrame below
+#   this many Arrow bytes (48 MB by default) as a LocalRelation, whose rows every optimizer rule
+#   walks again each time the plan is analysed: an MLlib ALS fit on the recommender's 600k
+#   (user, item, strength) rows spent about half its time planning. Above 1 MB frames become
+#   an RDD of Arrow batches instead (bench/session_conf.py measures both).
+SESSION_DEFAULTS: dict[str, str] = {
+    "spark.sql.execution.arrow.localRelationThreshold": "1MB",
+}
+
 
 def conf_dir() -> Path:
     """Return the folder holding the profiles.
@@ -171,7 +181,7 @@ def session_conf(
     conf.update(overrides or {})
     if conf.get("synth.session.reuse_active", "false").lower() == "true":
         return conf
-    for key, value in DELTA_SESSION_CONF.items():
+    for key, value in {**DELTA_SESSION_CONF, **SESSION_DEFAULTS}.items():
         conf.setdefault(key, value)
     # synth's tables are path-based: the catalog's warehouse is unused, but Spark creates it at
     # start-up, by default as ./spark-warehouse wherever the job happens to run

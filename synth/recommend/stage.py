@@ -306,7 +306,14 @@ def _fit_and_score(
                 name: _fits(pool, context, [(MODELS[name], train0, p, first_seed) for p in grid])
                 for name, grid in model_grids.items()
             }
+            t0 = time.perf_counter()
             fitted = {name: [f.result() for f in got] for name, got in candidates.items()}
+            log.info(
+                "recommend: %s: %d tuning candidates fitted in %.1fs",
+                variant,
+                sum(len(got) for got in fitted.values()),
+                time.perf_counter() - t0,
+            )
             tuned = [name for name, grid in model_grids.items() if len(grid) > 1]
             t0 = time.perf_counter()
             scored = measured(
@@ -317,6 +324,7 @@ def _fit_and_score(
                 (k0,),
             )
             pass_s = round(time.perf_counter() - t0, 2)
+            log.info("recommend: %s: validation pass %.1fs", variant, pass_s)
             best: dict[str, int] = {}
             for name, grid in model_grids.items():
                 ndcgs = (
@@ -408,6 +416,13 @@ def run(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> RecommendR
     ref = resolve_model(spark, lakehouse, cfg)
     run = resolve_run_id(cfg, ref)
     data = load(spark, lakehouse, cfg, run, ref.model_id)
+    log.info(
+        "recommend: data read in %.1fs: %d users, %d items, %d real train pairs",
+        time.perf_counter() - began,
+        data.n_users,
+        data.n_items,
+        len(data.real),
+    )
     if data.test.empty or data.validation.empty:
         raise InputError(
             "the silver table has no validation or test events: the temporal split needs users "
@@ -440,9 +455,11 @@ def run(spark: SparkSession, lakehouse: Lakehouse, cfg: JobConfig) -> RecommendR
                     **test_,
                     "significant": _significant(test_["p_value"], rc.alpha),
                 }
+    t0 = time.perf_counter()
     interest = _interest(
         spark, lakehouse, run, data, test, cfg.features.profiles.top_k_categories, ref.table
     )
+    log.info("recommend: interest tags scored in %.1fs", time.perf_counter() - t0)
     path = lakehouse.run_file(run, "recommend.json")
     report = RecommendReport(
         run_id=run,

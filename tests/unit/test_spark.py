@@ -12,6 +12,7 @@ from synth.jars import DELTA_ARTIFACTS, S3A_ARTIFACTS, jars_dir
 from synth.spark import (
     DELTA_SESSION_CONF,
     PROFILES,
+    SESSION_DEFAULTS,
     build_session,
     conf_dir,
     read_profile,
@@ -168,6 +169,13 @@ class TestSessionConf:
         assert jars[1:] == [
             str(jars_dir() / a.file_name) for a in (*DELTA_ARTIFACTS, *S3A_ARTIFACTS)
         ]
+
+    def test_session_conf_adds_the_session_defaults_unless_set(self, no_synth_env: None) -> None:
+        key = "spark.sql.execution.arrow.localRelationThreshold"
+
+        assert SESSION_DEFAULTS[key] == "1MB"
+        assert session_conf("local")[key] == "1MB"
+        assert session_conf("local", overrides={key: "48MB"})[key] == "48MB"
 
     def test_session_conf_databricks_adds_nothing(self, empty_jars_dir: Path) -> None:
         # No Delta conf and no jar lookup: the cluster provides both (the jar dir here is empty).
