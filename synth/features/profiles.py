@@ -127,6 +127,27 @@ def _top_k(key: Column, count: Column, k: int) -> Column:
     return F.transform(F.slice(ranked, 1, k), lambda s: s["k"])
 
 
+def top_categories(events: DataFrame, k: int) -> DataFrame:
+    """``(user_id, top_categories)``: each user's ``k`` most frequent categories.
+
+    By event rows, ties by category id: the :func:`user_profiles` column alone, for callers
+    that need only the interest tags (it skips the profile's other aggregations and joins).
+    """
+    return _top_categories(
+        events.groupBy(USER_ID, CATEGORY_ID).agg(F.count(F.lit(1)).alias("_n")), k
+    )
+
+
+def _top_categories(by_category: DataFrame, k: int) -> DataFrame:
+    """:func:`top_categories` from per-(user, category[, ...]) row counts ``_n``."""
+    return (
+        by_category.groupBy(USER_ID, CATEGORY_ID)
+        .agg(F.sum("_n").alias("_n"))
+        .groupBy(USER_ID)
+        .agg(_top_k(F.col(CATEGORY_ID), F.col("_n"), k).alias("top_categories"))
+    )
+
+
 def user_profiles(
     train: DataFrame, cfg: ProfileConfig, *, reference_s: float | None = None
 ) -> DataFrame:
@@ -170,12 +191,7 @@ def user_profiles(
     shares = by_l1.groupBy(USER_ID).agg(
         F.map_from_entries(F.array_sort(F.collect_list(F.struct("_l1", "_n")))).alias("_l1_n")
     )
-    top_categories = (
-        by_category.groupBy(USER_ID, CATEGORY_ID)
-        .agg(F.sum("_n").alias("_n"))
-        .groupBy(USER_ID)
-        .agg(_top_k(F.col(CATEGORY_ID), F.col("_n"), cfg.top_k_categories).alias("top_categories"))
-    )
+    top_cats = _top_categories(by_category, cfg.top_k_categories)
     top_brands = (
         events.where(F.col(BRAND) != F.lit(UNKNOWN_BRAND))
         .groupBy(USER_ID, BRAND)
@@ -185,7 +201,7 @@ def user_profiles(
     )
     joined = (
         base.join(shares, USER_ID, "left")
-        .join(top_categories, USER_ID, "left")
+        .join(top_cats, USER_ID, "left")
         .join(top_brands, USER_ID, "left")
     )
     n, rows = F.col("n_events"), F.col("_rows")

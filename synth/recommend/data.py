@@ -31,7 +31,7 @@ from synth.config.features import InteractionConfig
 from synth.config.job import JobConfig
 from synth.config.recommend import Variant
 from synth.errors import InputError, InvalidDataError
-from synth.features.profiles import strength, user_profiles
+from synth.features.profiles import strength, top_categories, user_profiles
 from synth.generate.stage import BehaviourInputs
 from synth.io.delta import Lakehouse, read_table, table_exists
 from synth.schema import (
@@ -311,7 +311,7 @@ def load(
             synthetic_events = synthetic_events.select(*drawn.columns).unionByName(drawn)
             enriched = cold_events.unionByName(drawn.select(*cold_events.columns))
             cold_tags["fused"] = _tags(
-                user_profiles(enriched, cfg.features.profiles, reference_s=reference_s)
+                top_categories(enriched, cfg.features.profiles.top_k_categories)
             )
         synthetic = pair_strengths(
             synthetic_events, interactions, reference_s, (ORIGIN,)

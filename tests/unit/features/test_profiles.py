@@ -11,7 +11,13 @@ import pandas as pd
 import pytest
 
 from synth.config.features import InteractionConfig, ProfileConfig
-from synth.features.profiles import interactions, item_profiles, train_split, user_profiles
+from synth.features.profiles import (
+    interactions,
+    item_profiles,
+    top_categories,
+    train_split,
+    user_profiles,
+)
 from synth.schema import (
     INTERACTIONS_SCHEMA,
     ITEM_PROFILE_SCHEMA,
@@ -254,6 +260,21 @@ class TestUserProfiles:
         # Assert
         assert schema_mismatches(out.schema, USER_PROFILE_SCHEMA) == []
         _assert_frames_match(got, reference_users(events, cfg))
+
+    def test_top_categories_alone_equal_the_profile_column(self, silver, events):
+        # Setup
+        cfg = ProfileConfig(top_k_categories=2)
+        train = train_split(silver)
+        # Run
+        alone = {r.user_id: list(r.top_categories) for r in top_categories(train, 2).collect()}
+        profiled = {
+            r.user_id: list(r.top_categories)
+            for r in user_profiles(train, cfg).select("user_id", "top_categories").collect()
+        }
+        # Assert: the same users and tags, and those of the pandas reference
+        assert alone == profiled
+        reference = reference_users(events, cfg)["top_categories"]
+        assert alone == {int(u): list(t) for u, t in reference.items()}
 
     def test_users_without_train_events_have_no_row(self, silver):
         ids = {r.user_id for r in user_profiles(train_split(silver), ProfileConfig()).collect()}
