@@ -56,7 +56,7 @@ DELTA_SESSION_CONF: dict[str, str] = {
 # Defaults every built session gets unless its profile or overrides set the key.
 # - arrow.localRelationThreshold: Spark keeps a pandas frame passed to createDataFrame below
 #   this many Arrow bytes (48 MB by default) as a LocalRelation, whose rows every optimizer rule
-#   walks again each time the plan is analysed: an MLlib ALS fit on the recommender's 600k
+#   walks again each time the plan is analysed: an MLlib ALS fit on the recommender's 476k
 #   (user, item, strength) rows spent over a third of its time planning. Above 1 MB frames become
 #   an RDD of Arrow batches instead (bench/session_conf.py measures both).
 SESSION_DEFAULTS: dict[str, str] = {
