@@ -21,6 +21,7 @@ BENCHMARKS = (
     "models_cuda",
     "pipeline_scale",
     "recommend",
+    "session_conf",
     "simulate_scale",
     "synthesis",
     "training",
