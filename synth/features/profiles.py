@@ -138,13 +138,10 @@ def top_categories(events: DataFrame, k: int) -> DataFrame:
     )
 
 
-def _top_categories(by_category: DataFrame, k: int) -> DataFrame:
-    """:func:`top_categories` from per-(user, category[, ...]) row counts ``_n``."""
-    return (
-        by_category.groupBy(USER_ID, CATEGORY_ID)
-        .agg(F.sum("_n").alias("_n"))
-        .groupBy(USER_ID)
-        .agg(_top_k(F.col(CATEGORY_ID), F.col("_n"), k).alias("top_categories"))
+def _top_categories(per_category: DataFrame, k: int) -> DataFrame:
+    """:func:`top_categories` from one row count ``_n`` per (user, category)."""
+    return per_category.groupBy(USER_ID).agg(
+        _top_k(F.col(CATEGORY_ID), F.col("_n"), k).alias("top_categories")
     )
 
 
@@ -191,7 +188,10 @@ def user_profiles(
     shares = by_l1.groupBy(USER_ID).agg(
         F.map_from_entries(F.array_sort(F.collect_list(F.struct("_l1", "_n")))).alias("_l1_n")
     )
-    top_cats = _top_categories(by_category, cfg.top_k_categories)
+    top_cats = _top_categories(
+        by_category.groupBy(USER_ID, CATEGORY_ID).agg(F.sum("_n").alias("_n")),
+        cfg.top_k_categories,
+    )
     top_brands = (
         events.where(F.col(BRAND) != F.lit(UNKNOWN_BRAND))
         .groupBy(USER_ID, BRAND)
