@@ -1,4 +1,6 @@
-"""An s3a:// lakehouse end to end, on moto's S3-compatible server (tests/s3.py).
+"""An s3a:// lakehouse end to end, on moto's S3-compatible server (tests/s3.py). This is also the
+suite's test of the whole job through `synth run`: its progress, accounting and report, and a
+re-run that adds nothing.
 
 Spark writes the tables through Hadoop's s3a connector (the jars bin/bootstrap caches); the
 file layer writes everything else through pyarrow. The job runs as a user runs it (`synth run`
@@ -24,6 +26,8 @@ from synth.io.delta import (
 )
 from synth.io.files import StorageError
 from synth.io.lock import SINGLE_DRIVER_NOTE, LakehouseInUse, RunLock
+from synth.report.html import stray_numbers
+from synth.stages import STAGES
 from synth.train.loop import STOP_AFTER_ENV
 from tests.factories import SMALL_PIPELINE_JOB
 from tests.s3 import S3Server, free_port
@@ -108,6 +112,51 @@ def test_the_default_job_runs_on_an_s3a_lakehouse_and_resumes_after_a_kill_in_tr
     trained = json.loads(files.read_text(f"{root}/{artifact}"))
     assert trained["resumed_after"] == 1
     assert "report" in summary["stages"]
+    # the run as `synth run` reports it: progress per stage, balanced accounting, the verdict
+    train = STAGES.index("train")
+    assert all(f"[{stage}] done" in killed.stdout for stage in STAGES[:train]), killed.stdout
+    assert all(f"[{stage}] done" in resumed.stdout for stage in STAGES[train:]), resumed.stdout
+    assert "[balanced]" in killed.stdout
+    accounting = json.loads(files.read_text(f"{root}/_reports/clean_accounting.json"))
+    assert accounting["balanced"] and 4000 < accounting["bronze_rows"] < 6500
+    assert accounting["silver_rows"] < accounting["bronze_rows"]  # default dirt is removed
+    # one report per run id, every number on it from its metrics.json
+    written = summary["stages"]["report"]
+    assert f"report:    {written['report_html']}" in resumed.stdout
+    metrics = json.loads(files.read_text(written["metrics_json"]))
+    page = files.read_text(written["report_html"])
+    assert page.startswith("<!DOCTYPE html>") and stray_numbers(page, metrics) == []
+    results = metrics["recommend"]["results"]
+    assert sorted(results) == ["als", "ease", "item_knn", "popularity"]
+    # three epochs train a weak model: the filters may reject every synthetic user, and then the
+    # synthetic-only variant is left out with a note
+    variants = {"fused", "real"} | (
+        set()
+        if any("no synthetic-only variant" in n for n in metrics["recommend"]["notes"])
+        else {"synthetic"}
+    )
+    assert all(set(v) == variants for v in results.values()), results
+    ndcg = results["item_knn"]["real"]["all"]["ndcg@10"]
+    assert len(ndcg["seeds"]) == 2 and 0 < ndcg["mean"] <= 1
+    assert metrics["recommend"]["data"]["test_cold_users"] > 0
+    assert {"privacy.mia_auc", "privacy.closer_to_training_share"} <= set(metrics["targets"])
+    privacy = metrics["evaluate"]["privacy"]
+    shares = {k: v for k, v in privacy.items() if "share" in k or k.endswith("auc")}
+    assert shares and all(0 <= v <= 1 for v in shares.values()), privacy
+    # Run: the same job again through ingest, the stages that append (the simulator's landing
+    # files, bronze); the later stages replace their outputs, each tested so in tests/integration
+    bronze_log = sorted(o for o in objects if o.startswith("bronze/") and "/_delta_log/" in o)
+    again = _synth(work, *args, "--to", "ingest")
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    # Assert: nothing re-simulated or re-ingested, no new bronze version, nothing left behind
+    rerun = json.loads(files.read_text(f"{root}/_reports/run_summary.json"))
+    assert rerun["stages"]["simulate"]["reused"] is True
+    assert rerun["stages"]["ingest"]["rows_added"] == 0
+    objects = _objects(root)
+    assert sorted(o for o in objects if o.startswith("bronze/") and "/_delta_log/" in o) == (
+        bronze_log
+    )
+    assert "_run.lock" not in objects
     assert sorted(p.name for p in work.iterdir()) == []  # nothing written where it ran
 
 
