@@ -142,4 +142,7 @@ def test_the_dag_runs_fails_in_train_and_resumes_there_after_a_clear(airflow):
     reports = sorted((lakehouse / "_reports").glob("*/report.html"))
     assert reports, sorted(p.name for p in (lakehouse / "_reports").iterdir())
     assert (reports[0].parent / "metrics.json").is_file()
-    assert "spark-submit" in resumed.stdout + resumed.stderr
+    output = resumed.stdout + resumed.stderr
+    assert "spark-submit" in output
+    # each stage's driver imported synth from the wheel the DAG shipped, not from the checkout
+    assert f"synth 0.1.0 from {airflow['SYNTH_WHEEL']}/synth" in output, output[-3000:]

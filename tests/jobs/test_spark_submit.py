@@ -49,6 +49,9 @@ def test_wheel_holds_the_package_only(wheel: Path) -> None:
     assert {n.split("/")[0] for n in names} == {"synth", f"{wheel.name.split('-py3')[0]}.dist-info"}
 
 
+# Out of the default suite: every stage job runs under spark-submit with the shipped wheel in
+# tests/infra/test_airflow_run.py, and the pipeline job in tests/jobs/test_standalone_cluster.py.
+@pytest.mark.slow
 def test_stage_job_runs_under_spark_submit(wheel: Path, tmp_path: Path) -> None:
     config = small_config(tmp_path)
     result = spark_submit(
