@@ -68,6 +68,11 @@ def _objects(root: str) -> list[str]:
     return sorted(i.path[len(path) + 1 :] for i in infos if i.type == pafs.FileType.File)
 
 
+def _bronze_log(objects: list[str]) -> list[str]:
+    """The bronze tables' Delta log files among a bucket listing."""
+    return [o for o in objects if o.startswith("bronze/") and "/_delta_log/" in o]
+
+
 @pytest.mark.timeout(1800)
 def test_the_default_job_runs_on_an_s3a_lakehouse_and_resumes_after_a_kill_in_train(
     s3_server: S3Server, s3_bucket: str, tmp_path: Path
@@ -145,7 +150,7 @@ def test_the_default_job_runs_on_an_s3a_lakehouse_and_resumes_after_a_kill_in_tr
     assert shares and all(0 <= v <= 1 for v in shares.values()), privacy
     # Run: the same job again through ingest, the stages that append (the simulator's landing
     # files, bronze); the later stages replace their outputs, each tested so in tests/integration
-    bronze_log = sorted(o for o in objects if o.startswith("bronze/") and "/_delta_log/" in o)
+    bronze_log = _bronze_log(objects)
     again = _synth(work, *args, "--to", "ingest")
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     # Assert: nothing re-simulated or re-ingested, no new bronze version, nothing left behind
@@ -153,9 +158,7 @@ def test_the_default_job_runs_on_an_s3a_lakehouse_and_resumes_after_a_kill_in_tr
     assert rerun["stages"]["simulate"]["reused"] is True
     assert rerun["stages"]["ingest"]["rows_added"] == 0
     objects = _objects(root)
-    assert sorted(o for o in objects if o.startswith("bronze/") and "/_delta_log/" in o) == (
-        bronze_log
-    )
+    assert _bronze_log(objects) == bronze_log
     assert "_run.lock" not in objects
     assert sorted(p.name for p in work.iterdir()) == []  # nothing written where it ran
 
