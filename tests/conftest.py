@@ -21,6 +21,22 @@ def shared_data(*parts: str) -> Path:
     return path
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Give every Spark driver JVM the tests start the tests' options (tests/jvm.py).
+
+    That is the session below, and each spark-submit, `synth run` or notebook subprocess:
+    spark-submit reads SPARK_SUBMIT_OPTS. Only when a selected test needs Spark (marker
+    ``spark``): the class archive is built on first use.
+    """
+    if not any(item.get_closest_marker("spark") for item in session.items):
+        return
+    from tests.jvm import TEST_JVM_OPTIONS, archive_options
+
+    given = os.environ.get("SPARK_SUBMIT_OPTS", "")
+    options = [*TEST_JVM_OPTIONS, *archive_options(), given]
+    os.environ["SPARK_SUBMIT_OPTS"] = " ".join(options).strip()
+
+
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     from synth.spark import build_session

@@ -48,8 +48,11 @@ def airflow(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("PYSPARK_GATEWAY", "SPARK_", "SYNTH_", "AIRFLOW"))
-        and k != "PYTHONPATH"
+        if (
+            not k.startswith(("PYSPARK_GATEWAY", "SPARK_", "SYNTH_", "AIRFLOW"))
+            and k != "PYTHONPATH"
+        )
+        or k == "SPARK_SUBMIT_OPTS"  # the tests' JVM options (tests/conftest.py)
     }
     env.update(
         AIRFLOW_HOME=str(folder / "home"),
