@@ -114,47 +114,38 @@ class TestResume:
     def test_killed_after_epoch_1_then_resumed_ends_like_an_uninterrupted_run(
         self, spark, gold, tmp_path
     ):
-        # Setup: the job config the CLI reads
+        # Setup: an uninterrupted run of three epochs (here), its weights kept, its folder removed
         stage = _stage(
             train=TrainConfig(epochs=3, batch_size=100, seed=0, patience=0, validation_fraction=0.0)
         )
-        config = gold.model_copy(update={"train": stage})
-        path = tmp_path / "job.yaml"
-        path.write_text(yaml.safe_dump(config.model_dump(mode="json")))
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-
-        def cli(*extra: str, **more_env: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run(
-                [sys.executable, "-m", "synth", "train", "--config", str(path), *extra],
-                cwd=ROOT,
-                env={**env, **more_env},
-                text=True,
-                capture_output=True,
-                timeout=900,
-                check=False,
-            )
-
-        uninterrupted = cli()
-        assert uninterrupted.returncode == 0, uninterrupted.stderr[-3000:]
         lakehouse = Lakehouse(gold.lakehouse)
-        model_dirs = sorted(Path(lakehouse.root, "_models", "user_profiles").glob("*"))
-        epochs = {d: json.loads((d / "model" / ARTIFACT).read_text())["epochs"] for d in model_dirs}
-        target = next(d for d, n in epochs.items() if n == 3)
-        want = _weights(str(target / "model"))
+        uninterrupted = train(spark, lakehouse, stage)
+        want = _weights(uninterrupted.model_dir)
+        target = Path(uninterrupted.model_dir).parent
         shutil.rmtree(target)
-        # Run: killed right after epoch 1's checkpoint, then resumed
-        killed = cli(**{STOP_AFTER_ENV: "1"})
+        # Run: `synth train` in a process of its own, killed right after epoch 1's checkpoint;
+        # then the stage resumed (here)
+        path = tmp_path / "job.yaml"
+        path.write_text(
+            yaml.safe_dump(gold.model_copy(update={"train": stage}).model_dump(mode="json"))
+        )
+        killed = subprocess.run(
+            [sys.executable, "-m", "synth", "train", "--config", str(path)],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT), STOP_AFTER_ENV: "1"},
+            text=True,
+            capture_output=True,
+            timeout=900,
+            check=False,
+        )
         assert killed.returncode == 137, killed.stderr[-3000:]
         assert (target / "checkpoints" / "LATEST").read_text() == "1"
-        resumed = cli("--resume")
-        assert resumed.returncode == 0, resumed.stderr[-3000:]
-        # Assert: it continued after epoch 1 and ends with the same weights
+        resumed = train(spark, lakehouse, stage.model_copy(update={"resume": True}))
+        # Assert: it continued after epoch 1, in the same folder, and ends with the same weights
+        assert resumed.model_dir == uninterrupted.model_dir
         artifact = json.loads((target / "model" / ARTIFACT).read_text())
-        assert artifact["resumed_after"] == 1 and [e["epoch"] for e in artifact["history"]] == [
-            1,
-            2,
-            3,
-        ]
+        assert artifact["resumed_after"] == 1
+        assert [e["epoch"] for e in artifact["history"]] == [1, 2, 3]
         got = _weights(str(target / "model"))
         for key in want:
             torch.testing.assert_close(got[key], want[key], rtol=0, atol=0)
