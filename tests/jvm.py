@@ -13,12 +13,15 @@ measures what it and :data:`TEST_JVM_OPTIONS` save.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 ARCHIVE_DIR = ROOT / ".cache" / "jvm"
@@ -34,6 +37,10 @@ TEST_JVM_OPTIONS: tuple[str, ...] = (
     "-Dspark.sql.codegen.factoryMode=NO_CODEGEN",
 )
 CODEGEN_OPTIONS: tuple[str, ...] = tuple(o for o in TEST_JVM_OPTIONS if "codegen" in o)
+SPARK_CODEGEN: dict[str, str] = {  # Spark's own defaults for the same keys
+    "spark.sql.codegen.wholeStage": "true",
+    "spark.sql.codegen.factoryMode": "FALLBACK",
+}
 # a JVM that cannot use the archive says so on stdout by default: keep it quiet
 _QUIET = ("-Xlog:cds=off", "-Xlog:cds+dynamic=off")
 
@@ -116,3 +123,16 @@ def archive_options() -> tuple[str, ...]:
         return ()
     option = f"-XX:SharedArchiveFile={path}"
     return (f'"{option}"' if any(c.isspace() for c in option) else option, *_QUIET)
+
+
+@contextlib.contextmanager
+def generated_code(spark: Any) -> Iterator[None]:  # noqa: ANN401 - a SparkSession
+    """Within: ``spark`` generates code as Spark does by default (for a test of that code)."""
+    before = {key: spark.conf.get(key) for key in SPARK_CODEGEN}
+    for key, value in SPARK_CODEGEN.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            spark.conf.set(key, value)

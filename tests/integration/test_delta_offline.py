@@ -107,6 +107,7 @@ def test_delta_offline_write_overwrite_read_time_travel(tmp_path: Path) -> None:
         "PYSPARK_DRIVER_PYTHON": sys.executable,
     }
     env.pop("SPARK_CONF_DIR", None)  # only the profile's conf, not a site spark-defaults.conf
+    env.pop("SPARK_SUBMIT_OPTS", None)  # only the script's JVM options (its own collector)
     inner = f'{shlex.quote(ip)} link set lo up && exec "$0" "$@"'
     command = [*prefix, "sh", "-c", inner, sys.executable, str(script), str(tmp_path)]
 

@@ -8,6 +8,7 @@ from synth.config.simulate import DirtConfig, SimulatorConfig
 from synth.schema import EVENT_COLUMNS, RAW_RECORD
 from synth.simulate import DIRT, plan_simulation, simulate_events, simulate_labeled_events
 from synth.simulate.simulator import user_counts
+from tests.jvm import generated_code
 
 # The JVM leaves methods above 8,000 bytes of bytecode to the interpreter (DontCompileHugeMethods).
 JIT_METHOD_LIMIT = 8_000
@@ -69,10 +70,11 @@ class TestFrame:
         adaptive = spark.conf.get("spark.sql.adaptive.enabled")
         spark.conf.set("spark.sql.adaptive.enabled", "false")  # AQE plans compile lazily
         try:
-            df = simulate_events(spark, cfg)
-            # Run
-            stages = df._jdf.queryExecution().debug().codegenToSeq()
-            sizes = [stages.apply(i)._3().maxMethodCodeSize() for i in range(stages.size())]
+            with generated_code(spark):  # the suite's session interprets (tests/jvm.py)
+                df = simulate_events(spark, cfg)
+                # Run
+                stages = df._jdf.queryExecution().debug().codegenToSeq()
+                sizes = [stages.apply(i)._3().maxMethodCodeSize() for i in range(stages.size())]
         finally:
             spark.conf.set("spark.sql.adaptive.enabled", adaptive)
         # Assert
