@@ -28,7 +28,7 @@ pytestmark = pytest.mark.spark
 
 
 @pytest.fixture(scope="module")
-def job(spark, tmp_path_factory):  # noqa: ANN001, ANN201
+def job(spark, gold_lakehouse, tmp_path_factory):  # noqa: ANN001, ANN201
     """A small simulated lakehouse, a VAE and a sequence model, filtered synthetic profiles."""
     root = tmp_path_factory.mktemp("learned") / "lake"
     cfg = JobConfig.model_validate(
@@ -62,8 +62,8 @@ def job(spark, tmp_path_factory):  # noqa: ANN001, ANN201
             },
         }
     )
-    run(spark, cfg, stages=("simulate", "ingest", "clean", "features", "train"))
-    run(spark, cfg, stages=("synthesize", "filter"))
+    gold_lakehouse(cfg)  # simulate -> features (tests/integration/conftest.py)
+    run(spark, cfg, stages=("train", "synthesize", "filter"))
     return cfg
 
 

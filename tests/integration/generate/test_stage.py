@@ -30,7 +30,7 @@ ROWS, NEW_ROWS = 1_500, 120
 
 
 @pytest.fixture(scope="module")
-def job(spark, tmp_path_factory):  # noqa: ANN001, ANN201
+def job(spark, gold_lakehouse, tmp_path_factory):  # noqa: ANN001, ANN201
     """A small simulated lakehouse with a (barely) trained user-profile VAE."""
     root = tmp_path_factory.mktemp("generate") / "lake"
     cfg = JobConfig.model_validate(
@@ -63,7 +63,8 @@ def job(spark, tmp_path_factory):  # noqa: ANN001, ANN201
             },
         }
     )
-    run(spark, cfg, stages=("simulate", "ingest", "clean", "features", "train"))
+    gold_lakehouse(cfg)  # simulate -> features (tests/integration/conftest.py)
+    run(spark, cfg, stages=("train",))
     return cfg
 
 

@@ -23,7 +23,6 @@ from synth.errors import InputError
 from synth.io.delta import Lakehouse, read_table, table_version
 from synth.models.base import TrainableModel
 from synth.models.sequence import EventSequenceModel
-from synth.pipeline import run
 from synth.refs import ARTIFACT
 from synth.seeding import holdout_mask
 from synth.train.data import read_cache_info
@@ -64,15 +63,14 @@ def _stage(
 
 
 @pytest.fixture(scope="module")
-def gold(spark, tmp_path_factory):  # noqa: ANN001, ANN201
+def gold(gold_lakehouse, tmp_path_factory):  # noqa: ANN001, ANN201
     root = tmp_path_factory.mktemp("seq") / "lake"
     cfg = JobConfig(
         lakehouse=str(root),
         source=SimulatorSource(simulator=SimulatorConfig(seed=5, events=15_000, days=10)),
         features=FeaturesConfig(embedding=EmbeddingConfig(dim=8, pca_sample=500)),
     )
-    run(spark, cfg, stages=("simulate", "ingest", "clean", "features"))
-    return cfg
+    return gold_lakehouse(cfg)  # simulate -> features (tests/integration/conftest.py)
 
 
 def _weights(folder: str | Path) -> dict[str, torch.Tensor]:

@@ -20,7 +20,6 @@ from synth.config.train import TrainConfig, TrainStageConfig
 from synth.features.pipeline import build_features
 from synth.io.delta import Lakehouse, read_table, table_version
 from synth.models.base import Synthesizer
-from synth.pipeline import run
 from synth.refs import ARTIFACT
 from synth.seeding import holdout_mask
 from synth.train.data import CACHE_META, read_cache_info
@@ -46,16 +45,15 @@ def _stage(**changes: object) -> TrainStageConfig:
 
 
 @pytest.fixture(scope="module")
-def gold(spark, tmp_path_factory):  # noqa: ANN001, ANN201
-    """A small simulated lakehouse with gold tables (module-scoped: built once)."""
+def gold(gold_lakehouse, tmp_path_factory):  # noqa: ANN001, ANN201
+    """A small simulated lakehouse with gold tables (tests/integration/conftest.py)."""
     root = tmp_path_factory.mktemp("train") / "lake"
     cfg = JobConfig(
         lakehouse=str(root),
         source=SimulatorSource(simulator=SimulatorConfig(seed=5, events=20_000, days=10)),
         features=FEATURES,
     )
-    run(spark, cfg, stages=("simulate", "ingest", "clean", "features"))
-    return cfg
+    return gold_lakehouse(cfg)
 
 
 def _weights(model_dir: str) -> dict[str, torch.Tensor]:
