@@ -9,6 +9,10 @@ instead. It is built once per machine, by a spark-submit of :mod:`tests.jvm_work
 whose classpath or runtime does not match the archive ignores it, and the ``-Xlog`` options
 keep that quiet: the archive can make a JVM start faster, never fail. ``bench/suite_jvm.py``
 measures what it and :data:`TEST_JVM_OPTIONS` save.
+
+With those options no test runs Spark's generated code, except where a test asks for it
+(:func:`generated_code`: the simulator's test that its generated methods stay small enough for
+the JIT). ``bin/run`` and the benchmarks run with Spark's defaults.
 """
 
 from __future__ import annotations
@@ -28,15 +32,15 @@ ARCHIVE_DIR = ROOT / ".cache" / "jvm"
 WORKLOAD = Path(__file__).resolve().with_name("jvm_workload.py")
 
 # On the tests' small tables, compiling generated code costs more than it saves: Spark
-# interprets plans and expressions instead (Spark's own test suites run both modes, with the same
-# results). The parallel collector suits short-lived JVMs on 2 cores. `-Dspark.*` reaches Spark as
-# conf, in the tests' session and in every spark-submit.
+# interprets plans and expressions instead (Spark's own test suites run both modes and expect the
+# same results). The parallel collector suits short-lived JVMs on 2 cores. `-Dspark.*` reaches
+# Spark as conf (where the profile does not set the key), in the tests' session and in every
+# spark-submit.
 TEST_JVM_OPTIONS: tuple[str, ...] = (
     "-XX:+UseParallelGC",
     "-Dspark.sql.codegen.wholeStage=false",
     "-Dspark.sql.codegen.factoryMode=NO_CODEGEN",
 )
-CODEGEN_OPTIONS: tuple[str, ...] = tuple(o for o in TEST_JVM_OPTIONS if "codegen" in o)
 SPARK_CODEGEN: dict[str, str] = {  # Spark's own defaults for the same keys
     "spark.sql.codegen.wholeStage": "true",
     "spark.sql.codegen.factoryMode": "FALLBACK",

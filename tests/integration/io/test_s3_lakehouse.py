@@ -30,7 +30,6 @@ from synth.report.html import stray_numbers
 from synth.stages import STAGES
 from synth.train.loop import STOP_AFTER_ENV
 from tests.factories import SMALL_PIPELINE_JOB
-from tests.jvm import CODEGEN_OPTIONS
 from tests.s3 import S3Server, free_port
 
 pytestmark = pytest.mark.spark
@@ -50,14 +49,10 @@ def _profile(folder: Path, server: S3Server) -> Path:
 def _synth(
     work: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    # Spark's own code generation, as production runs have it (the other tests interpret)
-    options = os.environ.get("SPARK_SUBMIT_OPTS", "")
-    for option in CODEGEN_OPTIONS:
-        options = options.replace(option, "")
     return subprocess.run(
         [sys.executable, "-m", "synth", *args],
         cwd=work,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "SPARK_SUBMIT_OPTS": options, **(env or {})},
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
         text=True,
         capture_output=True,
         timeout=1500,
