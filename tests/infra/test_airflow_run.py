@@ -20,6 +20,7 @@ import pytest
 from synth.stages import STAGES
 from synth.train.loop import STOP_AFTER_ENV
 from tests.factories import SMALL_PIPELINE_JOB
+from tests.jobs.submit import submit_env
 
 pytestmark = pytest.mark.spark
 
@@ -45,15 +46,8 @@ def airflow(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     (wheel,) = (folder / "dist").glob("synth-*.whl")
     config = folder / "job.yaml"
     config.write_text(SMALL_PIPELINE_JOB.format(lakehouse=folder / "lakehouse"), encoding="utf-8")
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if (
-            not k.startswith(("PYSPARK_GATEWAY", "SPARK_", "SYNTH_", "AIRFLOW"))
-            and k != "PYTHONPATH"
-        )
-        or k == "SPARK_SUBMIT_OPTS"  # the tests' JVM options (tests/conftest.py)
-    }
+    # a user's shell for spark-submit (the tests' JVM options kept), without Airflow settings
+    env = {k: v for k, v in submit_env().items() if not k.startswith("AIRFLOW")}
     env.update(
         AIRFLOW_HOME=str(folder / "home"),
         AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "infra" / "airflow"),
