@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,7 +34,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     from tests.jvm import TEST_JVM_OPTIONS, archive_options
 
     given = os.environ.get("SPARK_SUBMIT_OPTS", "")
-    options = [*TEST_JVM_OPTIONS, *archive_options(), given]
+    # a collector chosen by the caller stays (a JVM refuses two)
+    chosen = re.search(r"-XX:\+Use\w+GC\b", given)
+    ours = [o for o in TEST_JVM_OPTIONS if not (chosen and o.startswith("-XX:+Use"))]
+    options = [*ours, *archive_options(), given]
     os.environ["SPARK_SUBMIT_OPTS"] = " ".join(options).strip()
 
 
