@@ -23,6 +23,7 @@ BENCHMARKS = (
     "recommend",
     "session_conf",
     "simulate_scale",
+    "suite_jvm",
     "synthesis",
     "training",
 )
