@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +19,8 @@ from synth.errors import InputError
 from synth.io import files
 from synth.train.data import CacheInfo
 from synth.train.loop import TrainJob, train_worker
+
+log = logging.getLogger(__name__)
 
 
 def process_count(cfg: TrainStageConfig) -> int:
@@ -89,6 +92,14 @@ def _launch_torch_distributor(
 ) -> dict[str, Any]:
     from pyspark.ml.torch.distributor import TorchDistributor
 
+    from synth.train import worker_logs
+
+    if not worker_logs.install():
+        log.warning(
+            "PySpark's TorchDistributor no longer has the log server synth.train.worker_logs "
+            "replaces; its own is used, and a port taken between its choice and its bind loses "
+            "the workers' log lines (training is not affected)"
+        )
     distributor = TorchDistributor(
         num_processes=cfg.num_processes, local_mode=cfg.local_mode, use_gpu=cfg.use_gpu
     )
