@@ -118,6 +118,7 @@ class TestSimulator:
             build_features(spark, lakehouse, SMALL)
 
 
+@pytest.mark.data
 class TestRealRees46:
     def test_multi_category_sample(self, spark, lakehouse):
         source = Rees46MultiCategorySource(paths=[str(shared_data("rees46-multi-category-store"))])

@@ -429,6 +429,7 @@ class TestProposeSource:
 
 
 @pytest.mark.spark
+@pytest.mark.data
 class TestProposeSourceOnSharedSamples:
     def test_propose_source_on_the_shared_real_samples(self, spark):
         # Setup: the real samples (skipped with a reason when ../shared/data is absent)
