@@ -118,10 +118,13 @@ def build_archive(path: Path, *, timeout_s: float = 300.0) -> None:
 
 def archive_options() -> tuple[str, ...]:
     """The options that map the archive, built first when it is missing; none if it fails."""
+    from tests.once import exclusive
+
     try:
         path = archive_path()
-        if not path.is_file():
-            build_archive(path)
+        with exclusive(ARCHIVE_DIR / ".build.lock"):  # one build when workers start together
+            if not path.is_file():
+                build_archive(path)
     except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
         sys.stderr.write(f"tests/jvm.py: no class archive, JVMs start without one: {exc}\n")
         return ()

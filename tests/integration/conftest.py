@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
 from synth.config.job import JobConfig
 from synth.pipeline import run
+from tests.once import exclusive, shared_temp
 
 UP_TO_GOLD = ("simulate", "ingest", "clean", "features")
 
@@ -22,18 +23,22 @@ def gold_lakehouse(
     """Fill a job's lakehouse with what simulate -> features make of its config; return the job.
 
     Modules that ask for the same source, cleaning and features get copies of one lakehouse,
-    built the first time (Delta tables keep relative paths, so a copy is a lakehouse of its own).
-    The job's lakehouse folder must not exist yet.
+    built the first time by whichever test worker asks first (the others wait for it; Delta
+    tables keep relative paths, so a copy is a lakehouse of its own). The job's lakehouse folder
+    must not exist yet.
     """
-    built: dict[str, Path] = {}
+    shared = shared_temp(tmp_path_factory)
 
     def fill(cfg: JobConfig) -> JobConfig:
         key = json.dumps(cfg.model_dump(mode="json", include={"source", "clean", "features"}))
-        if key not in built:
-            root = tmp_path_factory.mktemp("gold") / "lake"
-            run(spark, cfg.model_copy(update={"lakehouse": str(root)}), stages=UP_TO_GOLD)  # type: ignore[arg-type]
-            built[key] = root
-        shutil.copytree(built[key], cfg.lakehouse)
+        built = shared / f"gold-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+        with exclusive(built.with_suffix(".lock")):
+            if not (built / "done").is_file():
+                shutil.rmtree(built, ignore_errors=True)  # a build that failed part-way
+                root = built / "lake"
+                run(spark, cfg.model_copy(update={"lakehouse": str(root)}), stages=UP_TO_GOLD)  # type: ignore[arg-type]
+                (built / "done").write_text(key, encoding="utf-8")
+        shutil.copytree(built / "lake", cfg.lakehouse)
         return cfg
 
     return fill
