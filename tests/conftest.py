@@ -9,6 +9,15 @@ from pathlib import Path
 
 import pytest
 
+# On pytest-xdist workers (bin/test runs two on as many cores), torch, numpy's BLAS and their
+# children start one OpenMP thread each, and code that asks for more (synth's training sets
+# torch's threads to the machine's cores) waits for them passively: OpenMP threads that spin
+# while another process holds the cores slowed a torch training test several times over, where
+# one thread each did not. Set before torch is imported; a value the caller exported is kept.
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 if os.environ.get("SYNTH_SHARED_DATA"):
     SHARED_DATA = Path(os.environ["SYNTH_SHARED_DATA"])
