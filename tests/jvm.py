@@ -27,6 +27,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tests.once import exclusive
+
 ROOT = Path(__file__).resolve().parents[1]
 ARCHIVE_DIR = ROOT / ".cache" / "jvm"
 WORKLOAD = Path(__file__).resolve().with_name("jvm_workload.py")
@@ -118,8 +120,6 @@ def build_archive(path: Path, *, timeout_s: float = 300.0) -> None:
 
 def archive_options() -> tuple[str, ...]:
     """The options that map the archive, built first when it is missing; none if it fails."""
-    from tests.once import exclusive
-
     try:
         path = archive_path()
         with exclusive(ARCHIVE_DIR / ".build.lock"):  # one build when workers start together

@@ -71,28 +71,44 @@ class S3Server:
         return name
 
 
-@contextlib.contextmanager
-def s3_server(timeout_s: float = 30.0) -> Iterator[S3Server]:
-    """Start moto's server on a free loopback port; stop it on exit."""
-    port = free_port()
-    proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-    )
-    try:
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=10)
+    if proc.poll() is None:
+        proc.kill()
+
+
+def _start(timeout_s: float, attempts: int) -> tuple[subprocess.Popen[bytes], int]:
+    """moto's server, listening on a free loopback port; another port if the first was taken.
+
+    A free port can be taken between its choice and moto's bind (by any socket, an outgoing
+    connection's local port among them): moto then exits, and the next attempt picks again.
+    """
+    for _ in range(attempts):
+        port = free_port()
+        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        )
         deadline = time.monotonic() + timeout_s
-        while True:
+        while proc.poll() is None:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
-                break
-            if proc.poll() is not None or time.monotonic() > deadline:
+                return proc, port
+            if time.monotonic() > deadline:
+                _stop(proc)
                 raise RuntimeError(f"moto's S3 server did not start on port {port}")
             time.sleep(0.1)
+    raise RuntimeError(f"moto's S3 server exited at start {attempts} times (ports taken?)")
+
+
+@contextlib.contextmanager
+def s3_server(timeout_s: float = 30.0, attempts: int = 3) -> Iterator[S3Server]:
+    """Start moto's server on a free loopback port; stop it on exit."""
+    proc, port = _start(timeout_s, attempts)
+    try:
         yield S3Server(f"http://127.0.0.1:{port}")
     finally:
-        proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=10)
-        if proc.poll() is None:
-            proc.kill()
+        _stop(proc)
