@@ -31,22 +31,31 @@ def shared_data(*parts: str) -> Path:
     return path
 
 
+# SPARK_SUBMIT_OPTS for the session fixture's JVM; None: the environment's, unchanged
+_SESSION_JVM_OPTIONS: str | None = None
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Give every Spark driver JVM the tests start the tests' options (tests/jvm.py).
 
-    That is the session below, and each spark-submit, `synth run` or notebook subprocess:
-    spark-submit reads SPARK_SUBMIT_OPTS. Only when a selected test needs Spark (marker
-    ``spark``): the class archive is built on first use.
+    That is the session below, and each spark-submit, `synth run`, notebook or Airflow task
+    subprocess: spark-submit reads SPARK_SUBMIT_OPTS. The subprocesses also get
+    SUBPROCESS_JVM_OPTIONS; the session does not. The caller's options come last, so they win.
+    Only when a selected test needs Spark (marker ``spark``): the class archive is built on first
+    use.
     """
+    global _SESSION_JVM_OPTIONS  # noqa: PLW0603 - set once per test process, read by `spark`
     if not any(item.get_closest_marker("spark") for item in session.items):
         return
-    from tests.jvm import TEST_JVM_OPTIONS, archive_options
+    from tests.jvm import SUBPROCESS_JVM_OPTIONS, TEST_JVM_OPTIONS, archive_options
 
     given = os.environ.get("SPARK_SUBMIT_OPTS", "")
     # a collector chosen by the caller stays (a JVM refuses two)
     chosen = re.search(r"-XX:\+Use\w+GC\b", given)
     ours = [o for o in TEST_JVM_OPTIONS if not (chosen and o.startswith("-XX:+Use"))]
-    options = [*ours, *archive_options(), given]
+    archive = archive_options()
+    _SESSION_JVM_OPTIONS = " ".join([*ours, *archive, given]).strip()
+    options = [*ours, *archive, *SUBPROCESS_JVM_OPTIONS, given]
     os.environ["SPARK_SUBMIT_OPTS"] = " ".join(options).strip()
 
 
@@ -55,21 +64,34 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     from synth.spark import build_session
 
     tmp = tmp_path_factory.mktemp("spark")
-    session = build_session(
-        "local",
-        app_name="synth-tests",
-        overrides={
-            "spark.master": "local[2]",
-            "spark.sql.shuffle.partitions": "2",
-            "spark.default.parallelism": "2",
-            "spark.driver.memory": "3g",
-            "spark.sql.warehouse.dir": str(tmp / "warehouse"),
-            "spark.local.dir": str(tmp / "local"),
-            "spark.databricks.delta.snapshotPartitions": "1",
-        },
-    )
+    subprocesses = os.environ.get("SPARK_SUBMIT_OPTS")
+    if _SESSION_JVM_OPTIONS is not None:  # the session's JVM, without the subprocess options
+        os.environ["SPARK_SUBMIT_OPTS"] = _SESSION_JVM_OPTIONS
+    try:
+        session = build_session(
+            "local",
+            app_name="synth-tests",
+            overrides={
+                "spark.master": "local[2]",
+                "spark.sql.shuffle.partitions": "2",
+                "spark.default.parallelism": "2",
+                "spark.driver.memory": "3g",
+                "spark.sql.warehouse.dir": str(tmp / "warehouse"),
+                "spark.local.dir": str(tmp / "local"),
+                "spark.databricks.delta.snapshotPartitions": "1",
+            },
+        )
+    finally:
+        if subprocesses is not None:
+            os.environ["SPARK_SUBMIT_OPTS"] = subprocesses
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def session_jvm_options() -> str | None:
+    """SPARK_SUBMIT_OPTS the `spark` fixture's JVM starts with (None: the environment's)."""
+    return _SESSION_JVM_OPTIONS
 
 
 @pytest.fixture

@@ -43,6 +43,13 @@ TEST_JVM_OPTIONS: tuple[str, ...] = (
     "-Dspark.sql.codegen.wholeStage=false",
     "-Dspark.sql.codegen.factoryMode=NO_CODEGEN",
 )
+# The drivers the suite starts as processes of their own (each spark-submit, `synth run`, notebook
+# or Airflow task) live from seconds to a minute or two: there, compiling hot methods again with
+# the optimizing compiler (C2) costs more CPU than its code gives back, and two test workers on
+# two cores share that CPU. They use the client compiler (C1) only. The suite's own session lives
+# for the whole run and keeps the JVM's default: with C1 only, a file of in-session tests took
+# longer. bench/suite_jvm.py measures both kinds of driver.
+SUBPROCESS_JVM_OPTIONS: tuple[str, ...] = ("-XX:TieredStopAtLevel=1",)
 SPARK_CODEGEN: dict[str, str] = {  # Spark's own defaults for the same keys
     "spark.sql.codegen.wholeStage": "true",
     "spark.sql.codegen.factoryMode": "FALLBACK",
