@@ -4,12 +4,16 @@ The test starts both daemons with `sbin/spark-daemon.sh` (the script behind star
 start-worker.sh), submits `jobs/pipeline.py` to `spark://` with synth as a wheel on --py-files, and
 stops them. The features stage runs a pandas UDF (the item text embeddings), so the executor
 imports synth from the wheel Spark shipped to it.
+
+The master binds ports the system chooses (port 0) and the test reads them from its log: a port
+chosen here and bound by the master later could be taken in between, by another test worker.
+The daemons and the executor run with the suite's subprocess JVM options (tests/jvm.py).
 """
 
 from __future__ import annotations
 
 import json
-import socket
+import re
 import subprocess
 import time
 import urllib.request
@@ -21,6 +25,7 @@ import pyspark
 import pytest
 
 from tests.jobs.submit import explain, job_args, small_config, spark_submit, submit_env
+from tests.jvm import SUBPROCESS_JVM_OPTIONS
 
 pytestmark = pytest.mark.spark
 
@@ -29,10 +34,9 @@ MASTER = "org.apache.spark.deploy.master.Master"
 WORKER = "org.apache.spark.deploy.worker.Worker"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+# what the master logs once it is bound (Spark 4.0's Master and WebUI log lines)
+MASTER_URL = re.compile(r"Starting Spark master at (spark://\S+)")
+MASTER_UI_PORT = re.compile(r"Bound MasterWebUI to \S+ and started at \w+://\S+:(\d+)")
 
 
 @dataclass(frozen=True)
@@ -70,21 +74,12 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         SPARK_IDENT_STRING="synth-test",
         SPARK_DAEMON_MEMORY="512m",
     )
+    env["SPARK_DAEMON_JAVA_OPTS"] = " ".join(SUBPROCESS_JVM_OPTIONS)
     (base / "conf").mkdir(parents=True)
-    port, ui_port, worker_ui = free_port(), free_port(), free_port()
-    cluster = Cluster(f"spark://127.0.0.1:{port}", f"http://127.0.0.1:{ui_port}", base / "work")
     try:
-        daemon(
-            "start",
-            MASTER,
-            env,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--webui-port",
-            str(ui_port),
-        )
+        daemon("start", MASTER, env, "--host", "127.0.0.1", "--port", "0", "--webui-port", "0")
+        url, ui_port = master_address(base / "logs", timeout_s=90)
+        cluster = Cluster(url, f"http://127.0.0.1:{ui_port}", base / "work")
         daemon(
             "start",
             WORKER,
@@ -92,7 +87,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
             "--host",
             "127.0.0.1",
             "--webui-port",
-            str(worker_ui),
+            "0",
             "--cores",
             "2",
             "--memory",
@@ -121,6 +116,22 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
     assert not left, f"standalone daemons still running after stop: pids {left}"
 
 
+def master_address(logs: Path, *, timeout_s: float) -> tuple[str, int]:
+    """The master's URL and its web UI's port, read from its log once both are bound."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        text = "".join(p.read_text() for p in logs.glob(f"*{MASTER}*.out"))
+        url, ui = MASTER_URL.search(text), MASTER_UI_PORT.search(text)
+        if url and ui:
+            return url.group(1), int(ui.group(1))
+        if time.monotonic() > deadline:
+            pytest.fail(
+                f"the standalone master did not log its address within {timeout_s} s:\n"
+                f"{text[-3000:]}"
+            )
+        time.sleep(0.5)
+
+
 def wait_until_gone(pids: list[int], *, timeout_s: float) -> list[int]:
     """Wait for the processes to exit; return those still alive at the deadline."""
     deadline = time.monotonic() + timeout_s
@@ -142,7 +153,14 @@ def test_pipeline_runs_on_a_standalone_cluster(
             wheel=wheel,
             master=cluster.url,
             profile="standalone",
-            submit=["--executor-memory", "2g", "--total-executor-cores", "2"],
+            submit=[
+                "--executor-memory",
+                "2g",
+                "--total-executor-cores",
+                "2",
+                "--conf",
+                f"spark.executor.extraJavaOptions={' '.join(SUBPROCESS_JVM_OPTIONS)}",
+            ],
             args=["--to", "features"],
         ),
         cwd=tmp_path,
