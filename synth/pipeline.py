@@ -11,32 +11,27 @@ train recommenders on real, fused and synthetic data and score them on held-out 
 (:mod:`synth.report.stage`).
 
 Each stage is a :data:`~synth.stages.StageRun` (``stage.run(spark, lakehouse, cfg)`` of its
-package) registered in :data:`REGISTRY` with when it applies and when it is skipped; :func:`run`
-chains them with progress logging and returns a summary that the CLI prints and writes as JSON.
+package) registered in :data:`REGISTRY` with when it applies and when it is skipped, by module
+path: a stage's modules are imported when it runs. :func:`run` chains them with progress logging
+and returns a summary that the CLI prints and writes as JSON.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 from pyspark.sql import SparkSession
 
-from synth.clean import stage as clean_stage
 from synth.config.job import JobConfig, SimulatorSource
-from synth.evaluate import stage as evaluate_stage
-from synth.features import stage as features_stage
-from synth.generate.stage import run_filter, run_fuse, run_synthesize
 from synth.ingest import stage as ingest_stage
 from synth.io.delta import Lakehouse, connect_store, single_driver_log_store, write_json
 from synth.io.lock import SINGLE_DRIVER_NOTE, RunLock
-from synth.recommend import stage as recommend_stage
-from synth.report import stage as report_stage
-from synth.simulate import stage as simulate_stage
 from synth.stages import STAGES, StageRun
-from synth.train import stage as train_stage
 
 log = logging.getLogger(__name__)
 
@@ -91,23 +86,36 @@ class Stage:
     ``[<stage>] skipped (<reason>)``.
     """
 
-    run: StageRun
+    entry: StageRun | str
     applies: Callable[[JobConfig], bool] = _always
     skip: Callable[[JobConfig], str | None] = _never
 
+    @property
+    def run(self) -> StageRun:
+        """The entry point; a ``"module:function"`` entry is imported when first asked for.
+
+        So a process that runs one stage (each spark-submit job of ``jobs/``, the CLI's
+        stage commands) imports only that stage's modules: torch, Spark ML and the models load
+        in the stages that use them, not in ``simulate``, ``ingest``, ``clean`` or ``report``.
+        """
+        if not isinstance(self.entry, str):
+            return self.entry
+        module, _, name = self.entry.partition(":")
+        return cast(StageRun, getattr(importlib.import_module(module), name))
+
 
 REGISTRY: dict[str, Stage] = {
-    "simulate": Stage(simulate_stage.run, applies=_simulator_source),
+    "simulate": Stage("synth.simulate.stage:run", applies=_simulator_source),
     "ingest": Stage(ingest_stage.run),
-    "clean": Stage(clean_stage.run),
-    "features": Stage(features_stage.run),
-    "train": Stage(train_stage.run),
-    "synthesize": Stage(run_synthesize),
-    "filter": Stage(run_filter),
-    "fuse": Stage(run_fuse),
-    "recommend": Stage(recommend_stage.run, skip=_recommend_disabled),
-    "evaluate": Stage(evaluate_stage.run),
-    "report": Stage(report_stage.run),
+    "clean": Stage("synth.clean.stage:run"),
+    "features": Stage("synth.features.stage:run"),
+    "train": Stage("synth.train.stage:run"),
+    "synthesize": Stage("synth.generate.stage:run_synthesize"),
+    "filter": Stage("synth.generate.stage:run_filter"),
+    "fuse": Stage("synth.generate.stage:run_fuse"),
+    "recommend": Stage("synth.recommend.stage:run", skip=_recommend_disabled),
+    "evaluate": Stage("synth.evaluate.stage:run"),
+    "report": Stage("synth.report.stage:run"),
 }
 """Every stage of :data:`~synth.stages.STAGES` by name."""
 

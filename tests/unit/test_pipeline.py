@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +54,25 @@ def _job(tmp_path: Path, **data: object) -> JobConfig:
 
 def test_the_registry_holds_every_stage_in_order():
     assert tuple(REGISTRY) == STAGES
+
+
+def test_each_entry_resolves_to_its_stage_function():
+    for name, stage in REGISTRY.items():
+        assert callable(stage.run), name
+        assert stage.run.__module__.startswith(f"synth.{name}.") or (
+            stage.run.__module__ == "synth.generate.stage" and stage.run.__name__ == f"run_{name}"
+        ), (name, stage.run.__module__, stage.run.__name__)
+
+
+def test_the_pipeline_imports_no_stage_until_it_runs():
+    # a spark-submit job of one stage (jobs/<stage>.py) loads torch only if that stage needs it
+    code = (
+        "import sys, synth.pipeline as p; assert 'torch' not in sys.modules, 'eager'; "
+        "p.REGISTRY['report'].run; assert 'torch' not in sys.modules, 'report'; "
+        "p.REGISTRY['train'].run; assert 'torch' in sys.modules, 'train'"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def test_a_run_announces_each_stage_and_writes_its_summary(tmp_path, monkeypatch):
