@@ -31,6 +31,9 @@ def shared_data(*parts: str) -> Path:
     return path
 
 
+# the session's shuffle partitions; subprocess drivers get them through their profile's variable
+SESSION_SHUFFLE_PARTITIONS = "2"
+SHUFFLE_PARTITIONS_ENV = "SYNTH_SHUFFLE_PARTITIONS"
 # SPARK_SUBMIT_OPTS for the session fixture's JVM; None: the environment's, unchanged
 _SESSION_JVM_OPTIONS: str | None = None
 
@@ -57,6 +60,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     _SESSION_JVM_OPTIONS = " ".join([*ours, *archive, given]).strip()
     options = [*ours, *archive, *SUBPROCESS_JVM_OPTIONS, given]
     os.environ["SPARK_SUBMIT_OPTS"] = " ".join(options).strip()
+    # the tests' small tables in as many shuffle partitions as the session's (2), not the
+    # profiles' cluster-sized defaults (`local` 8, `standalone` 64): fewer tasks to schedule,
+    # serialize and run (the README's "What bin/test runs"); a value the caller exported is kept
+    os.environ.setdefault(SHUFFLE_PARTITIONS_ENV, SESSION_SHUFFLE_PARTITIONS)
 
 
 @pytest.fixture(scope="session")
@@ -73,7 +80,7 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
             app_name="synth-tests",
             overrides={
                 "spark.master": "local[2]",
-                "spark.sql.shuffle.partitions": "2",
+                "spark.sql.shuffle.partitions": SESSION_SHUFFLE_PARTITIONS,
                 "spark.default.parallelism": "2",
                 "spark.driver.memory": "3g",
                 "spark.sql.warehouse.dir": str(tmp / "warehouse"),

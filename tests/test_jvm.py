@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 from tests.jvm import SUBPROCESS_JVM_OPTIONS, TEST_JVM_OPTIONS
 
 pytestmark = pytest.mark.spark
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_session_has_the_tests_options_and_subprocesses_also_get_theirs(
@@ -25,3 +27,15 @@ def test_the_session_has_the_tests_options_and_subprocesses_also_get_theirs(
     assert not {o for o in SUBPROCESS_JVM_OPTIONS if o not in given} & session, session
     # every driver started later as a process of its own reads them from SPARK_SUBMIT_OPTS
     assert set(SUBPROCESS_JVM_OPTIONS) <= set(os.environ["SPARK_SUBMIT_OPTS"].split())
+
+
+def test_subprocess_drivers_shuffle_into_as_many_partitions_as_the_session(spark) -> None:  # noqa: ANN001
+    from tests.conftest import SESSION_SHUFFLE_PARTITIONS, SHUFFLE_PARTITIONS_ENV
+
+    assert spark.conf.get("spark.sql.shuffle.partitions") == SESSION_SHUFFLE_PARTITIONS
+    # the profiles the tests' drivers run with read the variable, so `synth run`, the jobs, the
+    # notebooks and the Airflow tasks the tests start use the session's count
+    assert os.environ[SHUFFLE_PARTITIONS_ENV] == SESSION_SHUFFLE_PARTITIONS
+    for name in ("local", "standalone"):
+        text = (ROOT / "spark_conf" / f"{name}.conf").read_text(encoding="utf-8")
+        assert f"${{{SHUFFLE_PARTITIONS_ENV}:-" in text, name

@@ -18,7 +18,8 @@ def submit_env(**extra: str) -> dict[str, str]:
         k: v
         for k, v in os.environ.items()
         if (not k.startswith(("PYSPARK_GATEWAY", "SPARK_", "SYNTH_")) and k != "PYTHONPATH")
-        or k == "SPARK_SUBMIT_OPTS"  # the tests' JVM options (tests/conftest.py)
+        # the tests' JVM options and shuffle partitions (tests/conftest.py)
+        or k in ("SPARK_SUBMIT_OPTS", "SYNTH_SHUFFLE_PARTITIONS")
     }
     env.update(PYSPARK_PYTHON=sys.executable, SPARK_LOCAL_IP="127.0.0.1", **extra)
     return env
