@@ -64,7 +64,7 @@ def test_each_entry_resolves_to_its_stage_function():
         ), (name, stage.run.__module__, stage.run.__name__)
 
 
-def test_the_pipeline_imports_no_stage_until_it_runs():
+def test_the_pipeline_loads_torch_only_for_a_stage_that_uses_it():
     # a spark-submit job of one stage (jobs/<stage>.py) loads torch only if that stage needs it
     code = (
         "import sys, synth.pipeline as p; assert 'torch' not in sys.modules, 'eager'; "
