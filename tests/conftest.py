@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.jvm import SESSION_SHUFFLE_PARTITIONS, SHUFFLE_PARTITIONS_ENV
+
 # On pytest-xdist workers (bin/test runs two on as many cores), torch, numpy's BLAS and their
 # children start one OpenMP thread each, and code that asks for more (synth's training sets
 # torch's threads to the machine's cores) waits for them passively: OpenMP threads that spin
@@ -31,9 +33,6 @@ def shared_data(*parts: str) -> Path:
     return path
 
 
-# the session's shuffle partitions; subprocess drivers get them through their profile's variable
-SESSION_SHUFFLE_PARTITIONS = "2"
-SHUFFLE_PARTITIONS_ENV = "SYNTH_SHUFFLE_PARTITIONS"
 # SPARK_SUBMIT_OPTS for the session fixture's JVM; None: the environment's, unchanged
 _SESSION_JVM_OPTIONS: str | None = None
 

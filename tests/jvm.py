@@ -50,6 +50,11 @@ TEST_JVM_OPTIONS: tuple[str, ...] = (
 # for the whole run and keeps the JVM's default: with C1 only, a file of in-session tests took
 # longer. bench/suite_jvm.py measures both kinds of driver.
 SUBPROCESS_JVM_OPTIONS: tuple[str, ...] = ("-XX:TieredStopAtLevel=1",)
+# The session's shuffle partitions. The drivers started as processes of their own get the same
+# count through the variable their profile reads (spark_conf/local.conf, standalone.conf), set
+# by tests/conftest.py and kept by tests/jobs/submit.py's environment.
+SESSION_SHUFFLE_PARTITIONS = "2"
+SHUFFLE_PARTITIONS_ENV = "SYNTH_SHUFFLE_PARTITIONS"
 SPARK_CODEGEN: dict[str, str] = {  # Spark's own defaults for the same keys
     "spark.sql.codegen.wholeStage": "true",
     "spark.sql.codegen.factoryMode": "FALLBACK",

@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.jvm import SUBPROCESS_JVM_OPTIONS, TEST_JVM_OPTIONS
+from tests.jvm import (
+    SESSION_SHUFFLE_PARTITIONS,
+    SHUFFLE_PARTITIONS_ENV,
+    SUBPROCESS_JVM_OPTIONS,
+    TEST_JVM_OPTIONS,
+)
 
 pytestmark = pytest.mark.spark
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,8 +35,6 @@ def test_the_session_has_the_tests_options_and_subprocesses_also_get_theirs(
 
 
 def test_subprocess_drivers_shuffle_into_as_many_partitions_as_the_session(spark) -> None:  # noqa: ANN001
-    from tests.conftest import SESSION_SHUFFLE_PARTITIONS, SHUFFLE_PARTITIONS_ENV
-
     assert spark.conf.get("spark.sql.shuffle.partitions") == SESSION_SHUFFLE_PARTITIONS
     # the profiles the tests' drivers run with read the variable, so `synth run`, the jobs, the
     # notebooks and the Airflow tasks the tests start use the session's count

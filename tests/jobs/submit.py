@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from tests.jvm import SHUFFLE_PARTITIONS_ENV
+
 ROOT = Path(__file__).resolve().parents[2]
 SPARK_SUBMIT = Path(sys.executable).parent / "spark-submit"
 
@@ -19,7 +21,7 @@ def submit_env(**extra: str) -> dict[str, str]:
         for k, v in os.environ.items()
         if (not k.startswith(("PYSPARK_GATEWAY", "SPARK_", "SYNTH_")) and k != "PYTHONPATH")
         # the tests' JVM options and shuffle partitions (tests/conftest.py)
-        or k in ("SPARK_SUBMIT_OPTS", "SYNTH_SHUFFLE_PARTITIONS")
+        or k in ("SPARK_SUBMIT_OPTS", SHUFFLE_PARTITIONS_ENV)
     }
     env.update(PYSPARK_PYTHON=sys.executable, SPARK_LOCAL_IP="127.0.0.1", **extra)
     return env
