@@ -16,7 +16,10 @@ A registry (:data:`COLLECTIVES`) keyed by the config's ``backend``:
 
 from __future__ import annotations
 
+import atexit
+import logging
 import os
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +28,53 @@ import torch
 import torch.distributed as dist
 
 from synth.models.base import TrainableModel
+
+# Set by torchrun's agent in every worker process it starts (TorchDistributor launches torchrun).
+TORCHRUN_ENV = "TORCHELASTIC_RUN_ID"
+
+_ending_at_exit = False
+
+
+def _end_before_teardown() -> None:
+    if getattr(sys, "last_value", None) is not None:
+        return  # the script raised after training: Python's own exit (and its code) stands
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(0)
+
+
+def end_at_exit() -> None:
+    """End this process with code 0 when its script completes, before the interpreter's teardown.
+
+    For a ``torchrun`` worker whose training succeeded. At the first exit handler, the output
+    is written (TorchDistributor's script pickles the function's result before it exits), logs
+    and standard streams are flushed, and the process ends without tearing the interpreter down.
+    A script that raised after this call keeps its traceback and non-zero exit code.
+
+    Why: Gloo's worker threads drop their last reference to a finished collective's tensors a
+    moment after the caller sees the result. When that moment falls inside the interpreter's
+    teardown, the thread cannot take the GIL, and the process aborts (``terminate called
+    without an active exception``, SIGABRT: a core dump shows ``ProcessGroupGloo::runLoop``
+    destroying an ``AsyncAllreduceWork`` in ``pybind11::gil_scoped_acquire`` while the main
+    thread is in ``Py_FinalizeEx``; the same race as pytorch/pytorch#179291).
+
+    Measured on the SASRec TorchDistributor test (``tests/integration/recommend/
+    test_sequence.py``, 2026-12-06), with the barrier of :meth:`TorchDistributedCollective.finish`
+    taken out to make the race likelier: 4 aborts in 20 runs before this function, none in 20
+    with it. The barrier alone makes the abort rarer, not impossible (a 300 s stall in a suite
+    run of 2026-12-06). PySpark 4.0's ``torch_run_process_wrapper`` exits 0 whatever ``torchrun``
+    returned, so an abort of rank 0 (after its output is written) goes unseen; an abort of
+    another rank leaves rank 0's agent in ``torchrun``'s 300 s exit barrier, waiting for an
+    agent that has already failed: a run that passes 5 minutes late.
+    """
+    global _ending_at_exit
+    if not _ending_at_exit:
+        atexit.register(_end_before_teardown)
+        _ending_at_exit = True
 
 
 class Collective(ABC):
@@ -180,15 +230,15 @@ class TorchDistributedCollective(Collective):
         return {k: float(v) / self.size for k, v in zip(keys, tensor.tolist(), strict=True)}
 
     def finish(self) -> None:
-        """A barrier: no rank tears the group down while another is still using it.
+        """A barrier, then :func:`end_at_exit` (under ``torchrun`` only).
 
-        Added for an intermittent abort of one rank at the end of training (``terminate called
-        without an active exception``, SIGABRT), after which the launcher's other agent waited
-        in ``torchrun``'s 300 s exit barrier before Spark re-ran the barrier stage: 2 aborts in
-        8 runs of the SASRec TorchDistributor test without the barrier, none in 10 with it
-        (suggestive, not a proof of the cause).
+        The barrier: no rank tears the group down while another is still using it.
+        :func:`end_at_exit`: this worker process ends before the interpreter's teardown, where
+        Gloo's worker threads can abort it (see that function).
         """
         self.dist.barrier()
+        if TORCHRUN_ENV in os.environ:
+            end_at_exit()
 
     def close(self) -> None:  # noqa: D102
         self.dist.destroy_process_group()
