@@ -62,14 +62,14 @@ def end_at_exit() -> None:
     destroying an ``AsyncAllreduceWork`` in ``pybind11::gil_scoped_acquire`` while the main
     thread is in ``Py_FinalizeEx``; the same race as pytorch/pytorch#179291).
 
-    Measured on the SASRec TorchDistributor test (``tests/integration/recommend/
-    test_sequence.py``, 2026-12-06), with the barrier of :meth:`TorchDistributedCollective.finish`
-    taken out to make the race likelier: 4 aborts in 20 runs before this function, none in 20
-    with it. The barrier alone makes the abort rarer, not impossible (a 300 s stall in a suite
-    run of 2026-12-06). PySpark 4.0's ``torch_run_process_wrapper`` exits 0 whatever ``torchrun``
-    returned, so an abort of rank 0 (after its output is written) goes unseen; an abort of
-    another rank leaves rank 0's agent in ``torchrun``'s 300 s exit barrier, waiting for an
-    agent that has already failed: a run that passes 5 minutes late.
+    A loop over the SASRec TorchDistributor test (``tests/integration/recommend/
+    test_sequence.py``), with the barrier of :meth:`TorchDistributedCollective.finish` taken out
+    to make the race likelier, met the abort before this function and not with it (counts in
+    the commit that added it). The barrier alone makes the abort rarer, not impossible (a 300 s
+    stall in a suite run of 2026-12-06). PySpark 4.0's ``torch_run_process_wrapper`` exits 0
+    whatever ``torchrun`` returned, so an abort of rank 0 (after its output is written) goes
+    unseen; an abort of another rank leaves rank 0's agent in ``torchrun``'s 300 s exit
+    barrier, waiting for an agent that has already failed: a run that passes 5 minutes late.
     """
     global _ending_at_exit
     if not _ending_at_exit:
