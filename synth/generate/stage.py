@@ -14,8 +14,9 @@ Tables (Delta, partitioned by ``run_id``; re-running a run id replaces exactly i
   reason. Written by :func:`run_fuse`.
 * ``fused/user_profiles``, ``fused/item_profiles``: real and synthetic rows with provenance
   (``is_synthetic``, ``enriched``, ``model_id``, ``run_id``) and ``weight``, written with one
-  Delta MERGE per table (:func:`synth.io.delta.merge_partition`): idempotent per run id, and a
-  failed run leaves the previous state readable.
+  Delta commit per table (:func:`synth.io.delta.merge_partition`: an append for a new run id,
+  a MERGE for one written before): idempotent per run id, and a failed run leaves the previous
+  state readable.
 
 Enrichment rule (``synthesize.fusion.enrich``): a real user with at most ``max_events`` train
 events receives ``target_events - n_events`` synthetic events drawn from their own profile

@@ -373,30 +373,41 @@ def replace_partition(df: DataFrame, path: str, *, column: str, value: str) -> i
 def merge_partition(
     df: DataFrame, path: str, *, keys: list[str], column: str, value: str
 ) -> dict[str, int]:
-    """Make partition ``column = value`` of the table equal to ``df`` with one Delta MERGE.
+    """Make partition ``column = value`` of the table equal to ``df``, in one Delta commit.
 
     Rows matched on ``keys`` are updated, new ones inserted, and rows of that partition missing
     from ``df`` deleted; other partitions are untouched. Running it again with the same ``df``
-    leaves the same rows (idempotent), and a failure aborts the whole commit. Returns Delta's
-    operation metrics (rows inserted / updated / deleted).
+    leaves the same rows (idempotent), and a failure aborts the whole commit. Returns the rows
+    inserted / updated / deleted (Delta's operation metrics).
+
+    While the partition holds no rows (a run's first write, the common case), the commit is an
+    append: the same rows as a MERGE into an empty partition, without MERGE's join against the
+    target and its second pass over ``df``. Otherwise it is one MERGE.
     """
     spark = df.sparkSession
-    if not table_exists(spark, path):
-        df.limit(0).write.format("delta").partitionBy(column).save(path)
-    condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in [column, *keys])
+    wanted = ("numTargetRowsInserted", "numTargetRowsUpdated", "numTargetRowsDeleted")
+    condition = f"`{column}` = '{value}'"
+    if not table_exists(spark, path) or read_table(spark, path).where(condition).isEmpty():
+        df.write.format("delta").mode("append").partitionBy(column).save(path)
+        written = _last_operation_metrics(spark, path)
+        return {wanted[0]: int(written.get("numOutputRows", 0)), wanted[1]: 0, wanted[2]: 0}
+    on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in [column, *keys])
     (
         DeltaTable.forPath(spark, path)
         .alias("t")
-        .merge(df.alias("s"), condition)
+        .merge(df.alias("s"), on)
         .whenMatchedUpdateAll()
         .whenNotMatchedInsertAll()
-        .whenNotMatchedBySourceDelete(condition=f"t.`{column}` = '{value}'")
+        .whenNotMatchedBySourceDelete(condition=f"t.{condition}")
         .execute()
     )
+    merged = _last_operation_metrics(spark, path)
+    return {k: int(merged.get(k, 0)) for k in wanted}
+
+
+def _last_operation_metrics(spark: SparkSession, path: str) -> dict[str, str]:
     row = DeltaTable.forPath(spark, path).history(1).select("operationMetrics").first()
-    metrics = dict((row["operationMetrics"] if row is not None else None) or {})
-    wanted = ("numTargetRowsInserted", "numTargetRowsUpdated", "numTargetRowsDeleted")
-    return {k: int(metrics.get(k, 0)) for k in wanted}
+    return dict((row["operationMetrics"] if row is not None else None) or {})
 
 
 def finite_json(value: object) -> object:

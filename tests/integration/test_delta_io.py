@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 
 import pytest
+from delta.tables import DeltaTable
+from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StructField, StructType
 
 from synth.io.delta import (
     Lakehouse,
+    merge_partition,
     read_table,
     replace_table,
     table_properties,
@@ -37,3 +40,69 @@ def test_replace_table_relative_root_properties_and_comments(spark, tmp_path, mo
     back = read_table(spark, str(tmp_path / "lake" / "gold" / "t"))
     assert back.schema["id"].metadata["comment"] == "the id"
     assert back.count() == 2 and written_rows(spark, path) == 2
+
+
+def _history(spark, path: str) -> list[str]:  # noqa: ANN001
+    return [r["operation"] for r in DeltaTable.forPath(spark, path).history().collect()][::-1]
+
+
+def test_merge_partition_appends_to_an_empty_partition_and_merges_into_a_written_one(
+    spark, tmp_path
+):
+    # Setup: run a and run b written once each
+    path = str(tmp_path / "fused")
+    schema = "run_id string, id long, v string"
+    first = spark.createDataFrame([("a", 1, "x"), ("a", 2, "y")], schema)
+    other = spark.createDataFrame([("b", 1, "p")], schema)
+    # Run
+    wrote_a = merge_partition(first, path, keys=["id"], column="run_id", value="a")
+    wrote_b = merge_partition(other, path, keys=["id"], column="run_id", value="b")
+    # Assert: each a single append (the table created by the first)
+    assert wrote_a == {
+        "numTargetRowsInserted": 2,
+        "numTargetRowsUpdated": 0,
+        "numTargetRowsDeleted": 0,
+    }
+    assert wrote_b["numTargetRowsInserted"] == 1
+    assert _history(spark, path) == ["WRITE", "WRITE"]
+    # Run: run a again, changed: id 1 updated, id 2 gone, id 3 new
+    again = spark.createDataFrame([("a", 1, "z"), ("a", 3, "w")], schema)
+    merged = merge_partition(again, path, keys=["id"], column="run_id", value="a")
+    # Assert: one MERGE; run b untouched
+    assert merged == {
+        "numTargetRowsInserted": 1,
+        "numTargetRowsUpdated": 1,
+        "numTargetRowsDeleted": 1,
+    }
+    assert _history(spark, path) == ["WRITE", "WRITE", "MERGE"]
+    rows = sorted(tuple(r) for r in read_table(spark, path).select("run_id", "id", "v").collect())
+    assert rows == [("a", 1, "z"), ("a", 3, "w"), ("b", 1, "p")]
+    # Run: the same again leaves the same rows
+    merge_partition(again, path, keys=["id"], column="run_id", value="a")
+    assert (
+        sorted(tuple(r) for r in read_table(spark, path).select("run_id", "id", "v").collect())
+        == rows
+    )
+
+
+def test_a_failed_append_to_an_empty_partition_commits_nothing(spark, tmp_path):
+    # Setup
+    path = str(tmp_path / "fused")
+    schema = "run_id string, id long, v string"
+    merge_partition(
+        spark.createDataFrame([("a", 1, "x")], schema),
+        path,
+        keys=["id"],
+        column="run_id",
+        value="a",
+    )
+    failing = spark.createDataFrame([("b", 1, "y"), ("b", 2, "y")], schema).withColumn(
+        "v",
+        F.when(F.col("id") == 2, F.raise_error(F.lit("injected failure"))).otherwise(F.col("v")),
+    )
+    # Run
+    with pytest.raises(Exception, match="injected failure"):
+        merge_partition(failing, path, keys=["id"], column="run_id", value="b")
+    # Assert: no new version, no row of run b
+    assert _history(spark, path) == ["WRITE"]
+    assert read_table(spark, path).where("run_id = 'b'").count() == 0
