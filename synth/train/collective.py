@@ -36,7 +36,7 @@ _ending_at_exit = False
 
 
 def _end_before_teardown() -> None:
-    if getattr(sys, "last_value", None) is not None:
+    if any(getattr(sys, name, None) is not None for name in ("last_exc", "last_value")):
         return  # the script raised after training: Python's own exit (and its code) stands
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
