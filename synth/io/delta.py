@@ -332,11 +332,15 @@ def table_properties(spark: SparkSession, path: str) -> dict[str, str]:
     return dict(row["properties"] or {}) if row is not None else {}
 
 
+def _last_operation_metrics(spark: SparkSession, path: str) -> dict[str, str]:
+    """Delta's operation metrics of the table's latest commit (empty if it has none)."""
+    row = DeltaTable.forPath(spark, path).history(1).select("operationMetrics").first()
+    return dict((row["operationMetrics"] if row is not None else None) or {})
+
+
 def written_rows(spark: SparkSession, path: str) -> int:
     """Return the rows the table's latest commit wrote (from Delta's operation metrics)."""
-    row = DeltaTable.forPath(spark, path).history(1).select("operationMetrics").first()
-    metrics = row["operationMetrics"] if row is not None else None
-    return int((metrics or {}).get("numOutputRows", "0"))
+    return int(_last_operation_metrics(spark, path).get("numOutputRows", "0"))
 
 
 def table_version(spark: SparkSession, path: str) -> int:
@@ -389,8 +393,7 @@ def merge_partition(
     condition = f"`{column}` = '{value}'"
     if not table_exists(spark, path) or read_table(spark, path).where(condition).isEmpty():
         df.write.format("delta").mode("append").partitionBy(column).save(path)
-        written = _last_operation_metrics(spark, path)
-        return {wanted[0]: int(written.get("numOutputRows", 0)), wanted[1]: 0, wanted[2]: 0}
+        return {wanted[0]: written_rows(spark, path), wanted[1]: 0, wanted[2]: 0}
     on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in [column, *keys])
     (
         DeltaTable.forPath(spark, path)
@@ -403,11 +406,6 @@ def merge_partition(
     )
     merged = _last_operation_metrics(spark, path)
     return {k: int(merged.get(k, 0)) for k in wanted}
-
-
-def _last_operation_metrics(spark: SparkSession, path: str) -> dict[str, str]:
-    row = DeltaTable.forPath(spark, path).history(1).select("operationMetrics").first()
-    return dict((row["operationMetrics"] if row is not None else None) or {})
 
 
 def finite_json(value: object) -> object:
