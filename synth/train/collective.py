@@ -32,8 +32,6 @@ from synth.models.base import TrainableModel
 # Set by torchrun's agent in every worker process it starts (TorchDistributor launches torchrun).
 TORCHRUN_ENV = "TORCHELASTIC_RUN_ID"
 
-_ending_at_exit = False
-
 
 def _end_before_teardown() -> None:
     if any(getattr(sys, name, None) is not None for name in ("last_exc", "last_value")):
@@ -71,10 +69,8 @@ def end_at_exit() -> None:
     unseen; an abort of another rank leaves rank 0's agent in ``torchrun``'s 300 s exit
     barrier, waiting for an agent that has already failed: a run that passes 5 minutes late.
     """
-    global _ending_at_exit
-    if not _ending_at_exit:
-        atexit.register(_end_before_teardown)
-        _ending_at_exit = True
+    atexit.unregister(_end_before_teardown)  # registered once, however often this is called
+    atexit.register(_end_before_teardown)
 
 
 class Collective(ABC):
