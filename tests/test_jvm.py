@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
 from tests.jvm import (
+    ROOT,
     SESSION_SHUFFLE_PARTITIONS,
     SHUFFLE_PARTITIONS_ENV,
     SUBPROCESS_JVM_OPTIONS,
@@ -15,7 +15,6 @@ from tests.jvm import (
 )
 
 pytestmark = pytest.mark.spark
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_session_has_the_tests_options_and_subprocesses_also_get_theirs(

@@ -12,11 +12,11 @@ import signal
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
 from synth.train.collective import TORCHRUN_ENV
+from tests.jvm import ROOT
 
 _ABORTING_TEARDOWN = """
 import os
@@ -44,7 +44,7 @@ def _run(
         text=True,
         timeout=120,
         env=env,
-        cwd=Path(__file__).resolve().parents[3],
+        cwd=ROOT,
     )
 
 
