@@ -32,7 +32,7 @@ from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 
 from synth.config.job import SimulatorSource
-from synth.errors import ConfigError
+from synth.errors import ConfigError, InvalidDataError
 from synth.io import files
 from synth.schema import GOLD_SCHEMAS
 
@@ -387,11 +387,26 @@ def merge_partition(
     While the partition holds no rows (a run's first write, the common case), the commit is an
     append: the same rows as a MERGE into an empty partition, without MERGE's join against the
     target and its second pass over ``df``. Otherwise it is one MERGE.
+
+    Raises:
+        InvalidDataError: ``df``'s columns are not the table's (named, with the fix): the
+            append would refuse them, and the MERGE would drop columns the table lacks.
     """
     spark = df.sparkSession
     wanted = ("numTargetRowsInserted", "numTargetRowsUpdated", "numTargetRowsDeleted")
     condition = f"`{column}` = '{value}'"
-    if not table_exists(spark, path) or read_table(spark, path).where(condition).isEmpty():
+    table = read_table(spark, path) if table_exists(spark, path) else None
+    if table is not None:
+        extra = sorted(set(df.columns) - set(table.columns))
+        missing = sorted(set(table.columns) - set(df.columns))
+        if extra or missing:  # MERGE's UPDATE SET * / INSERT * would drop `extra` silently
+            raise InvalidDataError(
+                f"{path}: the rows for {column}={value} have columns the table lacks {extra} "
+                f"and lack columns it has {missing}; the table was written by another version "
+                "of this pipeline. Move the table aside (its earlier runs stay readable there) "
+                "and run the stage again."
+            )
+    if table is None or table.where(condition).isEmpty():
         df.write.format("delta").mode("append").partitionBy(column).save(path)
         return {wanted[0]: written_rows(spark, path), wanted[1]: 0, wanted[2]: 0}
     on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in [column, *keys])

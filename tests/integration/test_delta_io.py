@@ -9,6 +9,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StructField, StructType
 
+from synth.errors import InvalidDataError
 from synth.io.delta import (
     Lakehouse,
     merge_partition,
@@ -106,3 +107,34 @@ def test_a_failed_append_to_an_empty_partition_commits_nothing(spark, tmp_path):
     # Assert: no new version, no row of run b
     assert _history(spark, path) == ["WRITE"]
     assert read_table(spark, path).where("run_id = 'b'").count() == 0
+
+
+@pytest.mark.parametrize("run", ["b", "a"], ids=["append", "merge"])
+@pytest.mark.parametrize(
+    ("columns", "named"),
+    [
+        ("run_id string, id long, v string, extra double", r"lacks \['extra'\] and lack .* \[\]"),
+        ("run_id string, id long", r"lacks \[\] and lack columns it has \['v'\]"),
+    ],
+    ids=["extra", "missing"],
+)
+def test_rows_of_other_columns_are_refused_by_name_and_commit_nothing(
+    spark, tmp_path, run, columns, named
+):
+    # Setup: a fused table whose rows have run_id, id and v
+    path = str(tmp_path / "fused")
+    merge_partition(
+        spark.createDataFrame([("a", 1, "x")], "run_id string, id long, v string"),
+        path,
+        keys=["id"],
+        column="run_id",
+        value="a",
+    )
+    values = {"run_id": run, "id": 1, "v": "y", "extra": 2.0}
+    names = [c.split()[0] for c in columns.split(", ")]
+    other = spark.createDataFrame([tuple(values[n] for n in names)], columns)
+    # Run: a new run id (an append) or the written one (a MERGE)
+    with pytest.raises(InvalidDataError, match=f"fused: the rows for run_id={run} have .*{named}"):
+        merge_partition(other, path, keys=["id"], column="run_id", value=run)
+    # Assert
+    assert _history(spark, path) == ["WRITE"]
